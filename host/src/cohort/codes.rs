@@ -1,0 +1,325 @@
+//! The code tables the cohort generator emits: one place for every coding.
+//!
+//! Each concept has a Dutch coding list (ICPC-1 NL for episodes, ATC for medications, LOINC plus
+//! NHG Tabel 45 for labs where NHG has a code) and a US coding list (SNOMED CT, RxNorm, LOINC
+//! only), as `clinical-reference.md` describes. SNOMED CT and RxNorm codes the reference does not
+//! list are chosen as follows: ingredient-level RxCUIs (warfarin 11289, apixaban 1364430,
+//! rivaroxaban 1114195, aspirin 1191, clopidogrel 32968, albuterol 435, omeprazole 7646,
+//! penicillin G 7980) or the clinical-drug RxCUIs Synthea emits (metformin 861007 / 860975,
+//! lisinopril 314076, simvastatin 314231); SNOMED CT disorders as Synthea and US Core examples
+//! use them.
+
+/// FHIR code-system URIs.
+pub const ICPC: &str = "http://hl7.org/fhir/sid/icpc-1-nl";
+pub const ATC: &str = "http://www.whocc.no/atc";
+pub const LOINC: &str = "http://loinc.org";
+pub const SNOMED: &str = "http://snomed.info/sct";
+pub const RXNORM: &str = "http://www.nlm.nih.gov/research/umls/rxnorm";
+pub const NHG45: &str = "urn:oid:2.16.840.1.113883.2.4.4.30.45";
+pub const UCUM: &str = "http://unitsofmeasure.org";
+
+/// One coding as emitted (`display` is left out when empty).
+#[derive(Clone, Copy, Debug, serde::Serialize)]
+pub struct Coding {
+    pub system: &'static str,
+    pub code: &'static str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub display: &'static str,
+}
+
+const fn c(system: &'static str, code: &'static str, display: &'static str) -> Coding {
+    Coding {
+        system,
+        code,
+        display,
+    }
+}
+
+/// A concept's codings for a Dutch-coded and for a US-coded patient.
+#[derive(Clone, Copy, Debug)]
+pub struct Term {
+    pub nl: &'static [Coding],
+    pub us: &'static [Coding],
+}
+
+impl Term {
+    /// The codings for a US-coded (`us`) or Dutch-coded patient. Dutch-only concepts have no
+    /// US codings; the scenarios never give them to US-coded patients.
+    pub fn codings(&self, us: bool) -> &'static [Coding] {
+        let codings = if us { self.us } else { self.nl };
+        debug_assert!(!codings.is_empty(), "concept without codings for us={us}");
+        codings
+    }
+}
+
+// ------------------------------------------------------------------ conditions
+
+pub const DIABETES_T2: Term = Term {
+    nl: &[c(ICPC, "T90.02", "Diabetes mellitus type 2")],
+    us: &[c(SNOMED, "44054006", "Diabetes mellitus type 2")],
+};
+pub const HYPERTENSION: Term = Term {
+    nl: &[c(ICPC, "K86", "Hypertensie zonder orgaanbeschadiging")],
+    us: &[c(SNOMED, "59621000", "Essential hypertension")],
+};
+pub const HYPERTENSION_ORGAN_DAMAGE: Term = Term {
+    nl: &[c(ICPC, "K87", "Hypertensie met orgaanbeschadiging")],
+    us: &[c(SNOMED, "59621000", "Essential hypertension")],
+};
+pub const ATRIAL_FIBRILLATION: Term = Term {
+    nl: &[c(ICPC, "K78", "Atriumfibrilleren/-fladderen")],
+    us: &[c(SNOMED, "49436004", "Atrial fibrillation")],
+};
+pub const HEART_FAILURE: Term = Term {
+    nl: &[c(ICPC, "K77", "Decompensatio cordis")],
+    us: &[c(SNOMED, "84114007", "Heart failure")],
+};
+pub const STROKE: Term = Term {
+    nl: &[c(ICPC, "K90", "Cerebrovasculair accident")],
+    us: &[c(SNOMED, "230690007", "Cerebrovascular accident")],
+};
+pub const TIA: Term = Term {
+    nl: &[c(ICPC, "K89", "Transient ischaemic attack")],
+    us: &[c(SNOMED, "266257000", "Transient ischemic attack")],
+};
+pub const PULMONARY_EMBOLISM: Term = Term {
+    nl: &[c(ICPC, "K93", "Longembolie")],
+    us: &[c(SNOMED, "59282003", "Pulmonary embolism")],
+};
+pub const MYOCARDIAL_INFARCTION: Term = Term {
+    nl: &[c(ICPC, "K75", "Acuut myocardinfarct")],
+    us: &[c(SNOMED, "22298006", "Myocardial infarction")],
+};
+pub const CHRONIC_IHD: Term = Term {
+    nl: &[c(ICPC, "K76", "Chronische ischemische hartziekte")],
+    us: &[c(SNOMED, "53741008", "Coronary arteriosclerosis")],
+};
+pub const PERIPHERAL_ARTERIAL_DISEASE: Term = Term {
+    nl: &[c(ICPC, "K92", "Perifeer arterieel vaatlijden")],
+    us: &[c(
+        SNOMED,
+        "399957001",
+        "Peripheral arterial occlusive disease",
+    )],
+};
+pub const ASTHMA: Term = Term {
+    nl: &[c(ICPC, "R96", "Astma")],
+    us: &[c(SNOMED, "195967001", "Asthma")],
+};
+pub const COPD: Term = Term {
+    nl: &[c(ICPC, "R95", "COPD")],
+    us: &[c(
+        SNOMED,
+        "13645005",
+        "Chronic obstructive pulmonary disease",
+    )],
+};
+pub const DEPRESSION: Term = Term {
+    nl: &[c(ICPC, "P76", "Depressie")],
+    us: &[c(SNOMED, "35489007", "Depressive disorder")],
+};
+
+// ------------------------------------------------------------------ medications
+// Terms with `us: &[]` are Dutch-only: no RxNorm code we are sure of, so US-coded patients
+// never get them.
+
+pub const METFORMIN: Term = Term {
+    nl: &[c(ATC, "A10BA02", "metformine")],
+    us: &[c(
+        RXNORM,
+        "861007",
+        "metformin hydrochloride 500 MG Oral Tablet",
+    )],
+};
+pub const METFORMIN_ER: Term = Term {
+    nl: &[c(ATC, "A10BA02", "metformine")],
+    us: &[c(
+        RXNORM,
+        "860975",
+        "24 HR metformin hydrochloride 500 MG Extended Release Oral Tablet",
+    )],
+};
+/// Second-line diabetes drug (noise for the metformin rule).
+pub const GLICLAZIDE: Term = Term {
+    nl: &[c(ATC, "A10BB09", "gliclazide")],
+    us: &[],
+};
+pub const WARFARIN: Term = Term {
+    nl: &[c(ATC, "B01AA03", "warfarine")],
+    us: &[c(RXNORM, "11289", "warfarin")],
+};
+pub const PHENPROCOUMON: Term = Term {
+    nl: &[c(ATC, "B01AA04", "fenprocoumon")],
+    us: &[],
+};
+pub const ACENOCOUMAROL: Term = Term {
+    nl: &[c(ATC, "B01AA07", "acenocoumarol")],
+    us: &[],
+};
+pub const DABIGATRAN: Term = Term {
+    nl: &[c(ATC, "B01AE07", "dabigatran etexilaat")],
+    us: &[],
+};
+pub const RIVAROXABAN: Term = Term {
+    nl: &[c(ATC, "B01AF01", "rivaroxaban")],
+    us: &[c(RXNORM, "1114195", "rivaroxaban")],
+};
+pub const APIXABAN: Term = Term {
+    nl: &[c(ATC, "B01AF02", "apixaban")],
+    us: &[c(RXNORM, "1364430", "apixaban")],
+};
+pub const EDOXABAN: Term = Term {
+    nl: &[c(ATC, "B01AF03", "edoxaban")],
+    us: &[],
+};
+pub const ASPIRIN: Term = Term {
+    nl: &[c(ATC, "B01AC06", "acetylsalicylzuur")],
+    us: &[c(RXNORM, "1191", "aspirin")],
+};
+pub const CARBASALATE: Term = Term {
+    nl: &[c(ATC, "B01AC08", "carbasalaatcalcium")],
+    us: &[],
+};
+pub const CLOPIDOGREL: Term = Term {
+    nl: &[c(ATC, "B01AC04", "clopidogrel")],
+    us: &[c(RXNORM, "32968", "clopidogrel")],
+};
+pub const SIMVASTATIN: Term = Term {
+    nl: &[c(ATC, "C10AA01", "simvastatine")],
+    us: &[c(RXNORM, "314231", "simvastatin 10 MG Oral Tablet")],
+};
+pub const ATORVASTATIN: Term = Term {
+    nl: &[c(ATC, "C10AA05", "atorvastatine")],
+    us: &[],
+};
+pub const LISINOPRIL: Term = Term {
+    nl: &[c(ATC, "C09AA03", "lisinopril")],
+    us: &[c(RXNORM, "314076", "lisinopril 10 MG Oral Tablet")],
+};
+pub const SALBUTAMOL: Term = Term {
+    nl: &[c(ATC, "R03AC02", "salbutamol")],
+    us: &[c(RXNORM, "435", "albuterol")],
+};
+pub const OMEPRAZOLE: Term = Term {
+    nl: &[c(ATC, "A02BC01", "omeprazol")],
+    us: &[c(RXNORM, "7646", "omeprazole")],
+};
+
+// ------------------------------------------------------------------ allergies
+
+pub const PENICILLIN: Term = Term {
+    nl: &[c(ATC, "J01CE01", "benzylpenicilline")],
+    us: &[c(RXNORM, "7980", "penicillin G")],
+};
+
+// ------------------------------------------------------------------ observations
+
+/// eGFR: Dutch labs carry LOINC 62238-1 (CKD-EPI) and NHG Tabel 45 3583; US labs LOINC 33914-3
+/// (MDRD, as Synthea emits).
+pub const EGFR: Term = Term {
+    nl: &[
+        c(
+            LOINC,
+            "62238-1",
+            "Glomerular filtration rate/1.73 sq M.predicted [Volume Rate/Area] in Serum, Plasma or Blood by Creatinine-based formula (CKD-EPI)",
+        ),
+        c(NHG45, "3583", "eGFR volgens CKD-EPI formule"),
+    ],
+    us: &[c(
+        LOINC,
+        "33914-3",
+        "Glomerular filtration rate/1.73 sq M.predicted [Volume Rate/Area] in Serum or Plasma by Creatinine-based formula (MDRD)",
+    )],
+};
+/// HbA1c: Dutch in mmol/mol (IFCC, LOINC 59261-8 + NHG 2816 as clinical-reference.md lists it;
+/// which of NHG 2816/3266 is the IFCC one is unverified), US in % (LOINC 4548-4).
+pub const HBA1C: Term = Term {
+    nl: &[
+        c(
+            LOINC,
+            "59261-8",
+            "Hemoglobin A1c/Hemoglobin.total in Blood by IFCC protocol",
+        ),
+        c(NHG45, "2816", "HbA1c (IFCC)"),
+    ],
+    us: &[c(
+        LOINC,
+        "4548-4",
+        "Hemoglobin A1c/Hemoglobin.total in Blood",
+    )],
+};
+pub const CHOLESTEROL: Term = Term {
+    nl: &[c(
+        LOINC,
+        "2093-3",
+        "Cholesterol [Mass/volume] in Serum or Plasma",
+    )],
+    us: &[c(
+        LOINC,
+        "2093-3",
+        "Cholesterol [Mass/volume] in Serum or Plasma",
+    )],
+};
+pub const POTASSIUM: Term = Term {
+    nl: &[c(LOINC, "6298-4", "Potassium [Moles/volume] in Blood")],
+    us: &[c(LOINC, "6298-4", "Potassium [Moles/volume] in Blood")],
+};
+pub const CREATININE: Term = Term {
+    nl: &[c(LOINC, "38483-4", "Creatinine [Mass/volume] in Blood")],
+    us: &[c(LOINC, "38483-4", "Creatinine [Mass/volume] in Blood")],
+};
+pub const PHQ9: Term = Term {
+    nl: &[c(
+        LOINC,
+        "44261-6",
+        "Patient Health Questionnaire 9 item (PHQ-9) total score",
+    )],
+    us: &[c(
+        LOINC,
+        "44261-6",
+        "Patient Health Questionnaire 9 item (PHQ-9) total score",
+    )],
+};
+pub const BP_PANEL: [Coding; 1] = [c(
+    LOINC,
+    "85354-9",
+    "Blood pressure panel with all children optional",
+)];
+pub const BP_SYSTOLIC: [Coding; 1] = [c(LOINC, "8480-6", "Systolic blood pressure")];
+pub const BP_DIASTOLIC: [Coding; 1] = [c(LOINC, "8462-4", "Diastolic blood pressure")];
+
+// ------------------------------------------------------------------ FHIR value sets
+
+pub const CONDITION_CLINICAL: &str = "http://terminology.hl7.org/CodeSystem/condition-clinical";
+pub const CONDITION_VER: &str = "http://terminology.hl7.org/CodeSystem/condition-ver-status";
+pub const ALLERGY_CLINICAL: &str =
+    "http://terminology.hl7.org/CodeSystem/allergyintolerance-clinical";
+pub const ALLERGY_VER: &str =
+    "http://terminology.hl7.org/CodeSystem/allergyintolerance-verification";
+pub const OBS_CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
+pub const ACT_CODE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
+
+pub const CONFIRMED: [Coding; 1] = [c(CONDITION_VER, "confirmed", "Confirmed")];
+pub const ALLERGY_CONFIRMED: [Coding; 1] = [c(ALLERGY_VER, "confirmed", "Confirmed")];
+pub const CAT_LABORATORY: [Coding; 1] = [c(OBS_CATEGORY, "laboratory", "Laboratory")];
+pub const CAT_VITAL_SIGNS: [Coding; 1] = [c(OBS_CATEGORY, "vital-signs", "Vital Signs")];
+pub const CAT_SURVEY: [Coding; 1] = [c(OBS_CATEGORY, "survey", "Survey")];
+
+/// Condition clinical status codings, indexed like [`super::scenario::ClinStatus`].
+pub const CONDITION_STATUS: [[Coding; 1]; 6] = [
+    [c(CONDITION_CLINICAL, "active", "")],
+    [c(CONDITION_CLINICAL, "recurrence", "")],
+    [c(CONDITION_CLINICAL, "relapse", "")],
+    [c(CONDITION_CLINICAL, "inactive", "")],
+    [c(CONDITION_CLINICAL, "remission", "")],
+    [c(CONDITION_CLINICAL, "resolved", "")],
+];
+pub const ALLERGY_STATUS: [[Coding; 1]; 2] = [
+    [c(ALLERGY_CLINICAL, "active", "Active")],
+    [c(ALLERGY_CLINICAL, "inactive", "Inactive")],
+];
+pub const ENCOUNTER_CLASS: [Coding; 3] = [
+    c(ACT_CODE, "AMB", "ambulatory"),
+    c(ACT_CODE, "VR", "virtual"),
+    c(ACT_CODE, "HH", "home health"),
+];

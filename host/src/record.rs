@@ -1,0 +1,321 @@
+//! The anonymised patient record as the host holds it, and data minimisation: cutting it
+//! down to exactly what a plugin declared before it crosses into the sandbox.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::wit::{
+    Allergy, CodeFilter, Coding, Condition, DataNeed, Medication, Observation, Patient, Section,
+};
+
+/// Where a record (or a problem with one) was read from: a file, and the entry of a Bundle
+/// or the line of an NDJSON file when there is one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SourceLocation {
+    pub file: PathBuf,
+    /// `entry 12` of a Bundle or `line 40` of an NDJSON file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Position {
+    /// Zero-based index into `Bundle.entry`, as FHIRPath would name it.
+    Entry(usize),
+    /// One-based line number.
+    Line(usize),
+}
+
+impl fmt::Display for SourceLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        match self.position {
+            Some(Position::Entry(i)) => write!(f, " (Bundle.entry[{i}])"),
+            Some(Position::Line(n)) => write!(f, ":{n}"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// One anonymised patient, ready to be minimised and passed to plugins.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    /// The pseudonym the host reports results under. It never crosses into a plugin.
+    pub key: String,
+    pub source: SourceLocation,
+    /// Everything the host could read, before minimisation.
+    pub patient: Patient,
+}
+
+/// Cut `patient` down to the declared `needs`: sections nobody asked for are empty, items
+/// whose code matches no filter are dropped, items older than the look-back are dropped,
+/// and of each item only the codings that matched are kept.
+pub fn minimise(patient: &Patient, needs: &[DataNeed]) -> Patient {
+    Patient {
+        age_years: patient.age_years,
+        sex: patient.sex,
+        conditions: select(&patient.conditions, needs, Section::Conditions),
+        observations: select(&patient.observations, needs, Section::Observations),
+        medications: select(&patient.medications, needs, Section::Medications),
+        allergies: select(&patient.allergies, needs, Section::Allergies),
+    }
+}
+
+/// An item of a record section: its code, and how many days ago it last mattered for a
+/// look-back window (`None`: still current, always inside any window).
+trait SectionItem: Clone {
+    fn codings(&self) -> &[Coding];
+    fn with_codings(&self, codings: Vec<Coding>) -> Self;
+    fn last_relevant_days_ago(&self) -> Option<u32>;
+}
+
+impl SectionItem for Condition {
+    fn codings(&self) -> &[Coding] {
+        &self.code
+    }
+    fn with_codings(&self, code: Vec<Coding>) -> Self {
+        Condition { code, ..*self }
+    }
+    fn last_relevant_days_ago(&self) -> Option<u32> {
+        self.abated_days_ago
+    }
+}
+
+impl SectionItem for Observation {
+    fn codings(&self) -> &[Coding] {
+        &self.code
+    }
+    fn with_codings(&self, code: Vec<Coding>) -> Self {
+        Observation {
+            code,
+            value: self.value.clone(),
+            components: self.components.clone(),
+            ..*self
+        }
+    }
+    fn last_relevant_days_ago(&self) -> Option<u32> {
+        Some(self.effective_days_ago)
+    }
+}
+
+impl SectionItem for Medication {
+    fn codings(&self) -> &[Coding] {
+        &self.code
+    }
+    fn with_codings(&self, code: Vec<Coding>) -> Self {
+        Medication {
+            code,
+            daily_dose: self.daily_dose.clone(),
+            ..*self
+        }
+    }
+    fn last_relevant_days_ago(&self) -> Option<u32> {
+        use crate::wit::MedicationStatus as S;
+        match self.status {
+            S::Active | S::OnHold | S::Draft => None,
+            // When it ended is not in the record; the start is the latest date known.
+            S::Completed | S::Stopped | S::Unknown => self.started_days_ago,
+        }
+    }
+}
+
+impl SectionItem for Allergy {
+    fn codings(&self) -> &[Coding] {
+        &self.code
+    }
+    fn with_codings(&self, code: Vec<Coding>) -> Self {
+        Allergy { code, ..*self }
+    }
+    fn last_relevant_days_ago(&self) -> Option<u32> {
+        None
+    }
+}
+
+fn filter_matches(filter: &CodeFilter, coding: &Coding) -> bool {
+    filter.system == coding.system && coding.code.starts_with(&filter.prefix)
+}
+
+fn within_look_back(need: &DataNeed, days_ago: Option<u32>) -> bool {
+    match (need.look_back_days, days_ago) {
+        (Some(window), Some(days)) => days <= window,
+        _ => true,
+    }
+}
+
+fn select<T: SectionItem>(items: &[T], needs: &[DataNeed], section: Section) -> Vec<T> {
+    let needs: Vec<&DataNeed> = needs.iter().filter(|n| n.section == section).collect();
+    if needs.is_empty() {
+        return Vec::new();
+    }
+    let mut selected = Vec::new();
+    for item in items {
+        let days = item.last_relevant_days_ago();
+        let passing: Vec<&DataNeed> = needs
+            .iter()
+            .copied()
+            .filter(|need| within_look_back(need, days))
+            .collect();
+        if passing.iter().any(|need| need.codes.is_empty()) {
+            selected.push(item.clone());
+            continue;
+        }
+        let kept: Vec<Coding> = item
+            .codings()
+            .iter()
+            .filter(|coding| {
+                passing
+                    .iter()
+                    .any(|need| need.codes.iter().any(|f| filter_matches(f, coding)))
+            })
+            .cloned()
+            .collect();
+        if !kept.is_empty() {
+            selected.push(item.with_codings(kept));
+        }
+    }
+    selected
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wit::{
+        ClinicalStatus, CodeSystem, MedicationStatus, ObservationCategory, ObservationValue,
+        Origin, Quantity, Sex,
+    };
+
+    fn coding(system: CodeSystem, code: &str) -> Coding {
+        Coding {
+            system,
+            code: code.into(),
+        }
+    }
+
+    fn need(section: Section, filters: &[(CodeSystem, &str)], look_back: Option<u32>) -> DataNeed {
+        DataNeed {
+            section,
+            codes: filters
+                .iter()
+                .map(|(system, prefix)| CodeFilter {
+                    system: system.clone(),
+                    prefix: (*prefix).into(),
+                })
+                .collect(),
+            look_back_days: look_back,
+        }
+    }
+
+    fn patient() -> Patient {
+        let egfr = |days, value| Observation {
+            code: vec![
+                coding(CodeSystem::Loinc, "62238-1"),
+                coding(CodeSystem::NhgTabel45, "3583"),
+            ],
+            category: ObservationCategory::Laboratory,
+            origin: Origin::Clinical,
+            effective_days_ago: days,
+            value: Some(ObservationValue::Quantity(Quantity {
+                value,
+                unit: "mL/min/{1.73_m2}".into(),
+            })),
+            components: vec![],
+        };
+        Patient {
+            age_years: 70,
+            sex: Sex::Female,
+            conditions: vec![
+                Condition {
+                    code: vec![
+                        coding(CodeSystem::Icpc, "T90.02"),
+                        coding(CodeSystem::SnomedCt, "44054006"),
+                    ],
+                    status: ClinicalStatus::Active,
+                    onset_days_ago: Some(4000),
+                    abated_days_ago: None,
+                },
+                Condition {
+                    code: vec![coding(CodeSystem::Icpc, "R96")],
+                    status: ClinicalStatus::Active,
+                    onset_days_ago: Some(100),
+                    abated_days_ago: None,
+                },
+            ],
+            observations: vec![egfr(20, 42.0), egfr(500, 55.0)],
+            medications: vec![Medication {
+                code: vec![coding(CodeSystem::Atc, "A10BA02")],
+                status: MedicationStatus::Active,
+                started_days_ago: Some(900),
+                daily_dose: None,
+            }],
+            allergies: vec![],
+        }
+    }
+
+    #[test]
+    fn undeclared_sections_are_empty() {
+        let needs = [need(
+            Section::Medications,
+            &[(CodeSystem::Atc, "A10BA")],
+            None,
+        )];
+        let minimised = minimise(&patient(), &needs);
+        assert!(minimised.conditions.is_empty());
+        assert!(minimised.observations.is_empty());
+        assert_eq!(minimised.medications.len(), 1);
+        assert_eq!((minimised.age_years, minimised.sex), (70, Sex::Female));
+    }
+
+    #[test]
+    fn only_matching_items_and_codings_cross() {
+        let needs = [need(
+            Section::Conditions,
+            &[(CodeSystem::Icpc, "T90")],
+            None,
+        )];
+        let minimised = minimise(&patient(), &needs);
+        assert_eq!(minimised.conditions.len(), 1);
+        // The SNOMED counterpart was not asked for, so it stays behind.
+        assert_eq!(
+            minimised.conditions[0].code,
+            vec![coding(CodeSystem::Icpc, "T90.02")]
+        );
+    }
+
+    #[test]
+    fn look_back_drops_old_observations() {
+        let needs = [need(
+            Section::Observations,
+            &[(CodeSystem::NhgTabel45, "3583")],
+            Some(365),
+        )];
+        let minimised = minimise(&patient(), &needs);
+        assert_eq!(minimised.observations.len(), 1);
+        assert_eq!(minimised.observations[0].effective_days_ago, 20);
+        assert_eq!(
+            minimised.observations[0].code,
+            vec![coding(CodeSystem::NhgTabel45, "3583")]
+        );
+    }
+
+    #[test]
+    fn an_empty_filter_list_asks_for_the_whole_section() {
+        let needs = [need(Section::Conditions, &[], None)];
+        assert_eq!(
+            minimise(&patient(), &needs).conditions,
+            patient().conditions
+        );
+    }
+
+    #[test]
+    fn active_items_pass_any_look_back() {
+        let needs = [need(
+            Section::Medications,
+            &[(CodeSystem::Atc, "A10")],
+            Some(30),
+        )];
+        assert_eq!(minimise(&patient(), &needs).medications.len(), 1);
+    }
+}

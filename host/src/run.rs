@@ -1,0 +1,536 @@
+//! A run: every plugin on every record, on all cores, with each record accounted for.
+//!
+//! Records stream from the reader to worker threads; each worker evaluates one record with
+//! every plugin (each evaluation in a fresh instance) and hands the outcomes back. The
+//! caller's sink sees them in record order whatever the thread timing, so two runs on the
+//! same inputs write the same results file.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::fhir::{IngestStats, RecordError};
+use crate::plugin::{EvaluationContext, Failure, Outcome, Plugin};
+use crate::record::{Record, SourceLocation};
+use crate::sandbox::Sandbox;
+use crate::wit::{Card, Indicator};
+
+/// Everything that happened to one record.
+#[derive(Debug)]
+pub struct RecordOutcome {
+    /// Position of the record in the source (0-based), the order results are reported in.
+    pub seq: u64,
+    /// The record's key and where it came from, or why it could not be read.
+    pub record: Result<(String, SourceLocation), RecordError>,
+    /// One outcome per plugin, in plugin order; empty when the record could not be read.
+    pub evaluations: Vec<Outcome>,
+}
+
+/// Evaluates every plugin on every record with `workers` threads, calling `sink` with each
+/// record's outcomes in source order. Returns the wall time of the whole run.
+pub fn run<I>(
+    sandbox: &Sandbox,
+    plugins: &[Plugin],
+    records: I,
+    ctx: &EvaluationContext,
+    workers: usize,
+    mut sink: impl FnMut(RecordOutcome),
+) -> Duration
+where
+    I: Iterator<Item = Result<Record, RecordError>> + Send,
+{
+    let start = Instant::now();
+    let source = Mutex::new(records.enumerate());
+    let (tx, rx) = mpsc::channel::<RecordOutcome>();
+    std::thread::scope(|scope| {
+        for _ in 0..workers.max(1) {
+            let tx = tx.clone();
+            let source = &source;
+            scope.spawn(move || {
+                loop {
+                    // Reading happens under the lock; evaluation, the costly part, does not.
+                    let next = source.lock().expect("record source lock").next();
+                    let Some((seq, item)) = next else { break };
+                    let outcome = evaluate_record(sandbox, plugins, seq as u64, item, ctx);
+                    if tx.send(outcome).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(tx);
+        // Reorder: hand outcomes to the sink strictly in source order.
+        let mut waiting = BTreeMap::new();
+        let mut next_seq = 0u64;
+        for outcome in rx {
+            waiting.insert(outcome.seq, outcome);
+            while let Some(outcome) = waiting.remove(&next_seq) {
+                sink(outcome);
+                next_seq += 1;
+            }
+        }
+        debug_assert!(waiting.is_empty(), "every record reaches the sink");
+    });
+    start.elapsed()
+}
+
+fn evaluate_record(
+    sandbox: &Sandbox,
+    plugins: &[Plugin],
+    seq: u64,
+    item: Result<Record, RecordError>,
+    ctx: &EvaluationContext,
+) -> RecordOutcome {
+    match item {
+        Ok(record) => RecordOutcome {
+            seq,
+            evaluations: plugins
+                .iter()
+                .map(|plugin| plugin.evaluate(sandbox, &record, ctx))
+                .collect(),
+            record: Ok((record.key, record.source)),
+        },
+        Err(error) => RecordOutcome {
+            seq,
+            record: Err(error),
+            evaluations: Vec::new(),
+        },
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// results.jsonl: one line per evaluation, plus one per record that could not be read.
+
+/// A card as CDS Hooks writes it (optional fields omitted, never null).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CdsCard<'a> {
+    pub summary: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<&'a str>,
+    pub indicator: &'static str,
+    pub source: CdsSource<'a>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub suggestions: Vec<CdsSuggestion<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CdsSource<'a> {
+    pub label: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub topic: Option<CdsCoding<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CdsCoding<'a> {
+    pub system: &'a str,
+    pub code: &'a str,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CdsSuggestion<'a> {
+    pub label: &'a str,
+    pub is_recommended: bool,
+    pub actions: Vec<CdsAction<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CdsAction<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub description: &'a str,
+}
+
+impl<'a> From<&'a Card> for CdsCard<'a> {
+    fn from(card: &'a Card) -> Self {
+        use crate::wit::ActionKind;
+        CdsCard {
+            summary: &card.summary,
+            detail: card.detail.as_deref(),
+            indicator: card.indicator.as_str(),
+            source: CdsSource {
+                label: &card.source.label,
+                url: card.source.url.as_deref(),
+                topic: card.source.topic.as_ref().map(|t| CdsCoding {
+                    system: t.system.uri(),
+                    code: &t.code,
+                }),
+            },
+            suggestions: card
+                .suggestions
+                .iter()
+                .map(|s| CdsSuggestion {
+                    label: &s.label,
+                    is_recommended: s.is_recommended,
+                    actions: s
+                        .actions
+                        .iter()
+                        .map(|a| CdsAction {
+                            kind: match a.kind {
+                                ActionKind::Create => "create",
+                                ActionKind::Update => "update",
+                                ActionKind::Delete => "delete",
+                            },
+                            description: &a.description,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One line of `results.jsonl`.
+#[derive(Debug, Serialize)]
+pub struct ResultLine<'a> {
+    /// The record's pseudonym (absent when the record could not be read far enough).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<&'a str>,
+    pub source: String,
+    /// `ok`, `error` (the evaluation failed) or `record-error` (the record could not be read).
+    pub status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plugin_sha256: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cards: Option<Vec<CdsCard<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<LineError<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub latency_ns: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instantiate_ns: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub peak_memory_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub log: &'a [String],
+}
+
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum LineError<'a> {
+    Evaluation {
+        #[serde(flatten)]
+        failure: &'a Failure,
+        message: String,
+    },
+    Record {
+        cause: &'static str,
+        message: &'a str,
+    },
+}
+
+impl RecordOutcome {
+    /// The results lines of this record, in plugin order.
+    pub fn lines<'a>(&'a self, plugins: &'a [Plugin]) -> Vec<ResultLine<'a>> {
+        let (key, source) = match &self.record {
+            Ok((key, source)) => (key, source),
+            Err(error) => {
+                return vec![ResultLine {
+                    record: error.key.as_deref(),
+                    source: error.location.to_string(),
+                    status: "record-error",
+                    plugin: None,
+                    plugin_sha256: None,
+                    cards: None,
+                    error: Some(LineError::Record {
+                        cause: "unreadable-record",
+                        message: &error.message,
+                    }),
+                    latency_ns: None,
+                    instantiate_ns: None,
+                    peak_memory_bytes: None,
+                    log: &[],
+                }];
+            }
+        };
+        plugins
+            .iter()
+            .zip(&self.evaluations)
+            .map(|(plugin, outcome)| {
+                let (status, cards, error) = match &outcome.result {
+                    Ok(cards) => ("ok", Some(cards.iter().map(CdsCard::from).collect()), None),
+                    Err(failure) => (
+                        "error",
+                        None,
+                        Some(LineError::Evaluation {
+                            failure,
+                            message: failure.to_string(),
+                        }),
+                    ),
+                };
+                ResultLine {
+                    record: Some(key),
+                    source: source.to_string(),
+                    status,
+                    plugin: Some(&plugin.info.id),
+                    plugin_sha256: Some(&plugin.sha256),
+                    cards,
+                    error,
+                    latency_ns: Some(outcome.latency_ns),
+                    instantiate_ns: Some(outcome.instantiate_ns),
+                    peak_memory_bytes: Some(outcome.peak_memory_bytes),
+                    log: &outcome.log,
+                }
+            })
+            .collect()
+    }
+}
+
+// ------------------------------------------------------------------------------------------
+// summary.json
+
+/// The schema of `summary.json`; bump on any incompatible change.
+pub const SUMMARY_SCHEMA: &str = "livelab.run-summary/1";
+
+/// Accumulates a run's summary from its record outcomes.
+pub struct SummaryBuilder {
+    records_read: u64,
+    record_errors: Vec<RecordErrorSummary>,
+    plugins: Vec<PluginTally>,
+}
+
+struct PluginTally {
+    evaluations: u64,
+    ok: u64,
+    errors: BTreeMap<&'static str, CauseSummary>,
+    cards: CardCounts,
+    patients_with_cards: u64,
+    latency: Histogram<u64>,
+    instantiate: Histogram<u64>,
+    peak_memory: Histogram<u64>,
+}
+
+/// Three significant digits from 1 to 2^42 (73 minutes in ns, 4 TiB in bytes).
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 1 << 42, 3).expect("valid histogram bounds and precision")
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct CardCounts {
+    pub info: u64,
+    pub warning: u64,
+    pub critical: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CauseSummary {
+    pub count: u64,
+    /// The first message of this cause, so a reader sees what it looks like.
+    pub example: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RecordErrorSummary {
+    pub source: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
+    pub message: String,
+}
+
+/// Distribution of a per-evaluation measure, from an HDR histogram (3 significant digits).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Distribution {
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub max: u64,
+    pub mean: f64,
+}
+
+impl Distribution {
+    fn of(h: &Histogram<u64>) -> Option<Distribution> {
+        (!h.is_empty()).then(|| Distribution {
+            p50: h.value_at_quantile(0.50),
+            p90: h.value_at_quantile(0.90),
+            p99: h.value_at_quantile(0.99),
+            max: h.max(),
+            mean: (h.mean() * 10.0).round() / 10.0,
+        })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct PluginSummary {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub sha256: String,
+    pub path: String,
+    pub evaluations: u64,
+    pub ok: u64,
+    pub errors: BTreeMap<&'static str, CauseSummary>,
+    pub cards: CardCounts,
+    pub patients_with_cards: u64,
+    /// Per evaluation: fresh instance, lowering, call and lifting, in nanoseconds.
+    pub latency_ns: Option<Distribution>,
+    pub instantiate_ns: Option<Distribution>,
+    pub peak_memory_bytes: Option<Distribution>,
+    /// 1 / mean latency: what one core sustains for this plugin alone.
+    pub evaluations_per_second_per_core: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RecordCounts {
+    pub read: u64,
+    pub evaluated: u64,
+    pub errors: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunSummary {
+    pub schema: &'static str,
+    pub livelab_version: &'static str,
+    pub evaluation_date: String,
+    pub seed: u64,
+    pub records_source: String,
+    pub records: RecordCounts,
+    pub record_errors: Vec<RecordErrorSummary>,
+    pub ingest: IngestStats,
+    pub limits: crate::sandbox::Limits,
+    pub workers: usize,
+    pub wall_ms: f64,
+    /// All evaluations of the run divided by its wall time.
+    pub evaluations_per_second: f64,
+    pub plugins: Vec<PluginSummary>,
+}
+
+/// What a summary says about the run besides the outcomes.
+pub struct RunFacts<'a> {
+    pub ctx: &'a EvaluationContext,
+    pub records_source: String,
+    pub ingest: IngestStats,
+    pub limits: crate::sandbox::Limits,
+    pub workers: usize,
+    pub wall: Duration,
+}
+
+impl SummaryBuilder {
+    pub fn new(plugin_count: usize) -> Self {
+        SummaryBuilder {
+            records_read: 0,
+            record_errors: Vec::new(),
+            plugins: (0..plugin_count)
+                .map(|_| PluginTally {
+                    evaluations: 0,
+                    ok: 0,
+                    errors: BTreeMap::new(),
+                    cards: CardCounts::default(),
+                    patients_with_cards: 0,
+                    latency: histogram(),
+                    instantiate: histogram(),
+                    peak_memory: histogram(),
+                })
+                .collect(),
+        }
+    }
+
+    pub fn add(&mut self, outcome: &RecordOutcome) {
+        self.records_read += 1;
+        if let Err(error) = &outcome.record {
+            self.record_errors.push(RecordErrorSummary {
+                source: error.location.to_string(),
+                record: error.key.clone(),
+                message: error.message.clone(),
+            });
+            return;
+        }
+        for (tally, evaluation) in self.plugins.iter_mut().zip(&outcome.evaluations) {
+            tally.evaluations += 1;
+            tally.latency.saturating_record(evaluation.latency_ns);
+            tally
+                .instantiate
+                .saturating_record(evaluation.instantiate_ns);
+            tally
+                .peak_memory
+                .saturating_record(evaluation.peak_memory_bytes);
+            match &evaluation.result {
+                Ok(cards) => {
+                    tally.ok += 1;
+                    if !cards.is_empty() {
+                        tally.patients_with_cards += 1;
+                    }
+                    for card in cards {
+                        match card.indicator {
+                            Indicator::Info => tally.cards.info += 1,
+                            Indicator::Warning => tally.cards.warning += 1,
+                            Indicator::Critical => tally.cards.critical += 1,
+                        }
+                    }
+                }
+                Err(failure) => {
+                    tally
+                        .errors
+                        .entry(failure.cause())
+                        .or_insert_with(|| CauseSummary {
+                            count: 0,
+                            example: failure.to_string(),
+                        })
+                        .count += 1;
+                }
+            }
+        }
+    }
+
+    pub fn finish(self, plugins: &[Plugin], facts: RunFacts) -> RunSummary {
+        let record_errors = self.record_errors.len() as u64;
+        let evaluations: u64 = self.plugins.iter().map(|t| t.evaluations).sum();
+        let wall_secs = facts.wall.as_secs_f64();
+        RunSummary {
+            schema: SUMMARY_SCHEMA,
+            livelab_version: env!("CARGO_PKG_VERSION"),
+            evaluation_date: facts.ctx.evaluation_date.to_string(),
+            seed: facts.ctx.seed,
+            records_source: facts.records_source,
+            records: RecordCounts {
+                read: self.records_read,
+                evaluated: self.records_read - record_errors,
+                errors: record_errors,
+            },
+            record_errors: self.record_errors,
+            ingest: facts.ingest,
+            limits: facts.limits,
+            workers: facts.workers,
+            wall_ms: (wall_secs * 1e4).round() / 10.0,
+            evaluations_per_second: if wall_secs > 0.0 {
+                (evaluations as f64 / wall_secs).round()
+            } else {
+                0.0
+            },
+            plugins: plugins
+                .iter()
+                .zip(self.plugins)
+                .map(|(plugin, tally)| {
+                    let latency = Distribution::of(&tally.latency);
+                    PluginSummary {
+                        id: plugin.info.id.clone(),
+                        name: plugin.info.name.clone(),
+                        version: plugin.info.version.clone(),
+                        sha256: plugin.sha256.clone(),
+                        path: plugin.path.display().to_string(),
+                        evaluations: tally.evaluations,
+                        ok: tally.ok,
+                        errors: tally.errors,
+                        cards: tally.cards,
+                        patients_with_cards: tally.patients_with_cards,
+                        evaluations_per_second_per_core: latency
+                            .as_ref()
+                            .filter(|d| d.mean > 0.0)
+                            .map_or(0.0, |d| (1e9 / d.mean).round()),
+                        latency_ns: latency,
+                        instantiate_ns: Distribution::of(&tally.instantiate),
+                        peak_memory_bytes: Distribution::of(&tally.peak_memory),
+                    }
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! Plain-text views for the terminal.
+
+use std::fmt::Write as _;
+
+use livelab_host::Plugin;
+use livelab_host::run::{Distribution, RunSummary};
+
+fn micros(d: &Option<Distribution>, pick: fn(&Distribution) -> u64) -> String {
+    d.as_ref()
+        .map_or("-".into(), |d| format!("{:.1}", pick(d) as f64 / 1000.0))
+}
+
+/// The per-plugin summary table of a run.
+pub fn render(summary: &RunSummary) -> String {
+    let mut out = String::new();
+    let r = &summary.records;
+    writeln!(
+        out,
+        "{} records read, {} evaluated, {} unreadable · evaluation date {} · {} workers · {:.0} ms · {:.0} evaluations/s",
+        r.read,
+        r.evaluated,
+        r.errors,
+        summary.evaluation_date,
+        summary.workers,
+        summary.wall_ms,
+        summary.evaluations_per_second
+    )
+    .unwrap();
+    writeln!(out).unwrap();
+    writeln!(
+        out,
+        "{:<22} {:>6} {:>6} {:>6} {:>5} {:>5} {:>5} {:>9} {:>9} {:>9} {:>9} {:>9}",
+        "plugin", "evals", "ok", "errors", "info", "warn", "crit", "p50 µs", "p90 µs", "p99 µs", "max µs", "peak KiB"
+    )
+    .unwrap();
+    for p in &summary.plugins {
+        let errors: u64 = p.errors.values().map(|c| c.count).sum();
+        writeln!(
+            out,
+            "{:<22} {:>6} {:>6} {:>6} {:>5} {:>5} {:>5} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            p.id,
+            p.evaluations,
+            p.ok,
+            errors,
+            p.cards.info,
+            p.cards.warning,
+            p.cards.critical,
+            micros(&p.latency_ns, |d| d.p50),
+            micros(&p.latency_ns, |d| d.p90),
+            micros(&p.latency_ns, |d| d.p99),
+            micros(&p.latency_ns, |d| d.max),
+            p.peak_memory_bytes
+                .as_ref()
+                .map_or("-".into(), |d| (d.max / 1024).to_string()),
+        )
+        .unwrap();
+    }
+    for p in &summary.plugins {
+        for (cause, c) in &p.errors {
+            writeln!(out, "  {}: {} × {cause}, e.g. {}", p.id, c.count, c.example).unwrap();
+        }
+    }
+    if !summary.record_errors.is_empty() {
+        writeln!(out, "\nunreadable records:").unwrap();
+        for e in summary.record_errors.iter().take(10) {
+            writeln!(out, "  {}: {}", e.source, e.message).unwrap();
+        }
+        if summary.record_errors.len() > 10 {
+            writeln!(out, "  ... and {} more in summary.json", summary.record_errors.len() - 10).unwrap();
+        }
+    }
+    let dropped: u64 = summary.ingest.dropped.values().sum();
+    if dropped > 0 {
+        let reasons: Vec<String> = summary
+            .ingest
+            .dropped
+            .iter()
+            .map(|(reason, n)| format!("{n} {reason}"))
+            .collect();
+        writeln!(out, "\nresources not used: {}", reasons.join(", ")).unwrap();
+    }
+    out
+}
+
+/// A plugin's identity and declared data needs, in plain words.
+pub fn describe(plugin: &Plugin) -> String {
+    let info = &plugin.info;
+    let mut out = String::new();
+    writeln!(out, "{} {} ({})", info.id, info.version, info.name).unwrap();
+    writeln!(out, "  file:    {}", plugin.path.display()).unwrap();
+    writeln!(out, "  sha256:  {}", plugin.sha256).unwrap();
+    writeln!(out, "  about:   {}", info.description).unwrap();
+    let hooks: Vec<&str> = info.hooks.iter().map(|h| h.as_str()).collect();
+    writeln!(out, "  hooks:   {}", hooks.join(", ")).unwrap();
+    writeln!(out, "  reads (besides age and sex):").unwrap();
+    if info.data_needs.is_empty() {
+        writeln!(out, "    nothing").unwrap();
+    }
+    for need in &info.data_needs {
+        let codes = if need.codes.is_empty() {
+            "ALL items".to_string()
+        } else {
+            need.codes
+                .iter()
+                .map(|f| format!("{} {}*", f.system.short_name(), f.prefix))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let window = need
+            .look_back_days
+            .map_or(String::new(), |d| format!(", last {d} days"));
+        writeln!(out, "    {}: {codes}{window}", need.section.as_str()).unwrap();
+    }
+    out
+}
