@@ -15,7 +15,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use jiff::civil::Date;
 use livelab_host::cohort::{CohortFormat, CohortSpec};
 use livelab_host::run::{RunFacts, SummaryBuilder};
-use livelab_host::{ArtifactCache, EvaluationContext, Limits, Plugin, RecordReader, Sandbox, SandboxConfig};
+use livelab_host::{
+    ArtifactCache, EvaluationContext, Limits, Plugin, RecordReader, Sandbox, SandboxConfig,
+};
 
 /// The sample records shipped with livelab (the default of `--records`).
 const SAMPLE_RECORDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sample-records");
@@ -229,7 +231,10 @@ fn evaluation_date(given: Option<Date>, records: &Path) -> anyhow::Result<(Date,
             .with_context(|| format!("{} is not valid JSON", cohort.display()))?;
         if let Some(as_of) = json.get("as_of").and_then(|v| v.as_str()) {
             let date = as_of.parse().with_context(|| {
-                format!("{}: as_of {as_of:?} is not a YYYY-MM-DD date", cohort.display())
+                format!(
+                    "{}: as_of {as_of:?} is not a YYYY-MM-DD date",
+                    cohort.display()
+                )
             })?;
             return Ok((date, format!("as_of of {}", cohort.display())));
         }
@@ -256,6 +261,26 @@ fn run_plugins(args: RunArgs) -> anyhow::Result<ExitCode> {
     .context("creating the wasmtime engine")?;
     let cache = args.cache.cache();
     let plugins = load_plugins(&sandbox, &cache, &paths, &limits)?;
+    // A run opens each patient's record: the patient-view hook. (order-sign needs draft
+    // orders, which records do not carry.)
+    if let Some(plugin) = plugins.iter().find(|p| {
+        !p.info
+            .hooks
+            .contains(&livelab_host::wit::HookKind::PatientView)
+    }) {
+        bail!(
+            "{} ({}) does not serve the patient-view hook that `livelab run` evaluates; it serves: {}",
+            plugin.info.id,
+            plugin.path.display(),
+            plugin
+                .info
+                .hooks
+                .iter()
+                .map(|h| h.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let reader = RecordReader::open(&args.records, date)?;
     let format = reader.format();
 
@@ -263,7 +288,8 @@ fn run_plugins(args: RunArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("creating the output directory {}", args.out.display()))?;
     let results_path = args.out.join("results.jsonl");
     let mut results = BufWriter::new(
-        File::create(&results_path).with_context(|| format!("creating {}", results_path.display()))?,
+        File::create(&results_path)
+            .with_context(|| format!("creating {}", results_path.display()))?,
     );
 
     eprintln!(

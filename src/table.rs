@@ -30,7 +30,18 @@ pub fn render(summary: &RunSummary) -> String {
     writeln!(
         out,
         "{:<22} {:>6} {:>6} {:>6} {:>5} {:>5} {:>5} {:>9} {:>9} {:>9} {:>9} {:>9}",
-        "plugin", "evals", "ok", "errors", "info", "warn", "crit", "p50 µs", "p90 µs", "p99 µs", "max µs", "peak KiB"
+        "plugin",
+        "evals",
+        "ok",
+        "errors",
+        "info",
+        "warn",
+        "crit",
+        "p50 µs",
+        "p90 µs",
+        "p99 µs",
+        "max µs",
+        "peak KiB"
     )
     .unwrap();
     for p in &summary.plugins {
@@ -66,7 +77,12 @@ pub fn render(summary: &RunSummary) -> String {
             writeln!(out, "  {}: {}", e.source, e.message).unwrap();
         }
         if summary.record_errors.len() > 10 {
-            writeln!(out, "  ... and {} more in summary.json", summary.record_errors.len() - 10).unwrap();
+            writeln!(
+                out,
+                "  ... and {} more in summary.json",
+                summary.record_errors.len() - 10
+            )
+            .unwrap();
         }
     }
     let dropped: u64 = summary.ingest.dropped.values().sum();

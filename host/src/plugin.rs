@@ -6,13 +6,13 @@ use std::time::Instant;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use wasmtime::Trap;
 use wasmtime::component::{Component, types::ComponentItem};
+use wasmtime::{Store, Trap};
 
 use crate::cache::ArtifactCache;
 use crate::record::{Record, minimise};
-use crate::sandbox::{LimitExceeded, Limits, Sandbox, StoreSetup};
-use crate::wit::{self, Card, Hook, PluginBindingsPre, PluginInfo, Request};
+use crate::sandbox::{EvaluationState, LimitExceeded, Limits, Sandbox, StoreSetup};
+use crate::wit::{self, Card, Hook, PluginBindings, PluginBindingsPre, PluginInfo, Request};
 
 /// Why a plugin cannot be loaded. Each message says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +69,7 @@ pub struct Plugin {
     pub sha256: String,
     pub info: PluginInfo,
     pub limits: Limits,
-    pre: PluginBindingsPre<crate::sandbox::EvaluationState>,
+    pre: PluginBindingsPre<EvaluationState>,
 }
 
 impl fmt::Debug for Plugin {
@@ -194,7 +194,7 @@ impl Plugin {
         )
     }
 
-    /// Evaluates an already minimised request (benchmarks split the steps this way).
+    /// Evaluates an already minimised request in a fresh instance.
     pub fn evaluate_request(
         &self,
         sandbox: &Sandbox,
@@ -202,39 +202,81 @@ impl Plugin {
         setup: StoreSetup,
     ) -> Outcome {
         let start = Instant::now();
-        let mut store = sandbox.store(&setup);
-        let instance = self.pre.instantiate(&mut store);
+        let instance = self.instantiate(sandbox, &setup);
         let instantiate_ns = start.elapsed().as_nanos() as u64;
-        let result = instance.and_then(|instance| {
-            instance
-                .livelab_cds_evaluator()
-                .call_evaluate(&mut store, request)
-        });
+        let (result, state) = match instance {
+            Ok(mut instance) => {
+                let result = instance.evaluate(request);
+                (result, Some(instance.store))
+            }
+            Err((failure, store)) => (Err(failure), Some(store)),
+        };
         let latency_ns = start.elapsed().as_nanos() as u64;
-        let state = store.data();
-        let result = match result {
-            Ok(Ok(cards)) => check_output(cards, &self.limits),
+        let state = state.as_ref().map(|s| s.data());
+        Outcome {
+            result,
+            latency_ns,
+            instantiate_ns,
+            peak_memory_bytes: state.map_or(0, |s| s.peak_memory_bytes() as u64),
+            log: state.map_or_else(Vec::new, |s| {
+                s.log
+                    .lines
+                    .iter()
+                    .map(|(level, line)| format!("{}: {line}", level.as_str()))
+                    .collect()
+            }),
+        }
+    }
+
+    /// A fresh instance in its own store. Benchmarks use it to time instantiation and the
+    /// call apart, and to measure what reusing an instance would save.
+    pub fn instantiate(
+        &self,
+        sandbox: &Sandbox,
+        setup: &StoreSetup,
+    ) -> Result<LiveInstance<'_>, (Failure, Store<EvaluationState>)> {
+        let mut store = sandbox.store(setup);
+        match self.pre.instantiate(&mut store) {
+            Ok(bindings) => Ok(LiveInstance {
+                plugin: self,
+                store,
+                bindings,
+            }),
+            Err(e) => {
+                let failure =
+                    Failure::from_wasmtime(&e, &self.limits, &store.data().captured_output().1);
+                Err((failure, store))
+            }
+        }
+    }
+}
+
+/// A live plugin instance and its store.
+pub struct LiveInstance<'p> {
+    plugin: &'p Plugin,
+    store: Store<EvaluationState>,
+    bindings: PluginBindings,
+}
+
+impl LiveInstance<'_> {
+    /// Calls `evaluate` (lowering the request, running, lifting and checking the cards).
+    pub fn evaluate(&mut self, request: &Request) -> Result<Vec<Card>, Failure> {
+        let limits = &self.plugin.limits;
+        match self
+            .bindings
+            .livelab_cds_evaluator()
+            .call_evaluate(&mut self.store, request)
+        {
+            Ok(Ok(cards)) => check_output(cards, limits),
             Ok(Err(e)) => Err(Failure::PluginError {
                 kind: format!("{:?}", e.kind).to_lowercase().replace('_', "-"),
                 message: e.message,
             }),
             Err(e) => Err(Failure::from_wasmtime(
                 &e,
-                &self.limits,
-                &state.captured_output().1,
+                limits,
+                &self.store.data().captured_output().1,
             )),
-        };
-        Outcome {
-            result,
-            latency_ns,
-            instantiate_ns,
-            peak_memory_bytes: state.peak_memory_bytes() as u64,
-            log: state
-                .log
-                .lines
-                .iter()
-                .map(|(level, line)| format!("{}: {line}", format!("{level:?}").to_lowercase()))
-                .collect(),
         }
     }
 }

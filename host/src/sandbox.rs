@@ -203,11 +203,11 @@ pub struct StoreSetup {
 }
 
 /// The host state of one evaluation's store.
-pub(crate) struct EvaluationState {
+pub struct EvaluationState {
     wasi: WasiCtx,
     table: ResourceTable,
     limiter: MemoryLimiter,
-    pub log: PluginLog,
+    pub(crate) log: PluginLog,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
 }

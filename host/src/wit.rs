@@ -139,6 +139,17 @@ impl Indicator {
     }
 }
 
+impl LogLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info",
+            LogLevel::Warn => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
 impl Section {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -5,9 +5,9 @@
 //! only), as `clinical-reference.md` describes. SNOMED CT and RxNorm codes the reference does not
 //! list are chosen as follows: ingredient-level RxCUIs (warfarin 11289, apixaban 1364430,
 //! rivaroxaban 1114195, aspirin 1191, clopidogrel 32968, albuterol 435, omeprazole 7646,
-//! penicillin G 7980) or the clinical-drug RxCUIs Synthea emits (metformin 861007 / 860975,
-//! lisinopril 314076, simvastatin 314231); SNOMED CT disorders as Synthea and US Core examples
-//! use them.
+//! penicillin G 7980) or clinical-drug RxCUIs (metformin 500 mg tablet 861007, metformin ER
+//! 500 mg 860975, lisinopril 10 mg 314076, simvastatin 10 mg 314231, the last three as Synthea
+//! emits them); SNOMED CT disorders as Synthea and US Core examples use them.
 
 /// FHIR code-system URIs.
 pub const ICPC: &str = "http://hl7.org/fhir/sid/icpc-1-nl";

@@ -51,9 +51,8 @@ impl From<Value> for Number {
     fn from(v: Value) -> Self {
         match v {
             Value::Int(i) => Number::Int(i),
-            // Tenths are small integers: i / 10.0 is the correctly rounded decimal, which
-            // serde_json prints shortest-first (`5.2`, not `5.2000000000000002`).
-            Value::Tenths(t) if t % 10 == 0 => Number::Int(t / 10),
+            // Tenths are small integers: t / 10.0 is the correctly rounded decimal, which
+            // serde_json prints shortest-first (`5.2`, `5.0`; never `5.2000000000000002`).
             Value::Tenths(t) => Number::Dec(t as f64 / 10.0),
         }
     }

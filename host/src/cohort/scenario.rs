@@ -376,7 +376,7 @@ pub enum Value {
 pub enum Performer {
     /// Self-measured at home: `performer` is the patient.
     Patient,
-    /// Clinic reading by a practitioner (`Practitioner/<id>`).
+    /// Clinic reading by a practitioner: the `Practitioner/<id>` reference.
     Practitioner(String),
     /// Clinic reading without a performer.
     Unrecorded,
@@ -698,8 +698,22 @@ impl Builder {
         self.lab(LabKind::Hba1c, days, value);
     }
 
+    /// Total cholesterol: mmol/L for Dutch, mg/dL for US patients.
+    fn cholesterol(&mut self) {
+        let days = self.days(0..=700);
+        let value = if self.p.us {
+            Value::Int(self.rng.random_range(140..=280))
+        } else {
+            Value::Tenths(self.rng.random_range(36..=74))
+        };
+        self.lab(LabKind::Cholesterol, days, value);
+    }
+
     fn practitioner(&mut self) -> Performer {
-        Performer::Practitioner(format!("prac-{:08x}", self.rng.random::<u32>()))
+        Performer::Practitioner(format!(
+            "Practitioner/prac-{:08x}",
+            self.rng.random::<u32>()
+        ))
     }
 
     // -------------------------------------------------------------- metformin-egfr
@@ -1225,13 +1239,7 @@ impl Builder {
             self.medication(kind, MedStatus::Active, dose * 1000, 1, 1);
         }
         if self.chance(0.4) {
-            let days = self.days(0..=700);
-            let value = if us {
-                Value::Int(self.rng.random_range(140..=280))
-            } else {
-                Value::Tenths(self.rng.random_range(36..=74))
-            };
-            self.lab(LabKind::Cholesterol, days, value);
+            self.cholesterol();
         }
         if self.chance(0.15) {
             let days = self.days(0..=700);
@@ -1288,6 +1296,37 @@ impl Builder {
                 let morning = self.chance(0.5);
                 self.blood_pressure(days, morning, bp, Performer::Patient);
             }
+        }
+        // Every patient carries at least one item no topic looks at.
+        let unrelated_condition = self.p.conditions.iter().any(|c| {
+            matches!(
+                c.kind,
+                CondKind::Asthma | CondKind::Copd | CondKind::Depression
+            )
+        });
+        let unrelated_medication = self.p.medications.iter().any(|m| {
+            matches!(
+                m.kind,
+                MedKind::Simvastatin
+                    | MedKind::Atorvastatin
+                    | MedKind::Omeprazole
+                    | MedKind::Salbutamol
+            )
+        });
+        let unrelated_lab = self.p.observations.iter().any(|o| {
+            matches!(
+                o.kind,
+                ObsKind::Lab {
+                    kind: LabKind::Cholesterol
+                        | LabKind::Potassium
+                        | LabKind::Creatinine
+                        | LabKind::Phq9,
+                    ..
+                }
+            )
+        });
+        if !(unrelated_condition || unrelated_medication || unrelated_lab) {
+            self.cholesterol();
         }
         if self.chance(0.06) {
             let uuid = self.uuid();

@@ -76,17 +76,13 @@ pub fn describe() -> PluginInfo {
 pub fn evaluate(request: &Request) -> Result<Vec<Card>, EvaluationError> {
     request.ensure_hook(&HOOKS)?;
     let on_metformin = |m: &&Medication| m.has_code(&CodeSystem::Atc, METFORMIN_ATC);
-    // Current use (active or on hold) plus, for order-sign, the draft orders.
+    // Current use plus, for order-sign, the draft orders. A prescription on hold is not
+    // being taken now: its dose is checked again when it is resumed (an order-sign).
     let items: Vec<&Medication> = request
         .patient
         .medications
         .iter()
-        .filter(|m| {
-            matches!(
-                m.status,
-                MedicationStatus::Active | MedicationStatus::OnHold
-            )
-        })
+        .filter(|m| m.status == MedicationStatus::Active)
         .chain(request.hook.draft_orders())
         .filter(on_metformin)
         .collect();
@@ -311,8 +307,9 @@ mod tests {
     }
 
     #[test]
-    fn only_active_or_on_hold_count() {
+    fn only_active_prescriptions_count() {
         for status in [
+            MedicationStatus::OnHold,
             MedicationStatus::Completed,
             MedicationStatus::Stopped,
             MedicationStatus::Draft,
@@ -324,9 +321,9 @@ mod tests {
                 "{status:?}"
             );
         }
-        let held = med("A10BA02", MedicationStatus::OnHold, Some((2000.0, "mg")));
+        let active = med("A10BA02", MedicationStatus::Active, Some((2000.0, "mg")));
         assert_eq!(
-            one(pv(vec![held], vec![loinc_egfr(1, 5.0)])).indicator,
+            one(pv(vec![active], vec![loinc_egfr(1, 5.0)])).indicator,
             Indicator::Critical
         );
     }
@@ -443,7 +440,7 @@ mod tests {
     fn dose_is_the_largest_in_mg() {
         let meds = vec![
             med("A10BA02", MedicationStatus::Active, Some((500.0, "mg"))),
-            med("A10BA02", MedicationStatus::OnHold, Some((1.5, "g"))),
+            med("A10BA02", MedicationStatus::Active, Some((1.5, "g"))),
             med("A10BA02", MedicationStatus::Active, Some((9.0, "{tbl}"))),
             med("A10BA02", MedicationStatus::Active, None),
             // Not current, so not counted.

@@ -1,0 +1,423 @@
+//! What one evaluation costs, and where the time goes.
+//!
+//! For each sample plugin, over the sample records (round-robin, one record per iteration):
+//! - `fresh/<plugin>`: [`Plugin::evaluate`] as a run pays it: minimise, new store,
+//!   instantiate, lower the request, call, lift and check the cards, drop the store;
+//! - `instantiate/<plugin>`: new store + instantiate + drop, no call;
+//! - `call/<plugin>`: lower + call + lift on a reused instance. Runs never reuse instances
+//!   (one fresh instance per patient, for privacy); this only measures what reuse would save;
+//! - `native/<plugin>`: the plugin's own rule compiled natively, on the same minimised
+//!   requests (converted to the SDK's types outside the timing);
+//! - `minimise/<plugin>`: the host-side data minimisation alone;
+//! - `lowering/{full,minimised}/<plugin>`: the call on a reused instance with the whole
+//!   record versus the minimised one: what minimisation saves in crossing the boundary.
+//!
+//! Before timing, the native and the WebAssembly cards are compared record by record, and a
+//! reused instance is checked to give the same cards as fresh ones; differences are printed.
+//!
+//! Records: `sample-records/`, or the directory in `$LIVELAB_BENCH_RECORDS`.
+
+mod common;
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use livelab_host::plugin::LiveInstance;
+use livelab_host::record::minimise;
+use livelab_host::sandbox::StoreSetup;
+use livelab_host::wit::{Hook, Request};
+use livelab_host::{
+    ArtifactCache, EvaluationContext, Limits, Plugin, Record, Sandbox, SandboxConfig,
+};
+use livelab_plugin_sdk as sdk;
+
+#[allow(dead_code, reason = "only the sample plugins are benched")]
+mod artifacts {
+    include!(concat!(env!("OUT_DIR"), "/plugin_artifacts.rs"));
+}
+
+/// A plugin's rule, natively: each sample plugin crate exposes `evaluate` with this type.
+type NativeRule = fn(&sdk::Request) -> Result<Vec<sdk::Card>, sdk::EvaluationError>;
+
+fn native_rule(id: &str) -> Option<NativeRule> {
+    match id {
+        "metformin-egfr" => Some(metformin_egfr::evaluate),
+        "af-anticoagulation" => Some(af_anticoagulation::evaluate),
+        "home-bp" => Some(home_bp::evaluate),
+        _ => None,
+    }
+}
+
+/// A reused instance must not live past its store's epoch deadline (250 ms by default, set
+/// when the store is made): the `call` benches take a new instance, untimed, after this
+/// many calls.
+const CALLS_PER_INSTANCE: u64 = 200;
+
+/// One sample plugin, loaded, with everything the timed loops need prepared.
+struct Subject {
+    name: &'static str,
+    plugin: Plugin,
+    /// One per record, in record order.
+    minimised: Vec<Request>,
+    full: Vec<Request>,
+    setups: Vec<StoreSetup>,
+    native: Option<(NativeRule, Vec<sdk::Request>)>,
+}
+
+struct Fixture {
+    sandbox: Sandbox,
+    records: Vec<Record>,
+    ctx: EvaluationContext,
+    subjects: Vec<Subject>,
+}
+
+fn fixture() -> Fixture {
+    let dir = common::records_dir();
+    let date = common::evaluation_date(&dir);
+    let records = common::load_records(&dir, date);
+    eprintln!(
+        "bench: {} records from {}, evaluation date {date}",
+        records.len(),
+        dir.display()
+    );
+    let sandbox = Sandbox::new(&SandboxConfig { concurrency: 1 }).expect("creating the sandbox");
+    let cache = ArtifactCache::new(None);
+    let ctx = EvaluationContext {
+        evaluation_date: date,
+        seed: 0,
+    };
+    let subjects = artifacts::SAMPLE_PLUGINS
+        .iter()
+        .map(|&(name, path)| {
+            let plugin = Plugin::load(&sandbox, &cache, path.as_ref(), Limits::default())
+                .unwrap_or_else(|e| panic!("loading {name}: {e}"));
+            let minimised: Vec<Request> = records
+                .iter()
+                .map(|r| Request {
+                    hook: Hook::PatientView,
+                    patient: minimise(&r.patient, &plugin.info.data_needs),
+                })
+                .collect();
+            let full = records
+                .iter()
+                .map(|r| Request {
+                    hook: Hook::PatientView,
+                    patient: r.patient.clone(),
+                })
+                .collect();
+            let setups = records
+                .iter()
+                .map(|r| ctx.store_setup(&plugin.limits, &r.key, &plugin.sha256))
+                .collect();
+            let native = native_rule(name).map(|rule| {
+                let requests = minimised.iter().map(to_sdk).collect();
+                (rule, requests)
+            });
+            if native.is_none() {
+                eprintln!(
+                    "bench: {name} has no native baseline in this bench; add it to `native_rule`"
+                );
+            }
+            Subject {
+                name,
+                plugin,
+                minimised,
+                full,
+                setups,
+                native,
+            }
+        })
+        .collect();
+    let fixture = Fixture {
+        sandbox,
+        records,
+        ctx,
+        subjects,
+    };
+    check(&fixture);
+    fixture
+}
+
+/// A host request as the guest SDK's type: the same WIT, the same serde names.
+fn to_sdk(request: &Request) -> sdk::Request {
+    let json = serde_json::to_value(request).expect("a host request serialises");
+    serde_json::from_value(json).expect("the SDK reads the host's request")
+}
+
+/// Cards (or the error) as JSON, to compare host and SDK types.
+fn cards_json<C: serde::Serialize, E: std::fmt::Debug>(result: &Result<Vec<C>, E>) -> String {
+    match result {
+        Ok(cards) => serde_json::to_string(cards).expect("cards serialise"),
+        Err(e) => format!("error: {e:?}"),
+    }
+}
+
+fn summaries_json(json: &str) -> Vec<String> {
+    serde_json::from_str::<serde_json::Value>(json)
+        .ok()
+        .and_then(|v| {
+            v.as_array().map(|cards| {
+                cards
+                    .iter()
+                    .map(|c| c["summary"].as_str().unwrap_or("").to_owned())
+                    .collect()
+            })
+        })
+        .unwrap_or_else(|| vec![json.to_owned()])
+}
+
+fn items(request: &Request) -> usize {
+    let p = &request.patient;
+    p.conditions.len() + p.observations.len() + p.medications.len() + p.allergies.len()
+}
+
+/// Native versus WebAssembly, reused versus fresh instance, full versus minimised record:
+/// prints what differs, and the sizes of what crosses the boundary.
+fn check(f: &Fixture) {
+    let n = f.records.len();
+    for s in &f.subjects {
+        let fresh: Vec<String> = f
+            .records
+            .iter()
+            .map(|r| cards_json(&s.plugin.evaluate(&f.sandbox, r, &f.ctx).result))
+            .collect();
+        let failed = fresh.iter().filter(|c| c.starts_with("error")).count();
+        let firing = fresh
+            .iter()
+            .filter(|c| c.as_str() != "[]" && !c.starts_with("error"))
+            .count();
+        eprintln!(
+            "check {}: {firing}/{n} records get cards, {failed} evaluations failed",
+            s.name
+        );
+        if failed > 0 {
+            let first = fresh
+                .iter()
+                .find(|c| c.starts_with("error"))
+                .expect("one failed");
+            eprintln!("check {}: MISMATCH? first failure: {first}", s.name);
+        }
+
+        if let Some((rule, requests)) = &s.native {
+            let mut same_summaries = 0;
+            let mut differing = Vec::new();
+            for (i, request) in requests.iter().enumerate() {
+                let native = cards_json(&rule(request));
+                if native == fresh[i] {
+                    same_summaries += 1;
+                } else {
+                    if summaries_json(&native) == summaries_json(&fresh[i]) {
+                        same_summaries += 1;
+                    }
+                    differing.push((i, native));
+                }
+            }
+            if differing.is_empty() {
+                eprintln!(
+                    "check {}: native and wasm cards identical on all {n} records",
+                    s.name
+                );
+            } else {
+                eprintln!(
+                    "check {}: MISMATCH native vs wasm: {} of {n} records differ ({} of {n} have the same summaries)",
+                    s.name,
+                    differing.len(),
+                    same_summaries
+                );
+                for (i, native) in differing.iter().take(3) {
+                    eprintln!(
+                        "  record {}: wasm {}\n  native {native}",
+                        f.records[*i].key, fresh[*i]
+                    );
+                }
+            }
+        }
+
+        let reused = calls_on_reused_instance(f, s, &s.minimised);
+        let differ = reused.iter().zip(&fresh).filter(|(a, b)| a != b).count();
+        if differ == 0 {
+            eprintln!(
+                "check {}: a reused instance gives the same cards as fresh ones",
+                s.name
+            );
+        } else {
+            eprintln!(
+                "check {}: MISMATCH reused vs fresh instance on {differ} of {n} records",
+                s.name
+            );
+        }
+
+        let full = calls_on_reused_instance(f, s, &s.full);
+        let differ = full.iter().zip(&fresh).filter(|(a, b)| a != b).count();
+        let full_failed = full.iter().filter(|c| c.starts_with("error")).count();
+        let size = |requests: &[Request]| -> (f64, f64) {
+            let items: usize = requests.iter().map(items).sum();
+            let bytes: usize = requests
+                .iter()
+                .map(|r| serde_json::to_vec(r).expect("serialises").len())
+                .sum();
+            (items as f64 / n as f64, bytes as f64 / n as f64)
+        };
+        let (full_items, full_bytes) = size(&s.full);
+        let (min_items, min_bytes) = size(&s.minimised);
+        eprintln!(
+            "check {}: per record, full {full_items:.1} items / {full_bytes:.0} JSON bytes, \
+             minimised {min_items:.1} items / {min_bytes:.0} JSON bytes; on full records \
+             {differ}/{n} card lists differ from minimised, {full_failed} failed",
+            s.name
+        );
+    }
+}
+
+fn calls_on_reused_instance(f: &Fixture, s: &Subject, requests: &[Request]) -> Vec<String> {
+    let mut out = Vec::with_capacity(requests.len());
+    for chunk in requests.chunks(CALLS_PER_INSTANCE as usize) {
+        let mut instance = instantiate(f, s);
+        out.extend(chunk.iter().map(|r| cards_json(&instance.evaluate(r))));
+    }
+    out
+}
+
+/// An instance for the reused-instance measurements, set up as for the first record.
+fn instantiate<'p>(f: &Fixture, s: &'p Subject) -> LiveInstance<'p> {
+    match s.plugin.instantiate(&f.sandbox, &s.setups[0]) {
+        Ok(instance) => instance,
+        Err((failure, _)) => panic!("instantiating {}: {failure}", s.name),
+    }
+}
+
+/// Times `iters` calls round-robin over `requests`, on instances reused for up to
+/// [`CALLS_PER_INSTANCE`] calls each; instantiation is outside the timing.
+fn time_reused_calls(
+    f: &Fixture,
+    s: &Subject,
+    requests: &[Request],
+    next: &mut usize,
+    iters: u64,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    let mut done = 0;
+    while done < iters {
+        let chunk = (iters - done).min(CALLS_PER_INSTANCE);
+        let mut instance = instantiate(f, s);
+        let start = Instant::now();
+        for _ in 0..chunk {
+            let request = &requests[*next % requests.len()];
+            *next += 1;
+            match instance.evaluate(black_box(request)) {
+                Ok(cards) => {
+                    black_box(cards);
+                }
+                Err(e) => panic!("{}: a reused instance failed: {e}", s.name),
+            }
+        }
+        total += start.elapsed();
+        done += chunk;
+    }
+    total
+}
+
+fn evaluation(c: &mut Criterion) {
+    let f = fixture();
+    let n = f.records.len();
+
+    let mut group = c.benchmark_group("fresh");
+    group.throughput(Throughput::Elements(1));
+    for s in &f.subjects {
+        let mut i = 0;
+        group.bench_function(s.name, |b| {
+            b.iter(|| {
+                let record = &f.records[i % n];
+                i += 1;
+                black_box(s.plugin.evaluate(&f.sandbox, black_box(record), &f.ctx))
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("instantiate");
+    group.throughput(Throughput::Elements(1));
+    for s in &f.subjects {
+        let mut i = 0;
+        group.bench_function(s.name, |b| {
+            b.iter(|| {
+                let setup = &s.setups[i % n];
+                i += 1;
+                // The instance and its store are dropped inside the timing, as in a run.
+                black_box(s.plugin.instantiate(&f.sandbox, setup).is_ok())
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("call");
+    group.throughput(Throughput::Elements(1));
+    for s in &f.subjects {
+        let mut next = 0;
+        group.bench_function(s.name, |b| {
+            b.iter_custom(|iters| time_reused_calls(&f, s, &s.minimised, &mut next, iters))
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("native");
+    group.throughput(Throughput::Elements(1));
+    for s in &f.subjects {
+        let Some((rule, requests)) = &s.native else {
+            continue;
+        };
+        let mut i = 0;
+        group.bench_function(s.name, |b| {
+            b.iter(|| {
+                let request = &requests[i % n];
+                i += 1;
+                black_box(rule(black_box(request)))
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("minimise");
+    group.throughput(Throughput::Elements(1));
+    for s in &f.subjects {
+        let mut i = 0;
+        group.bench_function(s.name, |b| {
+            b.iter(|| {
+                let record = &f.records[i % n];
+                i += 1;
+                black_box(minimise(
+                    black_box(&record.patient),
+                    &s.plugin.info.data_needs,
+                ))
+            })
+        });
+    }
+    group.finish();
+
+    let mut group = c.benchmark_group("lowering");
+    group.throughput(Throughput::Elements(1));
+    for s in &f.subjects {
+        for (variant, requests) in [("full", &s.full), ("minimised", &s.minimised)] {
+            let mut next = 0;
+            group.bench_function(BenchmarkId::new(variant, s.name), |b| {
+                b.iter_custom(|iters| time_reused_calls(&f, s, requests, &mut next, iters))
+            });
+        }
+    }
+    group.finish();
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(50)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_secs(1))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = evaluation
+}
+criterion_main!(benches);

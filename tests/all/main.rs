@@ -1,0 +1,13 @@
+//! livelab's integration tests: one binary, one module per topic. They drive the real
+//! `livelab` CLI with the real plugin components that `build.rs` built.
+//!
+//! Golden files live in `tests/expected/`; run with `LIVELAB_BLESS=1` to rewrite them after
+//! an intended change, then review the diff.
+
+mod support;
+
+mod determinism;
+mod input_errors;
+mod minimisation;
+mod sample_run;
+mod sandbox;

@@ -1,0 +1,210 @@
+//! Shared helpers: running the CLI, temporary cohorts, reading results.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+include!(concat!(env!("OUT_DIR"), "/plugin_artifacts.rs"));
+
+pub const SAMPLE_RECORDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sample-records");
+/// The date the sample cohort is current on (its cohort.json `as_of`).
+pub const SAMPLE_DATE: &str = "2026-11-01";
+
+/// Runs `livelab ARGS` with a private artifact cache (tests must not depend on `~/.cache`).
+pub fn livelab(args: &[&str]) -> Output {
+    livelab_in(Path::new("."), args)
+}
+
+pub fn livelab_in(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_livelab"))
+        .args(args)
+        .current_dir(dir)
+        .env("LIVELAB_CACHE_DIR", cache_dir())
+        .output()
+        .expect("running the livelab binary")
+}
+
+fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("livelab-cache")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts the command succeeded, showing its output if not.
+#[track_caller]
+pub fn assert_success(output: &Output) {
+    assert!(
+        output.status.success(),
+        "livelab failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        stdout(output),
+        stderr(output)
+    );
+}
+
+/// Asserts the command failed with a one-line error that contains every `needle`.
+#[track_caller]
+pub fn assert_error(output: &Output, needles: &[&str]) {
+    let err = stderr(output);
+    assert!(
+        !output.status.success(),
+        "expected failure, got success:\n{}",
+        stdout(output)
+    );
+    assert!(
+        err.starts_with("error: "),
+        "not a clear error message: {err}"
+    );
+    assert!(!err.contains("panicked"), "livelab panicked: {err}");
+    for needle in needles {
+        assert!(
+            err.contains(needle),
+            "error does not mention {needle:?}: {err}"
+        );
+    }
+}
+
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("livelab-test-")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .expect("creating a temp dir")
+}
+
+/// Generates a seeded cohort into `dir/name` and returns its path.
+pub fn cohort(dir: &Path, name: &str, patients: usize, format: &str) -> PathBuf {
+    let out = dir.join(name);
+    let output = livelab(&[
+        "generate",
+        "--out",
+        out.to_str().unwrap(),
+        "--patients",
+        &patients.to_string(),
+        "--seed",
+        "7",
+        "--format",
+        format,
+    ]);
+    assert_success(&output);
+    out
+}
+
+/// Runs plugins on records into `out`, asserting success; returns the results lines.
+pub fn run(records: &Path, plugins: &[&str], out: &Path, extra: &[&str]) -> Vec<Value> {
+    let mut args = vec![
+        "run",
+        "--records",
+        records.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--date",
+        SAMPLE_DATE,
+    ];
+    for plugin in plugins {
+        args.extend(["--plugin", plugin]);
+    }
+    args.extend(extra);
+    let output = livelab(&args);
+    assert_success(&output);
+    results(out)
+}
+
+pub fn results(out: &Path) -> Vec<Value> {
+    let text = std::fs::read_to_string(out.join("results.jsonl")).expect("reading results.jsonl");
+    text.lines()
+        .map(|l| serde_json::from_str(l).expect("each results line is JSON"))
+        .collect()
+}
+
+pub fn summary(out: &Path) -> Value {
+    let text = std::fs::read_to_string(out.join("summary.json")).expect("reading summary.json");
+    serde_json::from_str(&text).expect("summary.json is JSON")
+}
+
+/// A results line without its timing fields, which differ from run to run.
+pub fn without_timing(mut line: Value) -> Value {
+    let obj = line.as_object_mut().expect("a results line is an object");
+    obj.remove("latency_ns");
+    obj.remove("instantiate_ns");
+    line
+}
+
+/// Compares `actual` with the golden file `tests/expected/<name>`, or rewrites it when
+/// `LIVELAB_BLESS=1`.
+#[track_caller]
+pub fn check_golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/expected")
+        .join(name);
+    if std::env::var_os("LIVELAB_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "{} is missing; run with LIVELAB_BLESS=1 to create it",
+            path.display()
+        )
+    });
+    if expected != actual {
+        let diff: Vec<String> = expected
+            .lines()
+            .zip(actual.lines())
+            .enumerate()
+            .filter(|(_, (e, a))| e != a)
+            .take(10)
+            .map(|(i, (e, a))| format!("line {}:\n  expected: {e}\n  actual:   {a}", i + 1))
+            .collect();
+        panic!(
+            "{} differs ({} vs {} lines); first differences:\n{}\nIf the change is intended, rerun with LIVELAB_BLESS=1 and review the diff.",
+            path.display(),
+            expected.lines().count(),
+            actual.lines().count(),
+            diff.join("\n")
+        );
+    }
+}
+
+/// Writes a FHIR Bundle with one patient and the given resources (JSON objects without
+/// `subject`, which is filled in) to `dir/<id>.json`.
+pub fn write_bundle(dir: &Path, id: &str, birth: &str, resources: &[Value]) -> PathBuf {
+    let patient_url = format!("urn:uuid:{id}");
+    let mut entries = vec![serde_json::json!({
+        "fullUrl": patient_url,
+        "resource": {"resourceType": "Patient", "id": id, "gender": "female", "birthDate": birth}
+    })];
+    for (i, r) in resources.iter().enumerate() {
+        let mut r = r.clone();
+        let field = if r["resourceType"] == "AllergyIntolerance" {
+            "patient"
+        } else {
+            "subject"
+        };
+        if r.get(field).is_none() {
+            r[field] = serde_json::json!({"reference": patient_url});
+        }
+        entries.push(serde_json::json!({"fullUrl": format!("urn:uuid:{id}-{i}"), "resource": r}));
+    }
+    let bundle =
+        serde_json::json!({"resourceType": "Bundle", "type": "collection", "entry": entries});
+    let path = dir.join(format!("{id}.json"));
+    std::fs::write(&path, serde_json::to_string_pretty(&bundle).unwrap()).unwrap();
+    path
+}
+
+pub fn coding(system: &str, code: &str) -> Value {
+    serde_json::json!({"coding": [{"system": system, "code": code}]})
+}
+
+pub const ICPC: &str = "http://hl7.org/fhir/sid/icpc-1-nl";
+pub const ATC: &str = "http://www.whocc.no/atc";
+pub const LOINC: &str = "http://loinc.org";
+pub const SNOMED: &str = "http://snomed.info/sct";
