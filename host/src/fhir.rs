@@ -673,20 +673,39 @@ fn read_bundle_file(
             None if builders.len() == 1 => Some(0),
             None => None,
         };
-        let Some(owner) = owner else {
-            stats.drop_resource("unknown patient reference");
-            continue;
-        };
-        let ctx = MapContext {
+        attach(
+            &mut builders,
+            &refs,
+            owner,
+            resource,
             evaluation_date,
-            patient_refs: &refs[owner],
-        };
-        builders[owner].add(resource, &ctx, stats);
+            stats,
+        );
     }
     builders
         .into_iter()
         .map(|b| b.finish(evaluation_date))
         .collect()
+}
+
+/// Adds a resource to the record of its patient, or counts it when it has none.
+fn attach(
+    builders: &mut [Builder],
+    refs: &[Vec<String>],
+    owner: Option<usize>,
+    resource: Parsed,
+    evaluation_date: Date,
+    stats: &mut IngestStats,
+) {
+    let Some(owner) = owner else {
+        stats.drop_resource("unknown patient reference");
+        return;
+    };
+    let ctx = MapContext {
+        evaluation_date,
+        patient_refs: &refs[owner],
+    };
+    builders[owner].add(resource, &ctx, stats);
 }
 
 /// `http://example.org/fhir/Patient/123/_history/2` and `Patient/123` name the same patient.
@@ -758,15 +777,14 @@ fn read_ndjson_files(
                     let owner = resource
                         .subject()
                         .and_then(|r| by_ref.get(normalise_reference(r)).copied());
-                    let Some(owner) = owner else {
-                        stats.drop_resource("unknown patient reference");
-                        continue;
-                    };
-                    let ctx = MapContext {
+                    attach(
+                        &mut builders,
+                        &refs,
+                        owner,
+                        resource,
                         evaluation_date,
-                        patient_refs: &refs[owner],
-                    };
-                    builders[owner].add(resource, &ctx, stats);
+                        stats,
+                    );
                 }
                 Ok(None) => {}
                 Err(message) => {
