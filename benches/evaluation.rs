@@ -3,7 +3,9 @@
 //! For each sample plugin, over the sample records (round-robin, one record per iteration):
 //! - `fresh/<plugin>`: [`Plugin::evaluate`] as a run pays it: minimise, new store,
 //!   instantiate, lower the request, call, lift and check the cards, drop the store;
-//! - `instantiate/<plugin>`: new store + instantiate + drop, no call;
+//! - `instantiate/<plugin>`, `first-call/<plugin>`, `teardown/<plugin>`: the three phases of
+//!   `fresh`, each timed alone in the same per-record sequence (new store + instantiate;
+//!   the one call on that fresh instance; dropping the store and instance afterwards);
 //! - `call/<plugin>`: lower + call + lift on a reused instance. Runs never reuse instances
 //!   (one fresh instance per patient, for privacy); this only measures what reuse would save;
 //! - `native/<plugin>`: the plugin's own rule compiled natively, on the same minimised
@@ -318,6 +320,54 @@ fn time_reused_calls(
     total
 }
 
+/// A phase of a fresh evaluation.
+#[derive(Clone, Copy)]
+enum Phase {
+    /// New store (WASI context, limits) and instantiation.
+    Instantiate,
+    /// Lowering the request, the call, lifting and checking the cards, on the fresh instance.
+    FirstCall,
+    /// Dropping the instance and its store (the pooling allocator resets the slot).
+    Teardown,
+}
+
+/// Runs `iters` fresh evaluations round-robin over the records, exactly as
+/// [`Plugin::evaluate_request`] does, and returns the time spent in `phase` alone.
+fn time_fresh_phase(
+    f: &Fixture,
+    s: &Subject,
+    phase: Phase,
+    next: &mut usize,
+    iters: u64,
+) -> Duration {
+    let mut total = Duration::ZERO;
+    for _ in 0..iters {
+        let i = *next % s.minimised.len();
+        *next += 1;
+        let t0 = Instant::now();
+        let instance = s.plugin.instantiate(&f.sandbox, black_box(&s.setups[i]));
+        let t1 = Instant::now();
+        let mut instance = match instance {
+            Ok(instance) => instance,
+            Err((failure, _)) => panic!("instantiating {}: {failure}", s.name),
+        };
+        let t2 = Instant::now();
+        let cards = instance.evaluate(black_box(&s.minimised[i]));
+        let t3 = Instant::now();
+        black_box(cards.is_ok());
+        drop(cards);
+        let t4 = Instant::now();
+        drop(black_box(instance));
+        let t5 = Instant::now();
+        total += match phase {
+            Phase::Instantiate => t1 - t0,
+            Phase::FirstCall => t3 - t2,
+            Phase::Teardown => t5 - t4,
+        };
+    }
+    total
+}
+
 fn evaluation(c: &mut Criterion) {
     let f = fixture();
     let n = f.records.len();
@@ -336,20 +386,21 @@ fn evaluation(c: &mut Criterion) {
     }
     group.finish();
 
-    let mut group = c.benchmark_group("instantiate");
-    group.throughput(Throughput::Elements(1));
-    for s in &f.subjects {
-        let mut i = 0;
-        group.bench_function(s.name, |b| {
-            b.iter(|| {
-                let setup = &s.setups[i % n];
-                i += 1;
-                // The instance and its store are dropped inside the timing, as in a run.
-                black_box(s.plugin.instantiate(&f.sandbox, setup).is_ok())
-            })
-        });
+    for (name, phase) in [
+        ("instantiate", Phase::Instantiate),
+        ("first-call", Phase::FirstCall),
+        ("teardown", Phase::Teardown),
+    ] {
+        let mut group = c.benchmark_group(name);
+        group.throughput(Throughput::Elements(1));
+        for s in &f.subjects {
+            let mut next = 0;
+            group.bench_function(s.name, |b| {
+                b.iter_custom(|iters| time_fresh_phase(&f, s, phase, &mut next, iters))
+            });
+        }
+        group.finish();
     }
-    group.finish();
 
     let mut group = c.benchmark_group("call");
     group.throughput(Throughput::Elements(1));
