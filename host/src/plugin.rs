@@ -204,27 +204,30 @@ impl Plugin {
         let start = Instant::now();
         let instance = self.instantiate(sandbox, &setup);
         let instantiate_ns = start.elapsed().as_nanos() as u64;
-        let (result, state) = match instance {
+        let (result, store) = match instance {
             Ok(mut instance) => {
                 let result = instance.evaluate(request);
-                (result, Some(instance.store))
+                (result, instance.store)
             }
-            Err((failure, store)) => (Err(failure), Some(store)),
+            Err((failure, store)) => (Err(failure), store),
         };
-        let latency_ns = start.elapsed().as_nanos() as u64;
-        let state = state.as_ref().map(|s| s.data());
+        let state = store.data();
+        let peak_memory_bytes = state.peak_memory_bytes() as u64;
+        let log = state
+            .log
+            .lines
+            .iter()
+            .map(|(level, line)| format!("{}: {line}", level.as_str()))
+            .collect();
+        // Dropping the store returns the instance's slot to the pool (zeroing or releasing
+        // its memory): part of what every evaluation costs, so inside the latency.
+        drop(store);
         Outcome {
             result,
-            latency_ns,
+            latency_ns: start.elapsed().as_nanos() as u64,
             instantiate_ns,
-            peak_memory_bytes: state.map_or(0, |s| s.peak_memory_bytes() as u64),
-            log: state.map_or_else(Vec::new, |s| {
-                s.log
-                    .lines
-                    .iter()
-                    .map(|(level, line)| format!("{}: {line}", level.as_str()))
-                    .collect()
-            }),
+            peak_memory_bytes,
+            log,
         }
     }
 
@@ -319,7 +322,8 @@ impl EvaluationContext {
 #[derive(Debug)]
 pub struct Outcome {
     pub result: Result<Vec<Card>, Failure>,
-    /// Instantiation, lowering the request, the call, and lifting the cards.
+    /// Instantiation, lowering the request, the call, lifting the cards, and returning the
+    /// instance to the pool.
     pub latency_ns: u64,
     pub instantiate_ns: u64,
     pub peak_memory_bytes: u64,

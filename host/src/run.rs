@@ -370,7 +370,7 @@ pub struct PluginSummary {
     pub errors: BTreeMap<&'static str, CauseSummary>,
     pub cards: CardCounts,
     pub patients_with_cards: u64,
-    /// Per evaluation: fresh instance, lowering, call and lifting, in nanoseconds.
+    /// Per evaluation: fresh instance, lowering, call, lifting and teardown, in nanoseconds.
     pub latency_ns: Option<Distribution>,
     pub instantiate_ns: Option<Distribution>,
     pub peak_memory_bytes: Option<Distribution>,
