@@ -281,7 +281,7 @@ fn run_plugins(args: RunArgs) -> anyhow::Result<ExitCode> {
                 .join(", ")
         );
     }
-    let reader = RecordReader::open(&args.records, date)?;
+    let mut reader = RecordReader::open(&args.records, date)?;
     let format = reader.format();
 
     std::fs::create_dir_all(&args.out)
@@ -308,9 +308,8 @@ fn run_plugins(args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let mut summary = SummaryBuilder::new(plugins.len());
     let mut write_error = None;
-    // The reader is shared with the workers; its stats are read back once they are done.
-    let reader = std::sync::Mutex::new(reader);
-    let records = std::iter::from_fn(|| reader.lock().expect("reader lock").next());
+    // Borrowed, so its stats can be read once the workers are done.
+    let records = reader.by_ref();
     let wall = livelab_host::run::run(&sandbox, &plugins, records, &ctx, workers, |outcome| {
         summary.add(&outcome);
         if write_error.is_none() {
@@ -336,7 +335,6 @@ fn run_plugins(args: RunArgs) -> anyhow::Result<ExitCode> {
         .flush()
         .with_context(|| format!("writing {}", results_path.display()))?;
 
-    let reader = reader.into_inner().expect("reader lock");
     let summary = summary.finish(
         &plugins,
         RunFacts {

@@ -82,21 +82,6 @@ impl IngestStats {
     fn drop_resource(&mut self, reason: &str) {
         *self.dropped.entry(reason.to_owned()).or_default() += 1;
     }
-
-    /// Adds another reader's counts (for shards and merged runs).
-    pub fn absorb(&mut self, other: &IngestStats) {
-        self.files += other.files;
-        self.resources += other.resources;
-        for (into, from) in [
-            (&mut self.used, &other.used),
-            (&mut self.skipped, &other.skipped),
-            (&mut self.dropped, &other.dropped),
-        ] {
-            for (k, v) in from {
-                *into.entry(k.clone()).or_default() += v;
-            }
-        }
-    }
 }
 
 /// The shape of an export.
@@ -470,7 +455,7 @@ fn parse_resource(raw: &str, stats: &mut IngestStats) -> Result<Option<Parsed>, 
 struct Builder {
     key: String,
     location: SourceLocation,
-    patient: Option<FhirPatient>,
+    patient: FhirPatient,
     conditions: Vec<Condition>,
     observations: Vec<Observation>,
     medications: Vec<Medication>,
@@ -484,7 +469,7 @@ impl Builder {
         Builder {
             key,
             location,
-            patient: Some(patient),
+            patient,
             conditions: Vec::new(),
             observations: Vec::new(),
             medications: Vec::new(),
@@ -503,14 +488,11 @@ impl Builder {
         }
     }
 
-    fn finish(mut self, evaluation_date: Date) -> Result<Record, RecordError> {
+    fn finish(self, evaluation_date: Date) -> Result<Record, RecordError> {
         if let Some(error) = self.error {
             return Err(error);
         }
-        let fhir = self
-            .patient
-            .take()
-            .expect("a builder always has its patient");
+        let fhir = self.patient;
         let error = |message: String| RecordError {
             location: self.location.clone(),
             key: Some(self.key.clone()),

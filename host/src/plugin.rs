@@ -140,44 +140,22 @@ impl Plugin {
             expected: wit::EVALUATOR_EXPORT,
             found: format!(" ({e:#})"),
         })?;
-        let mut plugin = Plugin {
-            path: path.to_owned(),
-            sha256,
-            info: PluginInfo {
-                id: String::new(),
-                name: String::new(),
-                version: String::new(),
-                description: String::new(),
-                hooks: Vec::new(),
-                data_needs: Vec::new(),
-            },
-            limits,
-            pre,
-        };
-        plugin.info = plugin.describe(sandbox)?;
-        validate_info(&plugin.info).map_err(|reason| LoadError::InvalidInfo {
+        let info = describe(sandbox, &pre, &limits).map_err(|reason| LoadError::Describe {
             path: path.to_owned(),
             reason,
         })?;
-        Ok(plugin)
-    }
-
-    fn describe(&self, sandbox: &Sandbox) -> Result<PluginInfo, LoadError> {
-        let setup = StoreSetup {
-            limits: self.limits.clone(),
-            wall_clock_secs: 0,
-            random_seed: 0,
+        validate_info(&info).map_err(|reason| LoadError::InvalidInfo {
+            path: path.to_owned(),
+            reason,
+        })?;
+        let plugin = Plugin {
+            path: path.to_owned(),
+            sha256,
+            info,
+            limits,
+            pre,
         };
-        let mut store = sandbox.store(&setup);
-        let described = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|instance| instance.livelab_cds_evaluator().call_describe(&mut store));
-        described.map_err(|e| LoadError::Describe {
-            path: self.path.clone(),
-            reason: Failure::from_wasmtime(&e, &self.limits, &store.data().captured_output().1)
-                .to_string(),
-        })
+        Ok(plugin)
     }
 
     /// Evaluates this plugin on one record in a fresh instance. Never panics; every way the
@@ -282,6 +260,26 @@ impl LiveInstance<'_> {
             )),
         }
     }
+}
+
+/// Calls `describe` once, in the sandbox, under the plugin's limits.
+fn describe(
+    sandbox: &Sandbox,
+    pre: &PluginBindingsPre<EvaluationState>,
+    limits: &Limits,
+) -> Result<PluginInfo, String> {
+    let setup = StoreSetup {
+        limits: limits.clone(),
+        wall_clock_secs: 0,
+        random_seed: 0,
+    };
+    let mut store = sandbox.store(&setup);
+    let described = pre
+        .instantiate(&mut store)
+        .and_then(|instance| instance.livelab_cds_evaluator().call_describe(&mut store));
+    described.map_err(|e| {
+        Failure::from_wasmtime(&e, limits, &store.data().captured_output().1).to_string()
+    })
 }
 
 /// Run-wide inputs of every evaluation.
