@@ -37,6 +37,9 @@ enum Command {
     Run(RunArgs),
     /// Write a seeded synthetic cohort of anonymised FHIR records with reference labels.
     Generate(GenerateArgs),
+    /// Turn an identifiable FHIR export into an anonymised one (keyed pseudonyms, direct
+    /// identifiers removed, birth date to the year). See docs/ANONYMISATION.md.
+    Anonymise(AnonymiseArgs),
     /// Show what a plugin says about itself: identity, hooks and declared data needs.
     Describe {
         /// Plugin components (.wasm).
@@ -156,6 +159,18 @@ struct GenerateArgs {
     format: Format,
 }
 
+#[derive(Args)]
+struct AnonymiseArgs {
+    /// The identifiable export: a directory of Bundles (*.json) or Bulk NDJSON, or one file.
+    input: PathBuf,
+    /// Where the anonymised export goes (a new or empty directory).
+    output: PathBuf,
+    /// The region's secret key (at least 32 bytes, e.g. `head -c 32 /dev/urandom > region.key`).
+    /// The same key gives the same pseudonyms; keep it out of the export.
+    #[arg(long, value_name = "FILE")]
+    key_file: PathBuf,
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Bundles,
@@ -176,6 +191,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Run(args) => run_plugins(args),
         Command::Generate(args) => generate(args),
+        Command::Anonymise(args) => anonymise(args),
         Command::Describe { plugins } => describe(&plugins),
     }
 }
@@ -381,6 +397,20 @@ fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     for (topic, positives) in &summary.positives_by_topic {
         println!("  {topic}: {positives} expected alerts");
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn anonymise(args: AnonymiseArgs) -> anyhow::Result<ExitCode> {
+    use livelab_host::anonymise::{PseudonymKey, anonymise};
+    let key = PseudonymKey::from_file(&args.key_file)?;
+    let summary = anonymise(&args.input, &args.output, &key).with_context(|| {
+        format!(
+            "anonymising {} into {}",
+            args.input.display(),
+            args.output.display()
+        )
+    })?;
+    println!("anonymised {}: {summary}", args.output.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -2,6 +2,7 @@
 //! (WebAssembly components, WIT package `livelab:cds`) on anonymised FHIR records and
 //! measures what they say and what it costs. See `docs/ARCHITECTURE.md`.
 
+pub mod anonymise;
 mod bindings;
 pub mod cache;
 pub mod cohort;
@@ -10,6 +11,8 @@ pub mod plugin;
 pub mod record;
 pub mod run;
 pub mod sandbox;
+pub mod terminology;
+pub mod units;
 pub mod wit;
 
 pub use cache::ArtifactCache;
