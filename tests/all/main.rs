@@ -6,6 +6,7 @@
 
 mod support;
 
+mod anonymise;
 mod determinism;
 mod input_errors;
 mod minimisation;

@@ -1,0 +1,1 @@
+//! `livelab anonymise` (being written).
