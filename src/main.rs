@@ -8,13 +8,16 @@ use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::civil::Date;
 use livelab_host::cohort::{CohortFormat, CohortSpec};
+use livelab_host::fhir::IngestOptions;
 use livelab_host::run::{RunFacts, SummaryBuilder};
+use livelab_host::terminology::Terminology;
 use livelab_host::{
     ArtifactCache, EvaluationContext, Limits, Plugin, RecordReader, Sandbox, SandboxConfig,
 };
@@ -70,9 +73,44 @@ struct RunArgs {
     #[arg(long, short = 'j')]
     jobs: Option<usize>,
     #[command(flatten)]
+    ingest: IngestArgs,
+    #[command(flatten)]
     limits: LimitArgs,
     #[command(flatten)]
     cache: CacheArgs,
+}
+
+#[derive(Args)]
+struct IngestArgs {
+    /// A directory of FHIR ConceptMap files (*.json) to translate codes with, besides the
+    /// shipped maps; repeat for several.
+    #[arg(long = "terminology", value_name = "DIR")]
+    terminology_dirs: Vec<PathBuf>,
+    /// Do not use the maps shipped in sample-records/terminology (only --terminology DIRs).
+    #[arg(long)]
+    no_shipped_terminology: bool,
+    /// Admit records that still carry direct identifiers (names, identifier values,
+    /// telecom, address lines). Only for data the region has reviewed; the summary says so.
+    #[arg(long)]
+    allow_identifiers: bool,
+}
+
+impl IngestArgs {
+    fn options(&self) -> anyhow::Result<IngestOptions> {
+        let mut terminology = if self.no_shipped_terminology {
+            Terminology::empty()
+        } else {
+            Terminology::shipped()
+        };
+        for dir in &self.terminology_dirs {
+            terminology.load_dir(dir)?;
+        }
+        Ok(IngestOptions {
+            terminology: Arc::new(terminology),
+            allow_identifiers: self.allow_identifiers,
+            partition_bytes: IngestOptions::DEFAULT_PARTITION_BYTES,
+        })
+    }
 }
 
 #[derive(Args)]
@@ -297,7 +335,9 @@ fn run_plugins(args: RunArgs) -> anyhow::Result<ExitCode> {
                 .join(", ")
         );
     }
-    let mut reader = RecordReader::open(&args.records, date)?;
+    let options = args.ingest.options()?;
+    let terminology = options.terminology.maps().to_vec();
+    let mut reader = RecordReader::open_with(&args.records, date, options)?;
     let format = reader.format();
 
     std::fs::create_dir_all(&args.out)
@@ -357,6 +397,8 @@ fn run_plugins(args: RunArgs) -> anyhow::Result<ExitCode> {
             ctx: &ctx,
             records_source: args.records.display().to_string(),
             ingest: reader.stats().clone(),
+            terminology,
+            identifiers_allowed: args.ingest.allow_identifiers,
             limits,
             workers,
             wall,

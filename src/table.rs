@@ -95,6 +95,40 @@ pub fn render(summary: &RunSummary) -> String {
             .collect();
         writeln!(out, "\nresources not used: {}", reasons.join(", ")).unwrap();
     }
+    // Codings of systems some map translates from: a region sees at once whether its data
+    // speaks a dialect the plugins do not.
+    let translated: Vec<String> = summary
+        .ingest
+        .codings
+        .iter()
+        .filter(|(_, c)| c.mapped + c.unmapped > 0)
+        .map(|(system, c)| {
+            format!(
+                "{system} {} of {} mapped ({} without a mapping)",
+                c.mapped, c.codings, c.unmapped
+            )
+        })
+        .collect();
+    if !translated.is_empty() {
+        writeln!(out, "codes translated: {}", translated.join("; ")).unwrap();
+    }
+    if !summary.ingest.units.is_empty() {
+        let units: Vec<String> = summary
+            .ingest
+            .units
+            .iter()
+            .map(|(what, n)| format!("{n} × {what}"))
+            .collect();
+        writeln!(out, "units: {}", units.join("; ")).unwrap();
+    }
+    if summary.identifiers_allowed {
+        writeln!(
+            out,
+            "identifiers ALLOWED (--allow-identifiers): {} record(s) carried direct identifiers",
+            summary.ingest.identified_records_admitted
+        )
+        .unwrap();
+    }
     out
 }
 

@@ -3,34 +3,55 @@
 //! Two shapes of export are read, as real tools write them:
 //! - **Bundles**: a directory of JSON files (or one file), each a `Bundle` of type
 //!   `collection`, `transaction`, `batch` or `searchset`, usually one patient per file
-//!   (Synthea). References may be `urn:uuid:` full URLs or `Patient/<id>`.
-//! - **Bulk Data NDJSON**: a directory of `<Type>.<n>.ndjson` files, one resource per line,
-//!   references as `Patient/<id>`.
+//!   (Synthea). References may be `urn:uuid:` full URLs or `Patient/<id>`. One file is in
+//!   memory at a time, so memory does not grow with the number of patients.
+//! - **Bulk Data NDJSON**: a directory of `<Type>.<n>.ndjson` files (or the files a Bulk
+//!   `manifest.json` lists), one resource per line, references as `Patient/<id>`. A patient is
+//!   spread over every file, so [`bulk`] first routes each line to a partition by patient and
+//!   then reads one partition at a time: memory is bounded by the partition size, not the
+//!   export (see [`IngestOptions::partition_bytes`]).
 //!
-//! Resource types the record does not use are skipped and counted by type; resources that
-//! are used but unusable (no code, entered in error, dated after the evaluation date, ...) are
-//! dropped and counted by reason in [`IngestStats`]. A resource whose JSON does not have the
-//! FHIR shape makes its whole record an error that names the file and entry or line: a
-//! plugin must not see a patient with a silently missing medication.
+//! Mapping a resource ([`mapping`]) keeps only what the WIT record holds; codings are then
+//! translated by the region's [`Terminology`] (original kept, mapped added) and quantities
+//! normalised to the units plugins compare ([`crate::units`]).
+//!
+//! Nothing is lost silently. Resource types the record does not use are skipped and counted
+//! by type; resources that are used but unusable (no code, entered in error, dated after the
+//! evaluation date, an unresolvable medicationReference, ...) are dropped and counted by
+//! reason in [`IngestStats`]. A resource whose JSON does not have the FHIR shape makes its
+//! whole record an error that names the file and entry or line: a plugin must not see a
+//! patient with a silently missing medication. A Patient that still carries direct
+//! identifiers (name, identifier value, telecom, address line, photo, contact) is refused
+//! unless the run allows it ([`IngestOptions::allow_identifiers`]).
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+mod bulk;
+mod mapping;
+mod shapes;
+
+use std::collections::{BTreeMap, VecDeque};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use jiff::civil::Date;
 use serde::Deserialize;
-use serde::de::IgnoredAny;
-use serde_json::value::RawValue;
 
 use crate::record::{Position, Record, SourceLocation};
-use crate::wit::{
-    Allergy, ClinicalStatus, CodeSystem, Coding, Condition, Medication, MedicationStatus,
-    Observation, ObservationCategory, ObservationComponent, ObservationValue, Origin, Patient,
-    Quantity, Sex,
+use crate::terminology::{CodingStats, Terminology};
+use crate::units::{self, UnitStats};
+use crate::wit::{Allergy, Condition, Medication, Observation, ObservationValue, Patient, Sex};
+use mapping::{
+    MapContext, MedicationIndex, concept, map_allergy, map_condition, map_medication,
+    map_observation,
 };
+use shapes::{Bundle, FhirAllergy, FhirCondition, FhirMedication, FhirMedicationUse};
+use shapes::{FhirObservation, FhirPatient, ResourceHead};
 
-/// Files in a records directory that describe the cohort rather than hold patients.
+/// Files in a records directory that describe the cohort or export rather than hold patients.
 pub const METADATA_FILES: &[&str] = &["cohort.json", "manifest.json"];
+
+/// The Bulk Data export manifest, when a directory has one.
+const BULK_MANIFEST: &str = "manifest.json";
 
 /// A problem with the record source as a whole: nothing can be read.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +73,12 @@ pub enum SourceError {
         "{path} holds both Bundle files (*.json) and Bulk Data files (*.ndjson); point --records at one export"
     )]
     Mixed { path: PathBuf },
+    #[error("{path}: {message}")]
+    Manifest { path: PathBuf, message: String },
+    #[error(
+        "cannot make a scratch directory for grouping the Bulk export by patient: {source} (set TMPDIR to a writable directory)"
+    )]
+    Scratch { source: std::io::Error },
 }
 
 /// A record that could not be read. It is reported in the results beside the outcomes of
@@ -65,7 +92,7 @@ pub struct RecordError {
     pub message: String,
 }
 
-/// Counts of what ingest read, used, skipped and dropped.
+/// Counts of what ingest read, used, skipped, dropped, translated and converted.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct IngestStats {
     pub files: u64,
@@ -76,11 +103,53 @@ pub struct IngestStats {
     pub skipped: BTreeMap<String, u64>,
     /// Resources of a used type that could not be used, by reason.
     pub dropped: BTreeMap<String, u64>,
+    /// Codings of used resources per code system, and how many a terminology map translated.
+    pub codings: CodingStats,
+    /// Quantities converted to the unit plugins compare, and units left as given.
+    pub units: UnitStats,
+    /// Records whose Patient carried direct identifiers and were admitted because the run
+    /// allowed it (`--allow-identifiers`); without it they are record errors.
+    pub identified_records_admitted: u64,
+    /// Partitions a Bulk export was grouped into (0 for Bundles).
+    pub bulk_partitions: u64,
 }
 
 impl IngestStats {
     fn drop_resource(&mut self, reason: &str) {
         *self.dropped.entry(reason.to_owned()).or_default() += 1;
+    }
+
+    fn use_resource(&mut self, kind: &str) {
+        *self.used.entry(kind.to_owned()).or_default() += 1;
+    }
+}
+
+/// How to read an export.
+#[derive(Clone, Debug)]
+pub struct IngestOptions {
+    /// Code translations applied to every coding of every used resource.
+    pub terminology: Arc<Terminology>,
+    /// Admit records whose Patient still carries direct identifiers (counted in the stats).
+    /// For data a region has reviewed; the default refuses them.
+    pub allow_identifiers: bool,
+    /// Bulk NDJSON is grouped by patient in partitions of about this many bytes of input;
+    /// ingest holds one partition (and its parsed records) at a time.
+    pub partition_bytes: u64,
+}
+
+impl IngestOptions {
+    /// 32 MiB: a partition and its parsed records stay near 100 MiB.
+    pub const DEFAULT_PARTITION_BYTES: u64 = 32 << 20;
+}
+
+impl Default for IngestOptions {
+    /// The shipped terminology, identifiers refused.
+    fn default() -> Self {
+        IngestOptions {
+            terminology: Arc::new(Terminology::shipped()),
+            allow_identifiers: false,
+            partition_bytes: Self::DEFAULT_PARTITION_BYTES,
+        }
     }
 }
 
@@ -92,19 +161,38 @@ pub enum SourceFormat {
     Ndjson,
 }
 
+/// What reading needs besides the files: shared by Bundle and Bulk reading.
+struct Ingest {
+    evaluation_date: Date,
+    options: IngestOptions,
+}
+
+enum Source {
+    Bundles { files: Vec<PathBuf>, next: usize },
+    Bulk(bulk::BulkReader),
+}
+
 /// An opened record source: iterate it for one `Result<Record, RecordError>` per patient.
 pub struct RecordReader {
-    format: SourceFormat,
-    files: Vec<PathBuf>,
-    next_file: usize,
+    source: Source,
+    file_count: usize,
     pending: VecDeque<Result<Record, RecordError>>,
-    evaluation_date: Date,
+    ingest: Ingest,
     stats: IngestStats,
 }
 
 impl RecordReader {
-    /// Opens a directory (or a single file) of FHIR records.
+    /// Opens a directory (or a single file) of FHIR records with the default options.
     pub fn open(path: &Path, evaluation_date: Date) -> Result<RecordReader, SourceError> {
+        Self::open_with(path, evaluation_date, IngestOptions::default())
+    }
+
+    /// Opens a directory (or a single file) of FHIR records.
+    pub fn open_with(
+        path: &Path,
+        evaluation_date: Date,
+        options: IngestOptions,
+    ) -> Result<RecordReader, SourceError> {
         let io = |source| SourceError::Io {
             path: path.to_owned(),
             source,
@@ -115,88 +203,107 @@ impl RecordReader {
             },
             _ => io(e),
         })?;
-        let mut files = if meta.is_dir() {
-            let mut files = Vec::new();
+        let mut files = Vec::new();
+        let mut manifest = None;
+        if meta.is_dir() {
             for entry in fs::read_dir(path).map_err(io)? {
                 let file = entry.map_err(io)?.path();
                 let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                if file.is_file() && !METADATA_FILES.contains(&name) {
+                if name == BULK_MANIFEST && file.is_file() {
+                    manifest = Some(file);
+                } else if file.is_file() && !METADATA_FILES.contains(&name) {
                     files.push(file);
                 }
             }
-            files
         } else {
-            vec![path.to_owned()]
-        };
+            files.push(path.to_owned());
+        }
         files.sort();
         let is = |f: &PathBuf, ext: &str| f.extension().is_some_and(|e| e == ext);
         let bundles = files.iter().filter(|f| is(f, "json")).count();
         let ndjson = files.iter().filter(|f| is(f, "ndjson")).count();
-        let format = match (bundles, ndjson) {
-            (0, 0) => {
-                return Err(SourceError::Empty {
-                    path: path.to_owned(),
-                });
-            }
-            (_, 0) => SourceFormat::Bundles,
-            (0, _) => SourceFormat::Ndjson,
-            _ => {
+        let source = if let Some(manifest) = manifest {
+            if bundles > 0 {
                 return Err(SourceError::Mixed {
                     path: path.to_owned(),
                 });
             }
+            files.retain(|f| is(f, "ndjson"));
+            Source::Bulk(bulk::BulkReader::with_manifest(&manifest, files)?)
+        } else {
+            match (bundles, ndjson) {
+                (0, 0) => {
+                    return Err(SourceError::Empty {
+                        path: path.to_owned(),
+                    });
+                }
+                (_, 0) => {
+                    files.retain(|f| is(f, "json"));
+                    Source::Bundles { files, next: 0 }
+                }
+                (0, _) => {
+                    files.retain(|f| is(f, "ndjson"));
+                    Source::Bulk(bulk::BulkReader::new(files))
+                }
+                _ => {
+                    return Err(SourceError::Mixed {
+                        path: path.to_owned(),
+                    });
+                }
+            }
         };
-        let ext = match format {
-            SourceFormat::Bundles => "json",
-            SourceFormat::Ndjson => "ndjson",
+        let file_count = match &source {
+            Source::Bundles { files, .. } => files.len(),
+            Source::Bulk(bulk) => bulk.file_count(),
         };
-        files.retain(|f| is(f, ext));
-        if format == SourceFormat::Ndjson {
-            // Patients first, so that every other resource finds its patient.
-            files.sort_by_key(|f| !resource_type_of_ndjson(f).eq("Patient"));
-        }
         Ok(RecordReader {
-            format,
-            files,
-            next_file: 0,
+            source,
+            file_count,
             pending: VecDeque::new(),
-            evaluation_date,
+            ingest: Ingest {
+                evaluation_date,
+                options,
+            },
             stats: IngestStats::default(),
         })
     }
 
     pub fn format(&self) -> SourceFormat {
-        self.format
+        match self.source {
+            Source::Bundles { .. } => SourceFormat::Bundles,
+            Source::Bulk(_) => SourceFormat::Ndjson,
+        }
     }
 
     /// How many files the source has (for progress; a Bundle file is usually one patient).
     pub fn file_count(&self) -> usize {
-        self.files.len()
+        self.file_count
     }
 
     pub fn stats(&self) -> &IngestStats {
         &self.stats
     }
 
-    fn read_next_file(&mut self) {
-        match self.format {
-            SourceFormat::Bundles => {
-                let file = self.files[self.next_file].clone();
-                self.next_file += 1;
+    /// Reads the next batch of records into `pending`; false when the source is exhausted.
+    fn read_more(&mut self) -> bool {
+        match &mut self.source {
+            Source::Bundles { files, next } => {
+                let Some(file) = files.get(*next) else {
+                    return false;
+                };
+                *next += 1;
                 self.stats.files += 1;
-                let outcomes = read_bundle_file(&file, self.evaluation_date, &mut self.stats);
+                let outcomes = read_bundle_file(file, &self.ingest, &mut self.stats);
                 self.pending.extend(outcomes);
+                true
             }
-            SourceFormat::Ndjson => {
-                // Bulk exports spread a patient over several files: read them all, then
-                // emit patients in the order of the Patient files. Memory is proportional
-                // to the export (see docs/ARCHITECTURE.md).
-                let files = std::mem::take(&mut self.files);
-                self.next_file = 0;
-                self.stats.files += files.len() as u64;
-                let outcomes = read_ndjson_files(&files, self.evaluation_date, &mut self.stats);
-                self.pending.extend(outcomes);
-            }
+            Source::Bulk(bulk) => match bulk.next_batch(&self.ingest, &mut self.stats) {
+                Some(outcomes) => {
+                    self.pending.extend(outcomes);
+                    true
+                }
+                None => false,
+            },
         }
     }
 }
@@ -209,194 +316,11 @@ impl Iterator for RecordReader {
             if let Some(outcome) = self.pending.pop_front() {
                 return Some(outcome);
             }
-            if self.next_file >= self.files.len() {
+            if !self.read_more() {
                 return None;
             }
-            self.read_next_file();
         }
     }
-}
-
-/// `Condition.000.ndjson` → `Condition`.
-fn resource_type_of_ndjson(file: &Path) -> &str {
-    file.file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.split('.').next())
-        .unwrap_or("")
-}
-
-// ------------------------------------------------------------------------------------------
-// The FHIR JSON shapes read (only the fields used; everything else is ignored).
-
-#[derive(Deserialize)]
-struct ResourceHead<'a> {
-    #[serde(rename = "resourceType", borrow)]
-    resource_type: Option<&'a str>,
-}
-
-#[derive(Deserialize)]
-struct Bundle<'a> {
-    #[serde(rename = "resourceType")]
-    resource_type: Option<String>,
-    #[serde(default, borrow)]
-    entry: Vec<BundleEntry<'a>>,
-}
-
-#[derive(Deserialize)]
-struct BundleEntry<'a> {
-    #[serde(rename = "fullUrl")]
-    full_url: Option<String>,
-    #[serde(borrow)]
-    resource: Option<&'a RawValue>,
-}
-
-#[derive(Deserialize, Default)]
-struct CodeableConcept {
-    #[serde(default)]
-    coding: Vec<FhirCoding>,
-}
-
-#[derive(Deserialize)]
-struct FhirCoding {
-    system: Option<String>,
-    code: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Reference {
-    reference: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct Period {
-    start: Option<String>,
-    end: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct FhirQuantity {
-    value: Option<f64>,
-    unit: Option<String>,
-    system: Option<String>,
-    code: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FhirPatient {
-    id: Option<String>,
-    gender: Option<String>,
-    birth_date: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FhirCondition {
-    clinical_status: Option<CodeableConcept>,
-    verification_status: Option<CodeableConcept>,
-    code: Option<CodeableConcept>,
-    subject: Option<Reference>,
-    onset_date_time: Option<String>,
-    onset_period: Option<Period>,
-    recorded_date: Option<String>,
-    abatement_date_time: Option<String>,
-    abatement_period: Option<Period>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FhirObservation {
-    status: Option<String>,
-    #[serde(default)]
-    category: Vec<CodeableConcept>,
-    code: Option<CodeableConcept>,
-    subject: Option<Reference>,
-    effective_date_time: Option<String>,
-    effective_period: Option<Period>,
-    effective_instant: Option<String>,
-    issued: Option<String>,
-    #[serde(default)]
-    performer: Vec<Reference>,
-    #[serde(flatten)]
-    value: FhirValue,
-    #[serde(default)]
-    component: Vec<FhirComponent>,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-struct FhirValue {
-    value_quantity: Option<FhirQuantity>,
-    value_codeable_concept: Option<CodeableConcept>,
-    value_boolean: Option<bool>,
-    value_integer: Option<i64>,
-    // Present in real data, not (yet) representable in the record: counted, not guessed.
-    value_string: Option<IgnoredAny>,
-    value_range: Option<IgnoredAny>,
-    value_ratio: Option<IgnoredAny>,
-    value_date_time: Option<IgnoredAny>,
-    value_period: Option<IgnoredAny>,
-}
-
-#[derive(Deserialize)]
-struct FhirComponent {
-    code: Option<CodeableConcept>,
-    #[serde(flatten)]
-    value: FhirValue,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FhirMedicationUse {
-    status: Option<String>,
-    medication_codeable_concept: Option<CodeableConcept>,
-    medication_reference: Option<Reference>,
-    subject: Option<Reference>,
-    // MedicationRequest
-    authored_on: Option<String>,
-    #[serde(default)]
-    dosage_instruction: Vec<Dosage>,
-    // MedicationStatement
-    effective_date_time: Option<String>,
-    effective_period: Option<Period>,
-    #[serde(default)]
-    dosage: Vec<Dosage>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Dosage {
-    timing: Option<Timing>,
-    #[serde(default)]
-    dose_and_rate: Vec<DoseAndRate>,
-}
-
-#[derive(Deserialize)]
-struct Timing {
-    repeat: Option<TimingRepeat>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct TimingRepeat {
-    frequency: Option<f64>,
-    period: Option<f64>,
-    period_unit: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct DoseAndRate {
-    dose_quantity: Option<FhirQuantity>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct FhirAllergy {
-    clinical_status: Option<CodeableConcept>,
-    verification_status: Option<CodeableConcept>,
-    code: Option<CodeableConcept>,
-    patient: Option<Reference>,
 }
 
 // ------------------------------------------------------------------------------------------
@@ -407,21 +331,38 @@ enum Parsed {
     Patient(FhirPatient),
     Condition(FhirCondition),
     Observation(FhirObservation),
-    Medication(FhirMedicationUse),
+    /// A MedicationRequest or MedicationStatement (the type, for the counts).
+    MedicationUse(FhirMedicationUse, &'static str),
     Allergy(FhirAllergy),
+    /// What a medicationReference points at; belongs to no patient.
+    Medication(FhirMedication),
 }
 
 impl Parsed {
     fn subject(&self) -> Option<&str> {
         let reference = match self {
-            Parsed::Patient(_) => return None,
+            Parsed::Patient(_) | Parsed::Medication(_) => return None,
             Parsed::Condition(r) => r.subject.as_ref(),
             Parsed::Observation(r) => r.subject.as_ref(),
-            Parsed::Medication(r) => r.subject.as_ref(),
+            Parsed::MedicationUse(r, _) => r.subject.as_ref(),
             Parsed::Allergy(r) => r.patient.as_ref(),
         };
         reference.and_then(|r| r.reference.as_deref())
     }
+}
+
+/// Is this a resource type a record is made of?
+fn is_used_type(resource_type: &str) -> bool {
+    matches!(
+        resource_type,
+        "Patient"
+            | "Condition"
+            | "Observation"
+            | "MedicationRequest"
+            | "MedicationStatement"
+            | "AllergyIntolerance"
+            | "Medication"
+    )
 }
 
 /// Parses one resource if its type is one the record uses; `Ok(None)` for other types.
@@ -435,15 +376,17 @@ fn parse_resource(raw: &str, stats: &mut IngestStats) -> Result<Option<Parsed>, 
     fn typed<'a, T: Deserialize<'a>>(raw: &'a str, ty: &str) -> Result<T, String> {
         serde_json::from_str(raw).map_err(|e| format!("{ty} does not have the FHIR R4 shape: {e}"))
     }
-    let parsed = match resource_type {
-        "Patient" => Parsed::Patient(typed(raw, resource_type)?),
-        "Condition" => Parsed::Condition(typed(raw, resource_type)?),
-        "Observation" => Parsed::Observation(typed(raw, resource_type)?),
-        "MedicationRequest" | "MedicationStatement" => {
-            Parsed::Medication(typed(raw, resource_type)?)
-        }
-        "AllergyIntolerance" => Parsed::Allergy(typed(raw, resource_type)?),
+    let ty = resource_type.as_ref();
+    let parsed = match ty {
+        "Patient" => Parsed::Patient(typed(raw, ty)?),
+        "Condition" => Parsed::Condition(typed(raw, ty)?),
+        "Observation" => Parsed::Observation(typed(raw, ty)?),
+        "MedicationRequest" => Parsed::MedicationUse(typed(raw, ty)?, "MedicationRequest"),
+        "MedicationStatement" => Parsed::MedicationUse(typed(raw, ty)?, "MedicationStatement"),
+        "AllergyIntolerance" => Parsed::Allergy(typed(raw, ty)?),
+        "Medication" => Parsed::Medication(typed(raw, ty)?),
         other => {
+            debug_assert!(!is_used_type(other));
             *stats.skipped.entry(other.to_owned()).or_default() += 1;
             return Ok(None);
         }
@@ -451,11 +394,41 @@ fn parse_resource(raw: &str, stats: &mut IngestStats) -> Result<Option<Parsed>, 
     Ok(Some(parsed))
 }
 
+/// Adds a Medication to the index under every name it goes by.
+fn index_medication(
+    medication: FhirMedication,
+    full_url: Option<&str>,
+    index: &mut MedicationIndex,
+    stats: &mut IngestStats,
+) {
+    let names: Vec<String> = full_url
+        .map(str::to_owned)
+        .into_iter()
+        .chain(
+            medication
+                .id
+                .as_deref()
+                .map(|id| format!("Medication/{id}")),
+        )
+        .collect();
+    if names.is_empty() {
+        stats.drop_resource("Medication without id or fullUrl");
+        return;
+    }
+    let code = concept(medication.code);
+    stats.use_resource("Medication");
+    for name in names {
+        index.insert(normalise_reference(&name).to_owned(), code.clone());
+    }
+}
+
 /// A patient being assembled from its resources.
 struct Builder {
     key: String,
     location: SourceLocation,
     patient: FhirPatient,
+    /// Every reference that names this patient (fullUrl, `Patient/id`).
+    names: Vec<String>,
     conditions: Vec<Condition>,
     observations: Vec<Observation>,
     medications: Vec<Medication>,
@@ -465,11 +438,17 @@ struct Builder {
 }
 
 impl Builder {
-    fn new(key: String, location: SourceLocation, patient: FhirPatient) -> Self {
+    fn new(
+        key: String,
+        location: SourceLocation,
+        patient: FhirPatient,
+        names: Vec<String>,
+    ) -> Self {
         Builder {
             key,
             location,
             patient,
+            names,
             conditions: Vec::new(),
             observations: Vec::new(),
             medications: Vec::new(),
@@ -488,7 +467,7 @@ impl Builder {
         }
     }
 
-    fn finish(self, evaluation_date: Date) -> Result<Record, RecordError> {
+    fn finish(self, ingest: &Ingest, stats: &mut IngestStats) -> Result<Record, RecordError> {
         if let Some(error) = self.error {
             return Err(error);
         }
@@ -498,10 +477,22 @@ impl Builder {
             key: Some(self.key.clone()),
             message,
         };
+        let identifiers = fhir.direct_identifiers();
+        if !identifiers.is_empty() {
+            if !ingest.options.allow_identifiers {
+                return Err(error(format!(
+                    "the record carries direct identifiers ({}); livelab runs on anonymised records: \
+                     run `livelab anonymise` on the export first, or pass --allow-identifiers if \
+                     the region has reviewed this data",
+                    identifiers.join(", ")
+                )));
+            }
+            stats.identified_records_admitted += 1;
+        }
         let birth = fhir.birth_date.as_deref().ok_or_else(|| {
             error("Patient has no birthDate; the record needs an age (the year is enough)".into())
         })?;
-        let age_years = age_at(birth, evaluation_date).map_err(error)?;
+        let age_years = age_at(birth, ingest.evaluation_date).map_err(error)?;
         let sex = match fhir.gender.as_deref() {
             Some("female") => Sex::Female,
             Some("male") => Sex::Male,
@@ -522,44 +513,90 @@ impl Builder {
         })
     }
 
-    /// Maps one parsed resource into this record, or drops it with a counted reason.
-    fn add(&mut self, resource: Parsed, ctx: &MapContext, stats: &mut IngestStats) {
+    /// Maps one parsed resource into this record (codes translated, units normalised), or
+    /// drops it with a counted reason.
+    fn add(
+        &mut self,
+        resource: Parsed,
+        medications: &MedicationIndex,
+        ingest: &Ingest,
+        stats: &mut IngestStats,
+    ) {
+        let ctx = MapContext {
+            evaluation_date: ingest.evaluation_date,
+            patient_refs: &self.names,
+            medications,
+        };
+        let terms = &ingest.options.terminology;
         let result = match resource {
             Parsed::Patient(_) => Err("duplicate Patient"),
-            Parsed::Condition(r) => map_condition(r, ctx).map(|c| {
+            Parsed::Medication(_) => unreachable!("Medications are indexed, not attached"),
+            Parsed::Condition(r) => map_condition(r, &ctx).map(|mut c| {
+                terms.translate(&mut c.code, &mut stats.codings);
                 self.conditions.push(c);
                 "Condition"
             }),
-            Parsed::Observation(r) => map_observation(r, ctx).map(|o| {
+            Parsed::Observation(r) => map_observation(r, &ctx).map(|mut o| {
+                enrich_observation(&mut o, terms, &mut stats.codings, &mut stats.units);
                 self.observations.push(o);
                 "Observation"
             }),
-            Parsed::Medication(r) => map_medication(r, ctx).map(|m| {
+            Parsed::MedicationUse(r, kind) => map_medication(r, &ctx).map(|mut m| {
+                terms.translate(&mut m.code, &mut stats.codings);
+                if let Some(dose) = &mut m.daily_dose {
+                    units::normalise_dose(dose, &mut stats.units);
+                }
                 self.medications.push(m);
-                "Medication"
+                kind
             }),
-            Parsed::Allergy(r) => map_allergy(r, ctx).map(|a| {
+            Parsed::Allergy(r) => map_allergy(r, &ctx).map(|mut a| {
+                terms.translate(&mut a.code, &mut stats.codings);
                 self.allergies.push(a);
                 "AllergyIntolerance"
             }),
         };
         match result {
-            Ok(kind) => *stats.used.entry(kind.to_owned()).or_default() += 1,
+            Ok(kind) => stats.use_resource(kind),
             Err(reason) => stats.drop_resource(reason),
         }
     }
 }
 
-/// What mapping a resource needs to know besides the resource.
-struct MapContext<'a> {
-    evaluation_date: Date,
-    /// References that name this resource's patient (for `performer`).
-    patient_refs: &'a [String],
+/// Translates an observation's codes (its own, its components', coded values) and converts
+/// its quantities to the units plugins compare. Codes first: the analyte a unit belongs to
+/// may only be recognisable by its mapped code.
+fn enrich_observation(
+    o: &mut Observation,
+    terms: &Terminology,
+    codings: &mut CodingStats,
+    unit_stats: &mut UnitStats,
+) {
+    fn enrich_value(
+        value: &mut Option<ObservationValue>,
+        code: &[crate::wit::Coding],
+        terms: &Terminology,
+        codings: &mut CodingStats,
+        unit_stats: &mut UnitStats,
+    ) {
+        match value {
+            Some(ObservationValue::Quantity(q)) => {
+                units::normalise_observation(code, q, unit_stats)
+            }
+            Some(ObservationValue::Coded(c)) => terms.translate(c, codings),
+            _ => {}
+        }
+    }
+    terms.translate(&mut o.code, codings);
+    enrich_value(&mut o.value, &o.code, terms, codings, unit_stats);
+    for c in &mut o.components {
+        terms.translate(&mut c.code, codings);
+        enrich_value(&mut c.value, &c.code, terms, codings, unit_stats);
+    }
 }
 
 fn read_bundle_file(
     file: &Path,
-    evaluation_date: Date,
+    ingest: &Ingest,
     stats: &mut IngestStats,
 ) -> Vec<Result<Record, RecordError>> {
     let whole_file_error = |message: String| {
@@ -591,11 +628,12 @@ fn read_bundle_file(
         position: Some(Position::Entry(i)),
     };
 
-    // Pass 1: parse used resources, find the patients and every name they go by.
+    // Pass 1: parse used resources, find the patients (and every name they go by) and the
+    // Medications that medicationReferences point at.
     let mut parsed: Vec<Parsed> = Vec::new();
     let mut unreadable: Vec<(usize, String)> = Vec::new();
     let mut builders: Vec<Builder> = Vec::new();
-    let mut refs: Vec<Vec<String>> = Vec::new();
+    let mut medications = MedicationIndex::new();
     for (i, entry) in bundle.entry.iter().enumerate() {
         let Some(raw) = entry.resource else { continue };
         match parse_resource(raw.get(), stats) {
@@ -611,9 +649,11 @@ fn read_bundle_file(
                     p.id.clone()
                         .or_else(|| entry.full_url.clone())
                         .unwrap_or_else(|| format!("{}#entry{i}", file.display()));
-                *stats.used.entry("Patient".into()).or_default() += 1;
-                builders.push(Builder::new(key, at(i), p));
-                refs.push(names);
+                stats.use_resource("Patient");
+                builders.push(Builder::new(key, at(i), p, names));
+            }
+            Ok(Some(Parsed::Medication(m))) => {
+                index_medication(m, entry.full_url.as_deref(), &mut medications, stats)
             }
             Ok(Some(other)) => parsed.push(other),
             Ok(None) => {}
@@ -643,51 +683,27 @@ fn read_bundle_file(
     }
 
     // Pass 2: attach every resource to its patient.
-    let resolve = |reference: &str| -> Option<usize> {
-        let reference = normalise_reference(reference);
-        refs.iter()
-            .position(|names| names.iter().any(|n| normalise_reference(n) == reference))
-    };
     for resource in parsed {
         let owner = match resource.subject() {
-            Some(r) => resolve(r),
+            Some(r) => {
+                let reference = normalise_reference(r);
+                builders
+                    .iter()
+                    .position(|b| b.names.iter().any(|n| normalise_reference(n) == reference))
+            }
             // A single-patient Bundle (Synthea) may leave the subject implicit.
             None if builders.len() == 1 => Some(0),
             None => None,
         };
-        attach(
-            &mut builders,
-            &refs,
-            owner,
-            resource,
-            evaluation_date,
-            stats,
-        );
+        match owner {
+            Some(owner) => builders[owner].add(resource, &medications, ingest, stats),
+            None => stats.drop_resource("unknown patient reference"),
+        }
     }
     builders
         .into_iter()
-        .map(|b| b.finish(evaluation_date))
+        .map(|b| b.finish(ingest, stats))
         .collect()
-}
-
-/// Adds a resource to the record of its patient, or counts it when it has none.
-fn attach(
-    builders: &mut [Builder],
-    refs: &[Vec<String>],
-    owner: Option<usize>,
-    resource: Parsed,
-    evaluation_date: Date,
-    stats: &mut IngestStats,
-) {
-    let Some(owner) = owner else {
-        stats.drop_resource("unknown patient reference");
-        return;
-    };
-    let ctx = MapContext {
-        evaluation_date,
-        patient_refs: &refs[owner],
-    };
-    builders[owner].add(resource, &ctx, stats);
 }
 
 /// `http://example.org/fhir/Patient/123/_history/2` and `Patient/123` name the same patient.
@@ -701,370 +717,6 @@ fn normalise_reference(reference: &str) -> &str {
         (Some(id), Some(ty)) => &path[path.len() - id.len() - ty.len() - 1..],
         _ => path,
     }
-}
-
-fn read_ndjson_files(
-    files: &[PathBuf],
-    evaluation_date: Date,
-    stats: &mut IngestStats,
-) -> Vec<Result<Record, RecordError>> {
-    let mut outcomes = Vec::new();
-    let mut builders: Vec<Builder> = Vec::new();
-    let mut refs: Vec<Vec<String>> = Vec::new();
-    let mut by_ref: HashMap<String, usize> = HashMap::new();
-    for file in files {
-        let text = match fs::read_to_string(file) {
-            Ok(text) => text,
-            Err(e) => {
-                outcomes.push(Err(RecordError {
-                    location: SourceLocation {
-                        file: file.clone(),
-                        position: None,
-                    },
-                    key: None,
-                    message: format!("cannot read file: {e}"),
-                }));
-                continue;
-            }
-        };
-        for (n, line) in text.lines().enumerate() {
-            if line.trim().is_empty() {
-                continue;
-            }
-            let at = SourceLocation {
-                file: file.clone(),
-                position: Some(Position::Line(n + 1)),
-            };
-            match parse_resource(line, stats) {
-                Ok(Some(Parsed::Patient(p))) => {
-                    let Some(id) = p.id.clone() else {
-                        outcomes.push(Err(RecordError {
-                            location: at,
-                            key: None,
-                            message: "Patient has no id; Bulk Data resources need one".into(),
-                        }));
-                        continue;
-                    };
-                    let reference = format!("Patient/{id}");
-                    if by_ref.contains_key(&reference) {
-                        stats.drop_resource("duplicate Patient");
-                        continue;
-                    }
-                    *stats.used.entry("Patient".into()).or_default() += 1;
-                    by_ref.insert(reference.clone(), builders.len());
-                    refs.push(vec![reference]);
-                    builders.push(Builder::new(id, at, p));
-                }
-                Ok(Some(resource)) => {
-                    let owner = resource
-                        .subject()
-                        .and_then(|r| by_ref.get(normalise_reference(r)).copied());
-                    attach(
-                        &mut builders,
-                        &refs,
-                        owner,
-                        resource,
-                        evaluation_date,
-                        stats,
-                    );
-                }
-                Ok(None) => {}
-                Err(message) => {
-                    // Find whose resource it was, if the JSON is readable at all, so that
-                    // patient is reported as an error rather than evaluated incomplete.
-                    let owner = serde_json::from_str::<serde_json::Value>(line)
-                        .ok()
-                        .and_then(|v| {
-                            let r = v.get("subject").or_else(|| v.get("patient"))?;
-                            let r = r.get("reference")?.as_str()?;
-                            by_ref.get(normalise_reference(r)).copied()
-                        });
-                    match owner {
-                        Some(owner) => builders[owner].fail(at, message),
-                        None => outcomes.push(Err(RecordError {
-                            location: at,
-                            key: None,
-                            message,
-                        })),
-                    }
-                }
-            }
-        }
-    }
-    outcomes.extend(builders.into_iter().map(|b| b.finish(evaluation_date)));
-    outcomes
-}
-
-// ------------------------------------------------------------------------------------------
-// Mapping resources to the WIT record. `Err` carries the counted reason for dropping.
-
-type Mapped<T> = Result<T, &'static str>;
-
-fn concept(cc: Option<CodeableConcept>) -> Vec<Coding> {
-    cc.unwrap_or_default()
-        .coding
-        .into_iter()
-        .filter_map(|c| {
-            Some(Coding {
-                system: CodeSystem::from_uri(c.system.as_deref()?),
-                code: c.code?,
-            })
-        })
-        .collect()
-}
-
-fn status_code(cc: &Option<CodeableConcept>) -> Option<&str> {
-    cc.as_ref()?.coding.iter().find_map(|c| c.code.as_deref())
-}
-
-fn is_refuted(verification: &Option<CodeableConcept>) -> bool {
-    matches!(
-        status_code(verification),
-        Some("refuted" | "entered-in-error")
-    )
-}
-
-/// Days before the evaluation date; `Err` for data dated after it.
-fn days_ago(value: &str, ctx: &MapContext) -> Result<Option<u32>, &'static str> {
-    let date = parse_fhir_date(value).ok_or("unparseable date")?;
-    let days = date
-        .until(ctx.evaluation_date)
-        .map_err(|_| "unparseable date")?
-        .get_days();
-    if days < 0 {
-        return Err("dated after the evaluation date");
-    }
-    Ok(Some(days as u32))
-}
-
-fn map_condition(r: FhirCondition, ctx: &MapContext) -> Mapped<Condition> {
-    if is_refuted(&r.verification_status) {
-        return Err("refuted or entered-in-error");
-    }
-    let code = concept(r.code);
-    if code.is_empty() {
-        return Err("no code");
-    }
-    let status = match status_code(&r.clinical_status) {
-        Some("active") => ClinicalStatus::Active,
-        Some("recurrence") => ClinicalStatus::Recurrence,
-        Some("relapse") => ClinicalStatus::Relapse,
-        Some("inactive") => ClinicalStatus::Inactive,
-        Some("remission") => ClinicalStatus::Remission,
-        Some("resolved") => ClinicalStatus::Resolved,
-        _ => ClinicalStatus::Unknown,
-    };
-    let onset = r
-        .onset_date_time
-        .or_else(|| r.onset_period.and_then(|p| p.start))
-        .or(r.recorded_date);
-    let onset_days_ago = match onset {
-        Some(d) => days_ago(&d, ctx)?,
-        None => None,
-    };
-    let abatement = r
-        .abatement_date_time
-        .or_else(|| r.abatement_period.and_then(|p| p.end.or(p.start)));
-    let abated_days_ago = match abatement {
-        // An abatement after the evaluation date has not happened yet.
-        Some(d) => days_ago(&d, ctx).unwrap_or(None),
-        None => None,
-    };
-    Ok(Condition {
-        code,
-        status,
-        onset_days_ago,
-        abated_days_ago,
-    })
-}
-
-fn map_value(v: FhirValue) -> Result<Option<ObservationValue>, &'static str> {
-    if let Some(q) = v.value_quantity {
-        return map_quantity(q)
-            .map(|q| Some(ObservationValue::Quantity(q)))
-            .ok_or("quantity without a value");
-    }
-    if let Some(cc) = v.value_codeable_concept {
-        return Ok(Some(ObservationValue::Coded(concept(Some(cc)))));
-    }
-    if let Some(b) = v.value_boolean {
-        return Ok(Some(ObservationValue::Boolean(b)));
-    }
-    if let Some(i) = v.value_integer {
-        return Ok(Some(ObservationValue::Integer(i)));
-    }
-    if v.value_string.is_some()
-        || v.value_range.is_some()
-        || v.value_ratio.is_some()
-        || v.value_date_time.is_some()
-        || v.value_period.is_some()
-    {
-        return Err("value type not supported");
-    }
-    Ok(None)
-}
-
-fn map_quantity(q: FhirQuantity) -> Option<Quantity> {
-    let ucum = q.system.as_deref() == Some("http://unitsofmeasure.org");
-    let unit = if ucum {
-        q.code.or(q.unit)
-    } else {
-        q.unit.or(q.code)
-    };
-    Some(Quantity {
-        value: q.value?,
-        unit: unit.unwrap_or_default(),
-    })
-}
-
-fn map_observation(r: FhirObservation, ctx: &MapContext) -> Mapped<Observation> {
-    if matches!(r.status.as_deref(), Some("entered-in-error" | "cancelled")) {
-        return Err("entered-in-error or cancelled");
-    }
-    let code = concept(r.code);
-    if code.is_empty() {
-        return Err("no code");
-    }
-    let effective = r
-        .effective_date_time
-        .or_else(|| r.effective_period.and_then(|p| p.start.or(p.end)))
-        .or(r.effective_instant)
-        .or(r.issued)
-        .ok_or("no effective time")?;
-    let effective_days_ago = days_ago(&effective, ctx)?.expect("a date gives days");
-    const CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/observation-category";
-    let category = r
-        .category
-        .iter()
-        .flat_map(|cc| &cc.coding)
-        .find(|c| c.system.as_deref() == Some(CATEGORY))
-        .and_then(|c| c.code.as_deref())
-        .map(|code| match code {
-            "laboratory" => ObservationCategory::Laboratory,
-            "vital-signs" => ObservationCategory::VitalSigns,
-            "survey" => ObservationCategory::Survey,
-            "exam" => ObservationCategory::Exam,
-            "social-history" => ObservationCategory::SocialHistory,
-            "activity" => ObservationCategory::Activity,
-            _ => ObservationCategory::Other,
-        })
-        .unwrap_or(ObservationCategory::Other);
-    // Self-measured and patient-reported data name the patient (or a relative) as performer.
-    let origin = if r.performer.iter().any(|p| {
-        p.reference.as_deref().is_some_and(|reference| {
-            let reference = normalise_reference(reference);
-            reference.starts_with("Patient/")
-                || reference.starts_with("RelatedPerson/")
-                || ctx
-                    .patient_refs
-                    .iter()
-                    .any(|n| normalise_reference(n) == reference)
-        })
-    }) {
-        Origin::PatientGenerated
-    } else {
-        Origin::Clinical
-    };
-    let value = map_value(r.value)?;
-    let components = r
-        .component
-        .into_iter()
-        .map(|c| {
-            Ok(ObservationComponent {
-                code: concept(c.code),
-                value: map_value(c.value)?,
-            })
-        })
-        .collect::<Mapped<Vec<_>>>()?;
-    if value.is_none() && components.iter().all(|c| c.value.is_none()) {
-        return Err("no value");
-    }
-    Ok(Observation {
-        code,
-        category,
-        origin,
-        effective_days_ago,
-        value,
-        components,
-    })
-}
-
-fn map_medication(r: FhirMedicationUse, ctx: &MapContext) -> Mapped<Medication> {
-    let status = match r.status.as_deref() {
-        Some("active") => MedicationStatus::Active,
-        Some("on-hold") => MedicationStatus::OnHold,
-        Some("completed") => MedicationStatus::Completed,
-        Some("stopped" | "cancelled") => MedicationStatus::Stopped,
-        Some("draft" | "intended") => MedicationStatus::Draft,
-        Some("entered-in-error") => return Err("entered-in-error"),
-        Some("not-taken") => return Err("not taken"),
-        _ => MedicationStatus::Unknown,
-    };
-    if r.medication_codeable_concept.is_none() && r.medication_reference.is_some() {
-        return Err("medicationReference (not yet resolved)");
-    }
-    let code = concept(r.medication_codeable_concept);
-    if code.is_empty() {
-        return Err("no code");
-    }
-    let start = r
-        .authored_on
-        .or(r.effective_date_time)
-        .or_else(|| r.effective_period.and_then(|p| p.start));
-    let started_days_ago = match start {
-        Some(d) => days_ago(&d, ctx)?,
-        None => None,
-    };
-    let dosage = r.dosage_instruction.into_iter().chain(r.dosage).next();
-    Ok(Medication {
-        code,
-        status,
-        started_days_ago,
-        daily_dose: dosage.and_then(daily_dose),
-    })
-}
-
-/// Dose × frequency ÷ period, per day. `None` when the dosage does not say enough.
-fn daily_dose(dosage: Dosage) -> Option<Quantity> {
-    let repeat = dosage.timing?.repeat?;
-    let dose = dosage
-        .dose_and_rate
-        .into_iter()
-        .find_map(|d| d.dose_quantity)
-        .and_then(map_quantity)?;
-    let days = repeat.period.unwrap_or(1.0)
-        * match repeat.period_unit.as_deref().unwrap_or("d") {
-            "s" => 1.0 / 86_400.0,
-            "min" => 1.0 / 1_440.0,
-            "h" => 1.0 / 24.0,
-            "d" => 1.0,
-            "wk" => 7.0,
-            "mo" => 30.0,
-            "a" => 365.0,
-            _ => return None,
-        };
-    if days <= 0.0 {
-        return None;
-    }
-    let per_day = dose.value * repeat.frequency.unwrap_or(1.0) / days;
-    Some(Quantity {
-        value: (per_day * 1e6).round() / 1e6,
-        unit: dose.unit,
-    })
-}
-
-fn map_allergy(r: FhirAllergy, _ctx: &MapContext) -> Mapped<Allergy> {
-    if is_refuted(&r.verification_status) {
-        return Err("refuted or entered-in-error");
-    }
-    let code = concept(r.code);
-    if code.is_empty() {
-        return Err("no code");
-    }
-    Ok(Allergy {
-        code,
-        active: matches!(status_code(&r.clinical_status), Some("active") | None),
-    })
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1102,6 +754,8 @@ pub fn age_at(birth: &str, on: Date) -> Result<u8, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::mapping::daily_dose;
+    use super::shapes::Dosage;
     use super::*;
 
     fn date(s: &str) -> Date {

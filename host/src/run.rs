@@ -17,6 +17,7 @@ use crate::fhir::{IngestStats, RecordError};
 use crate::plugin::{EvaluationContext, Failure, Outcome, Plugin};
 use crate::record::{Record, SourceLocation};
 use crate::sandbox::Sandbox;
+use crate::terminology::MapInfo;
 use crate::wit::{Card, Indicator};
 
 /// Everything that happened to one record.
@@ -395,9 +396,16 @@ pub struct RunSummary {
     pub records: RecordCounts,
     pub record_errors: Vec<RecordErrorSummary>,
     pub ingest: IngestStats,
+    /// The terminology maps codings were translated with.
+    pub terminology: Vec<MapInfo>,
+    /// True when the run admitted records that still carry direct identifiers
+    /// (`--allow-identifiers`); `ingest.identified_records_admitted` says how many.
+    pub identifiers_allowed: bool,
     pub limits: crate::sandbox::Limits,
     pub workers: usize,
     pub wall_ms: f64,
+    /// The host process's peak resident memory, where the platform reports it (Linux).
+    pub host_peak_rss_bytes: Option<u64>,
     /// All evaluations of the run divided by its wall time.
     pub evaluations_per_second: f64,
     pub plugins: Vec<PluginSummary>,
@@ -408,6 +416,8 @@ pub struct RunFacts<'a> {
     pub ctx: &'a EvaluationContext,
     pub records_source: String,
     pub ingest: IngestStats,
+    pub terminology: Vec<MapInfo>,
+    pub identifiers_allowed: bool,
     pub limits: crate::sandbox::Limits,
     pub workers: usize,
     pub wall: Duration,
@@ -497,9 +507,12 @@ impl SummaryBuilder {
             },
             record_errors: self.record_errors,
             ingest: facts.ingest,
+            terminology: facts.terminology,
+            identifiers_allowed: facts.identifiers_allowed,
             limits: facts.limits,
             workers: facts.workers,
             wall_ms: (wall_secs * 1e4).round() / 10.0,
+            host_peak_rss_bytes: peak_rss_bytes(),
             evaluations_per_second: if wall_secs > 0.0 {
                 (evaluations as f64 / wall_secs).round()
             } else {
@@ -533,4 +546,12 @@ impl SummaryBuilder {
                 .collect(),
         }
     }
+}
+
+/// The process's peak resident set size (`VmHWM`), on Linux; `None` elsewhere.
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }

@@ -1,18 +1,608 @@
 //! Unit normalisation for the quantities plugins compare against thresholds.
 //!
-//! STUB: the API below is the contract `fhir.rs` codes against; the implementation is being
-//! written (see the helper brief).
+//! A plugin compares an HbA1c with 53 or an eGFR with 30 in the unit its guideline uses; a US
+//! export says 7.0 % and 1.2 mg/dL where a Dutch one says 53 mmol/mol and 106 umol/L. At ingest
+//! the host identifies the analyte from the observation's codes and converts its value to one
+//! **canonical unit** per analyte, the UCUM code that Dutch records (and the synthetic
+//! generator's Dutch patients) already use, so Dutch data passes through unchanged.
+//!
+//! Run it **after** [`crate::terminology::Terminology::translate`]: the analyte is recognised by
+//! LOINC and NHG Tabel 45 codes, and a mapped code can be what names it.
+//!
+//! # Canonical units and conversions
+//!
+//! | analyte (stats name) | codes | canonical | converted from |
+//! |---|---|---|---|
+//! | HbA1c (`hba1c`) | LOINC 4548-4, 17856-6, 59261-8; NHG 2816, 3266 | `mmol/mol` | `%`: 10.929 × (% − 2.15) |
+//! | total cholesterol (`cholesterol`) | LOINC 2093-3, 14647-2 | `mmol/L` | `mg/dL`: ÷ 38.67 |
+//! | LDL cholesterol (`ldl`) | LOINC 2089-1, 13457-7, 18262-6, 22748-8; NHG 542 | `mmol/L` | `mg/dL`: ÷ 38.67 |
+//! | HDL cholesterol (`hdl`) | LOINC 2085-9, 14646-4 | `mmol/L` | `mg/dL`: ÷ 38.67 |
+//! | creatinine (`creatinine`) | LOINC 2160-0, 38483-4, 14682-9 | `umol/L` | `mg/dL`: × 88.4 |
+//! | glucose (`glucose`) | LOINC 2345-7, 2339-0, 1558-6, 14749-6, 15074-8 | `mmol/L` | `mg/dL`: ÷ 18.016 |
+//! | potassium (`potassium`) | LOINC 2823-3, 6298-4 | `mmol/L` | `mEq/L`: × 1 |
+//! | eGFR (`egfr`) | LOINC 33914-3, 48642-3, 48643-1, 62238-1, 88293-6, 88294-4, 98979-8; NHG 3583 | `mL/min/{1.73_m2}` | spelling only |
+//! | blood pressure (`bp`) | LOINC 85354-9, 55284-4, 8480-6, 8462-4; NHG 1740 | `mm[Hg]` | spelling only |
+//!
+//! HbA1c uses 10.929, the IFCC–NGSP master equation (NGSP % = 0.0915 × IFCC + 2.15, so
+//! IFCC = (% − 2.15) / 0.0915 = 10.929 × (% − 2.15)). `clinical-reference.md` writes 10.93, the
+//! same coefficient rounded; the two differ by less than 0.02 mmol/mol over 4–15 %, below the
+//! rounding of the result.
+//!
+//! Converted values keep one decimal more than labs report (mmol/mol and umol/L: 0.1; mmol/L:
+//! 0.01): the conversion adds no false precision and hides floating-point noise, and no
+//! threshold moves. Values that only change spelling are not touched.
+//!
+//! # Accepted spellings
+//!
+//! Units are matched by UCUM code, tolerating the non-UCUM spellings exports use: before
+//! comparing, case is ignored, `µ` (micro sign) and `μ` (Greek mu) read as `u`, `²` as `2`, a
+//! decimal comma as a point, and spaces and the UCUM decorations `[ ] { } _ ^` are dropped.
+//!
+//! | unit | accepted, for example |
+//! |---|---|
+//! | `%` | `%` |
+//! | `mmol/mol` | `mmol/mol` |
+//! | `mg/dL` | `mg/dL`, `mg/dl`, `MG/DL`, `mg/100mL` |
+//! | `mmol/L` | `mmol/L`, `mmol/l` |
+//! | `umol/L` | `umol/L`, `µmol/L`, `μmol/L`, `micromol/L` |
+//! | `mEq/L` | `mEq/L`, `meq/l` |
+//! | `mm[Hg]` | `mm[Hg]`, `mmHg`, `mm Hg` |
+//! | `mL/min/{1.73_m2}` | `mL/min/{1.73_m2}`, `mL/min/1.73m2`, `ml/min/1,73m²`, `mL/min/1.73 m^2` |
+//! | `g`, `mg`, `ug` (doses) | `g`, `gram`; `mg`, `MG`, `milligram`; `ug`, `mcg`, `µg`, `microgram` |
+//!
+//! # What is counted
+//!
+//! Every change, by analyte and the unit as given: `"hba1c: % -> mmol/mol"`,
+//! `"bp: mmHg -> mm[Hg]"`, `"dose: g -> mg"`. A known analyte in a unit livelab does not
+//! convert stays as given and is counted (`"hba1c: unknown unit mg"`, `"egfr: no unit"`): it is
+//! never guessed. Codes that name two different analytes leave the value as given
+//! (`"ambiguous analyte: hba1c, glucose"`). A quantity of an unknown analyte is untouched and not
+//! counted.
 
 use std::collections::BTreeMap;
 
-use crate::wit::{Coding, Quantity};
+use crate::wit::{CodeSystem, Coding, Quantity};
 
 /// Counts by what happened, e.g. `"hba1c: % -> mmol/mol"` or `"hba1c: unknown unit mg"`.
 pub type UnitStats = BTreeMap<String, u64>;
 
+/// mmol/mol per (% − 2.15) of HbA1c: the IFCC–NGSP master equation (1 / 0.0915).
+pub const HBA1C_MMOL_PER_MOL_PER_PERCENT: f64 = 10.929;
+/// The NGSP % at IFCC 0 mmol/mol in the master equation.
+pub const HBA1C_PERCENT_OFFSET: f64 = 2.15;
+/// mg/dL per mmol/L of cholesterol (molar mass 386.65 g/mol), total, LDL and HDL alike.
+pub const CHOLESTEROL_MG_DL_PER_MMOL_L: f64 = 38.67;
+/// umol/L per mg/dL of creatinine (molar mass 113.12 g/mol).
+pub const CREATININE_UMOL_L_PER_MG_DL: f64 = 88.4;
+/// mg/dL per mmol/L of glucose (molar mass 180.16 g/mol).
+pub const GLUCOSE_MG_DL_PER_MMOL_L: f64 = 18.016;
+
+/// The analytes whose units livelab normalises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Analyte {
+    Hba1c,
+    TotalCholesterol,
+    LdlCholesterol,
+    HdlCholesterol,
+    Creatinine,
+    Glucose,
+    Potassium,
+    Egfr,
+    BloodPressure,
+}
+
+impl Analyte {
+    /// The name used in [`UnitStats`] keys.
+    pub fn name(self) -> &'static str {
+        match self {
+            Analyte::Hba1c => "hba1c",
+            Analyte::TotalCholesterol => "cholesterol",
+            Analyte::LdlCholesterol => "ldl",
+            Analyte::HdlCholesterol => "hdl",
+            Analyte::Creatinine => "creatinine",
+            Analyte::Glucose => "glucose",
+            Analyte::Potassium => "potassium",
+            Analyte::Egfr => "egfr",
+            Analyte::BloodPressure => "bp",
+        }
+    }
+
+    /// The UCUM code values of this analyte are converted to; what Dutch records and the
+    /// sample plugins use.
+    pub fn canonical_unit(self) -> &'static str {
+        self.canonical().code()
+    }
+
+    fn canonical(self) -> Unit {
+        match self {
+            Analyte::Hba1c => Unit::MmolPerMol,
+            Analyte::TotalCholesterol
+            | Analyte::LdlCholesterol
+            | Analyte::HdlCholesterol
+            | Analyte::Glucose
+            | Analyte::Potassium => Unit::MmolPerL,
+            Analyte::Creatinine => Unit::UmolPerL,
+            Analyte::Egfr => Unit::MlPerMinPer173M2,
+            Analyte::BloodPressure => Unit::MmHg,
+        }
+    }
+
+    /// The analyte one coding names, if livelab knows it (LOINC and NHG Tabel 45 only).
+    fn of(coding: &Coding) -> Option<Analyte> {
+        use Analyte::*;
+        match coding.system {
+            CodeSystem::Loinc => Some(match coding.code.as_str() {
+                "4548-4" | "17856-6" | "59261-8" => Hba1c,
+                "2093-3" | "14647-2" => TotalCholesterol,
+                "2089-1" | "13457-7" | "18262-6" | "22748-8" => LdlCholesterol,
+                "2085-9" | "14646-4" => HdlCholesterol,
+                "2160-0" | "38483-4" | "14682-9" => Creatinine,
+                "2345-7" | "2339-0" | "1558-6" | "14749-6" | "15074-8" => Glucose,
+                "2823-3" | "6298-4" => Potassium,
+                "33914-3" | "48642-3" | "48643-1" | "62238-1" | "88293-6" | "88294-4"
+                | "98979-8" => Egfr,
+                "85354-9" | "55284-4" | "8480-6" | "8462-4" => BloodPressure,
+                _ => return None,
+            }),
+            // The NHG codes of clinical-reference.md. Which of 2816 and 3266 is the IFCC
+            // HbA1c is unverified; both are HbA1c, and the unit decides any conversion.
+            CodeSystem::NhgTabel45 => Some(match coding.code.as_str() {
+                "2816" | "3266" => Hba1c,
+                "542" => LdlCholesterol,
+                "3583" => Egfr,
+                "1740" => BloodPressure,
+                _ => return None,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// What a concept's codings say about the analyte.
+enum Identified {
+    Unknown,
+    One(Analyte),
+    /// Two codings name different analytes: a data error, not ours to resolve.
+    Conflict(Analyte, Analyte),
+}
+
+fn identify(code: &[Coding]) -> Identified {
+    let mut found = None;
+    for analyte in code.iter().filter_map(Analyte::of) {
+        match found {
+            None => found = Some(analyte),
+            Some(first) if first != analyte => return Identified::Conflict(first, analyte),
+            Some(_) => {}
+        }
+    }
+    found.map_or(Identified::Unknown, Identified::One)
+}
+
+/// The analyte a concept names, if livelab knows it and the codings agree.
+pub fn analyte(code: &[Coding]) -> Option<Analyte> {
+    match identify(code) {
+        Identified::One(analyte) => Some(analyte),
+        Identified::Unknown | Identified::Conflict(..) => None,
+    }
+}
+
+/// The units livelab recognises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Unit {
+    Percent,
+    MmolPerMol,
+    MgPerDl,
+    MmolPerL,
+    UmolPerL,
+    MeqPerL,
+    MmHg,
+    MlPerMinPer173M2,
+    Gram,
+    Milligram,
+    Microgram,
+}
+
+/// Accepted spellings, in the folded form [`fold`] produces.
+const SPELLINGS: &[(&str, Unit)] = &[
+    ("%", Unit::Percent),
+    ("mmol/mol", Unit::MmolPerMol),
+    ("mg/dl", Unit::MgPerDl),
+    ("mg/100ml", Unit::MgPerDl),
+    ("mmol/l", Unit::MmolPerL),
+    ("umol/l", Unit::UmolPerL),
+    ("micromol/l", Unit::UmolPerL),
+    ("meq/l", Unit::MeqPerL),
+    ("mmhg", Unit::MmHg),
+    ("ml/min/1.73m2", Unit::MlPerMinPer173M2),
+    ("g", Unit::Gram),
+    ("gram", Unit::Gram),
+    ("mg", Unit::Milligram),
+    ("milligram", Unit::Milligram),
+    ("ug", Unit::Microgram),
+    ("mcg", Unit::Microgram),
+    ("microgram", Unit::Microgram),
+];
+
+impl Unit {
+    /// The UCUM code.
+    fn code(self) -> &'static str {
+        match self {
+            Unit::Percent => "%",
+            Unit::MmolPerMol => "mmol/mol",
+            Unit::MgPerDl => "mg/dL",
+            Unit::MmolPerL => "mmol/L",
+            Unit::UmolPerL => "umol/L",
+            Unit::MeqPerL => "meq/L",
+            Unit::MmHg => "mm[Hg]",
+            Unit::MlPerMinPer173M2 => "mL/min/{1.73_m2}",
+            Unit::Gram => "g",
+            Unit::Milligram => "mg",
+            Unit::Microgram => "ug",
+        }
+    }
+
+    /// The unit `spelled` names, tolerating the spellings of the module table.
+    fn parse(spelled: &str) -> Option<Unit> {
+        SPELLINGS
+            .iter()
+            .find(|(folded, _)| fold(spelled).eq(folded.chars()))
+            .map(|(_, unit)| *unit)
+    }
+}
+
+/// `unit` with the differences that do not change its meaning taken out (see the module
+/// table), without allocating.
+fn fold(unit: &str) -> impl Iterator<Item = char> + '_ {
+    unit.chars()
+        .filter(|c| !matches!(c, ' ' | '[' | ']' | '{' | '}' | '_' | '^'))
+        .map(|c| match c {
+            'µ' | 'μ' => 'u',
+            '²' => '2',
+            ',' => '.',
+            c => c.to_ascii_lowercase(),
+        })
+}
+
+/// `value` rounded to `decimals` places.
+fn round_to(value: f64, decimals: i32) -> f64 {
+    let scale = 10f64.powi(decimals);
+    (value * scale).round() / scale
+}
+
+/// `value` in `from` converted to the canonical unit of `analyte`, or `None` when livelab has
+/// no conversion for that unit.
+fn to_canonical(analyte: Analyte, from: Unit, value: f64) -> Option<f64> {
+    use Analyte::*;
+    if from == analyte.canonical() {
+        return Some(value);
+    }
+    Some(match (analyte, from) {
+        (Hba1c, Unit::Percent) => round_to(
+            HBA1C_MMOL_PER_MOL_PER_PERCENT * (value - HBA1C_PERCENT_OFFSET),
+            1,
+        ),
+        (TotalCholesterol | LdlCholesterol | HdlCholesterol, Unit::MgPerDl) => {
+            round_to(value / CHOLESTEROL_MG_DL_PER_MMOL_L, 2)
+        }
+        (Creatinine, Unit::MgPerDl) => round_to(value * CREATININE_UMOL_L_PER_MG_DL, 1),
+        (Glucose, Unit::MgPerDl) => round_to(value / GLUCOSE_MG_DL_PER_MMOL_L, 2),
+        // Potassium is monovalent: one milliequivalent is one millimole.
+        (Potassium, Unit::MeqPerL) => value,
+        _ => return None,
+    })
+}
+
+/// Adds one to the count of `key`.
+fn count(stats: &mut UnitStats, key: String) {
+    *stats.entry(key).or_default() += 1;
+}
+
+/// A unit as given, for a stats key: trimmed, at most 32 characters.
+fn shown(unit: &str) -> String {
+    unit.trim().chars().take(32).collect()
+}
+
 /// Converts `quantity` to the canonical unit of the analyte `code` names (if it names one
 /// livelab knows); an unknown unit stays as given and is counted, never guessed.
-pub fn normalise_observation(_code: &[Coding], _quantity: &mut Quantity, _stats: &mut UnitStats) {}
+pub fn normalise_observation(code: &[Coding], quantity: &mut Quantity, stats: &mut UnitStats) {
+    let analyte = match identify(code) {
+        Identified::Unknown => return,
+        Identified::One(analyte) => analyte,
+        Identified::Conflict(a, b) => {
+            count(
+                stats,
+                format!("ambiguous analyte: {}, {}", a.name(), b.name()),
+            );
+            return;
+        }
+    };
+    let canonical = analyte.canonical_unit();
+    if quantity.unit == canonical {
+        return;
+    }
+    let name = analyte.name();
+    if quantity.unit.trim().is_empty() {
+        count(stats, format!("{name}: no unit"));
+        return;
+    }
+    match Unit::parse(&quantity.unit).and_then(|u| to_canonical(analyte, u, quantity.value)) {
+        Some(value) => {
+            count(
+                stats,
+                format!("{name}: {} -> {canonical}", shown(&quantity.unit)),
+            );
+            quantity.value = value;
+            canonical.clone_into(&mut quantity.unit);
+        }
+        None => count(
+            stats,
+            format!("{name}: unknown unit {}", shown(&quantity.unit)),
+        ),
+    }
+}
 
 /// Converts a daily dose to milligrams when it is a mass in another unit (g, mcg, ...).
-pub fn normalise_dose(_quantity: &mut Quantity, _stats: &mut UnitStats) {}
+/// Other units (tablets, mL, IU, ...) are untouched and not counted: the plugin decides.
+pub fn normalise_dose(quantity: &mut Quantity, stats: &mut UnitStats) {
+    const MG: &str = "mg";
+    if quantity.unit == MG {
+        return;
+    }
+    let factor = match Unit::parse(&quantity.unit) {
+        Some(Unit::Gram) => 1000.0,
+        Some(Unit::Milligram) => 1.0,
+        Some(Unit::Microgram) => 0.001,
+        _ => return,
+    };
+    count(stats, format!("dose: {} -> {MG}", shown(&quantity.unit)));
+    // Six decimals keep a microgram and drop floating-point noise (0.85 g → 850, not
+    // 850.0000000000001), as the daily-dose arithmetic of ingest does.
+    quantity.value = round_to(quantity.value * factor, 6);
+    MG.clone_into(&mut quantity.unit);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loinc(code: &str) -> Vec<Coding> {
+        vec![Coding {
+            system: CodeSystem::Loinc,
+            code: code.into(),
+        }]
+    }
+
+    fn nhg(code: &str) -> Vec<Coding> {
+        vec![Coding {
+            system: CodeSystem::NhgTabel45,
+            code: code.into(),
+        }]
+    }
+
+    /// The normalised (value, unit) and the stats of one quantity.
+    fn normalised(code: &[Coding], value: f64, unit: &str) -> (f64, String, UnitStats) {
+        let mut q = Quantity {
+            value,
+            unit: unit.into(),
+        };
+        let mut stats = UnitStats::new();
+        normalise_observation(code, &mut q, &mut stats);
+        (q.value, q.unit, stats)
+    }
+
+    fn stats(entries: &[&str]) -> UnitStats {
+        entries.iter().map(|k| (k.to_string(), 1)).collect()
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-9
+    }
+
+    #[test]
+    fn hba1c_percent_to_mmol_per_mol() {
+        let (v, unit, s) = normalised(&loinc("4548-4"), 6.5, "%");
+        // 10.929 × 4.35 = 47.54: about 48 mmol/mol, the diabetes threshold.
+        assert!(close(v, 47.5), "{v}");
+        assert_eq!(v.round(), 48.0);
+        assert_eq!(unit, "mmol/mol");
+        assert_eq!(s, stats(&["hba1c: % -> mmol/mol"]));
+        // 7.0 % is the classic 53 mmol/mol; 10.0 % is 86 mmol/mol.
+        assert!(close(normalised(&loinc("4548-4"), 7.0, "%").0, 53.0));
+        assert!(close(normalised(&loinc("4548-4"), 10.0, "%").0, 85.8));
+        // Identified by an NHG code too (after terminology mapping).
+        assert!(close(normalised(&nhg("2816"), 6.5, "%").0, 47.5));
+    }
+
+    #[test]
+    fn the_rounded_reference_coefficient_gives_the_same_results() {
+        // clinical-reference.md writes 10.93; over the clinical range the difference is below
+        // the 0.1 mmol/mol the result keeps.
+        for tenths in 40..=150 {
+            let percent = f64::from(tenths) / 10.0;
+            let ours = normalised(&loinc("4548-4"), percent, "%").0;
+            let reference = 10.93 * (percent - 2.15);
+            assert!(
+                (ours - reference).abs() < 0.07,
+                "{percent}: {ours} {reference}"
+            );
+        }
+    }
+
+    #[test]
+    fn cholesterol_mg_dl_to_mmol_l() {
+        let (v, unit, s) = normalised(&loinc("2093-3"), 193.35, "mg/dL");
+        assert!(close(v, 5.0), "{v}");
+        assert_eq!(unit, "mmol/L");
+        assert_eq!(s, stats(&["cholesterol: mg/dL -> mmol/L"]));
+        // LDL and HDL are cholesterol too: same factor.
+        assert!(close(normalised(&loinc("13457-7"), 100.0, "mg/dL").0, 2.59));
+        assert!(close(normalised(&nhg("542"), 116.0, "mg/dL").0, 3.0));
+        assert!(close(normalised(&loinc("2085-9"), 50.0, "mg/dl").0, 1.29));
+    }
+
+    #[test]
+    fn creatinine_mg_dl_to_umol_l() {
+        let (v, unit, s) = normalised(&loinc("38483-4"), 1.0, "mg/dL");
+        assert!(close(v, 88.4));
+        assert_eq!(unit, "umol/L");
+        assert_eq!(s, stats(&["creatinine: mg/dL -> umol/L"]));
+        assert!(close(normalised(&loinc("2160-0"), 1.37, "mg/dL").0, 121.1));
+    }
+
+    #[test]
+    fn glucose_mg_dl_to_mmol_l() {
+        let (v, unit, _) = normalised(&loinc("2345-7"), 126.0, "mg/dL");
+        // The diabetes fasting threshold: 126 mg/dL ≈ 7.0 mmol/L.
+        assert!(close(v, 6.99), "{v}");
+        assert_eq!(unit, "mmol/L");
+        assert!(close(normalised(&loinc("1558-6"), 90.08, "mg/dL").0, 5.0));
+    }
+
+    #[test]
+    fn potassium_meq_is_mmol() {
+        let (v, unit, s) = normalised(&loinc("6298-4"), 4.2, "mEq/L");
+        assert_eq!((v, unit.as_str()), (4.2, "mmol/L"));
+        assert_eq!(s, stats(&["potassium: mEq/L -> mmol/L"]));
+    }
+
+    #[test]
+    fn egfr_and_blood_pressure_spellings_unified() {
+        for spelled in [
+            "mL/min/1.73m2",
+            "ml/min/1,73m²",
+            "mL/min/1.73 m^2",
+            "mL/min/{1.73_m2}",
+        ] {
+            let (v, unit, _) = normalised(&loinc("33914-3"), 42.0, spelled);
+            assert_eq!((v, unit.as_str()), (42.0, "mL/min/{1.73_m2}"), "{spelled}");
+        }
+        let (_, _, s) = normalised(&nhg("3583"), 42.0, "ml/min/1.73m2");
+        assert_eq!(s, stats(&["egfr: ml/min/1.73m2 -> mL/min/{1.73_m2}"]));
+        for spelled in ["mmHg", "mm Hg", "MMHG"] {
+            let (v, unit, _) = normalised(&loinc("8480-6"), 142.0, spelled);
+            assert_eq!((v, unit.as_str()), (142.0, "mm[Hg]"), "{spelled}");
+        }
+        let (_, _, s) = normalised(&loinc("8462-4"), 90.0, "mmHg");
+        assert_eq!(s, stats(&["bp: mmHg -> mm[Hg]"]));
+    }
+
+    #[test]
+    fn aliases() {
+        for spelled in ["mg/dl", "MG/DL", "mg/100mL", " mg/dL "] {
+            let (v, unit, _) = normalised(&loinc("2093-3"), 193.35, spelled);
+            assert_eq!((v, unit.as_str()), (5.0, "mmol/L"), "{spelled}");
+        }
+        for spelled in ["µmol/L", "μmol/L", "umol/l", "micromol/L"] {
+            let (v, unit, s) = normalised(&loinc("38483-4"), 88.0, spelled);
+            assert_eq!((v, unit.as_str()), (88.0, "umol/L"), "{spelled}");
+            assert_eq!(s, stats(&[&format!("creatinine: {spelled} -> umol/L")]));
+        }
+        let (v, unit, _) = normalised(&loinc("59261-8"), 53.0, "mmol/mol");
+        assert_eq!((v, unit.as_str()), (53.0, "mmol/mol"));
+    }
+
+    #[test]
+    fn dutch_canonical_units_pass_unchanged_and_uncounted() {
+        // What the generator emits for Dutch-coded patients, and what the plugins compare.
+        let cases = [
+            (loinc("59261-8"), 53.0, "mmol/mol"),
+            (loinc("2093-3"), 5.2, "mmol/L"),
+            (loinc("6298-4"), 4.1, "mmol/L"),
+            (loinc("38483-4"), 96.0, "umol/L"),
+            (loinc("62238-1"), 44.0, "mL/min/{1.73_m2}"),
+            (loinc("8480-6"), 138.0, "mm[Hg]"),
+        ];
+        for (code, value, unit) in cases {
+            let (v, u, s) = normalised(&code, value, unit);
+            assert_eq!((v, u.as_str()), (value, unit));
+            assert!(s.is_empty(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn unknown_unit_of_a_known_analyte_is_kept_and_counted() {
+        let (v, unit, s) = normalised(&loinc("4548-4"), 6.5, "mg");
+        assert_eq!((v, unit.as_str()), (6.5, "mg"));
+        assert_eq!(s, stats(&["hba1c: unknown unit mg"]));
+        // A recognised unit that does not fit the analyte is not guessed either.
+        let (v, unit, s) = normalised(&loinc("4548-4"), 48.0, "mg/dL");
+        assert_eq!((v, unit.as_str()), (48.0, "mg/dL"));
+        assert_eq!(s, stats(&["hba1c: unknown unit mg/dL"]));
+        let (_, _, s) = normalised(&loinc("33914-3"), 60.0, "mL/min");
+        assert_eq!(s, stats(&["egfr: unknown unit mL/min"]));
+        let (_, _, s) = normalised(&loinc("33914-3"), 60.0, "");
+        assert_eq!(s, stats(&["egfr: no unit"]));
+    }
+
+    #[test]
+    fn unknown_analyte_untouched_and_uncounted() {
+        // Sodium, a PHQ-9 score, and an HbA1c LOINC code in the wrong system.
+        let snomed = vec![Coding {
+            system: CodeSystem::SnomedCt,
+            code: "4548-4".into(),
+        }];
+        for (code, value, unit) in [
+            (loinc("2951-2"), 140.0, "mEq/L"),
+            (loinc("44261-6"), 12.0, "{score}"),
+            (snomed, 6.5, "%"),
+        ] {
+            let (v, u, s) = normalised(&code, value, unit);
+            assert_eq!((v, u.as_str()), (value, unit));
+            assert!(s.is_empty(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn conflicting_codes_leave_the_value() {
+        let mut code = loinc("4548-4");
+        code.extend(loinc("2345-7"));
+        let (v, unit, s) = normalised(&code, 6.5, "%");
+        assert_eq!((v, unit.as_str()), (6.5, "%"));
+        assert_eq!(s, stats(&["ambiguous analyte: hba1c, glucose"]));
+        // Two codes for the same analyte (LOINC + NHG) agree.
+        let mut code = loinc("62238-1");
+        code.extend(nhg("3583"));
+        assert_eq!(analyte(&code), Some(Analyte::Egfr));
+    }
+
+    #[test]
+    fn canonical_units_are_the_ones_plugins_and_generator_use() {
+        assert_eq!(Analyte::Hba1c.canonical_unit(), "mmol/mol");
+        assert_eq!(Analyte::Creatinine.canonical_unit(), "umol/L");
+        assert_eq!(Analyte::TotalCholesterol.canonical_unit(), "mmol/L");
+        assert_eq!(Analyte::Egfr.canonical_unit(), "mL/min/{1.73_m2}");
+        assert_eq!(Analyte::BloodPressure.canonical_unit(), "mm[Hg]");
+    }
+
+    fn dose(value: f64, unit: &str) -> (f64, String, UnitStats) {
+        let mut q = Quantity {
+            value,
+            unit: unit.into(),
+        };
+        let mut stats = UnitStats::new();
+        normalise_dose(&mut q, &mut stats);
+        (q.value, q.unit, stats)
+    }
+
+    #[test]
+    fn doses_to_milligrams() {
+        let (v, unit, s) = dose(0.85, "g");
+        assert_eq!((v, unit.as_str()), (850.0, "mg"));
+        assert_eq!(s, stats(&["dose: g -> mg"]));
+        for spelled in ["ug", "mcg", "µg", "μg", "microgram"] {
+            let (v, unit, s) = dose(100.0, spelled);
+            assert_eq!((v, unit.as_str()), (0.1, "mg"), "{spelled}");
+            assert_eq!(s, stats(&[&format!("dose: {spelled} -> mg")]));
+        }
+        let (v, unit, s) = dose(500.0, "MG");
+        assert_eq!((v, unit.as_str()), (500.0, "mg"));
+        assert_eq!(s, stats(&["dose: MG -> mg"]));
+        // Already mg: nothing to count. Not a mass: untouched.
+        assert!(dose(1000.0, "mg").2.is_empty());
+        for unit in ["{tbl}", "mL", "[iU]", ""] {
+            let (v, u, s) = dose(2.0, unit);
+            assert_eq!((v, u.as_str()), (2.0, unit));
+            assert!(s.is_empty());
+        }
+    }
+}

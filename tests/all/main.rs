@@ -8,7 +8,9 @@ mod support;
 
 mod anonymise;
 mod determinism;
+mod ingest;
 mod input_errors;
 mod minimisation;
 mod sample_run;
 mod sandbox;
+mod scale;

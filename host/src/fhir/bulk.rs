@@ -1,0 +1,503 @@
+//! Bulk Data NDJSON: one file per resource type, so one patient's resources are spread over
+//! every file. Grouping them without holding the export in memory takes two passes:
+//!
+//! 1. **Route**: stream every line once, read only its type, id and patient reference, and
+//!    append the used lines to one of N partitions chosen by a hash of the patient reference
+//!    (N = input bytes ÷ [`IngestOptions::partition_bytes`], at least 1). Skipped types are
+//!    counted and not kept; Medications go into an in-memory index (a formulary, not a
+//!    patient: small). With N = 1 the partition stays in memory; otherwise partitions are
+//!    scratch files in a temporary directory that is removed when reading ends.
+//! 2. **Assemble**: for each partition in turn, read it, build its patients' records (Patients
+//!    first, then their resources) and hand them out.
+//!
+//! Peak memory is about one partition plus its parsed records, and the Medication index:
+//! with the default 32 MiB partitions, roughly 100 MiB whatever the size of the export.
+//! Records come out partition by partition; with one partition, in the order of the Patient
+//! files.
+//!
+//! [`IngestOptions::partition_bytes`]: super::IngestOptions::partition_bytes
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use super::shapes::{FhirMedication, ResourceHead};
+use super::{
+    Builder, Ingest, IngestStats, Parsed, RecordError, SourceError, index_medication, is_used_type,
+    normalise_reference, parse_resource,
+};
+use crate::fhir::mapping::MedicationIndex;
+use crate::record::{Position, Record, SourceLocation};
+
+/// The parts of a Bulk Data export manifest that locate the files.
+#[derive(Deserialize)]
+struct Manifest {
+    #[serde(default)]
+    output: Vec<ManifestFile>,
+    #[serde(default)]
+    error: Vec<ManifestFile>,
+}
+
+#[derive(Deserialize)]
+struct ManifestFile {
+    url: String,
+}
+
+pub(super) struct BulkReader {
+    files: Vec<PathBuf>,
+    state: State,
+}
+
+enum State {
+    Unrouted,
+    Assembling {
+        partitions: Vec<Partition>,
+        next: usize,
+        medications: MedicationIndex,
+        /// Holds the scratch files; removed on drop.
+        _scratch: Option<tempfile::TempDir>,
+    },
+}
+
+enum Partition {
+    Memory(Vec<u8>),
+    Scratch {
+        path: PathBuf,
+        writer: Option<BufWriter<File>>,
+    },
+}
+
+impl BulkReader {
+    /// The `*.ndjson` files of a directory without a manifest.
+    pub(super) fn new(files: Vec<PathBuf>) -> BulkReader {
+        BulkReader {
+            files,
+            state: State::Unrouted,
+        }
+    }
+
+    /// The files a Bulk `manifest.json` lists (`output` and `error`, whatever their
+    /// extension), plus any other `*.ndjson` beside it. A listed file that is missing is an
+    /// error: the export is incomplete.
+    pub(super) fn with_manifest(
+        manifest: &Path,
+        ndjson: Vec<PathBuf>,
+    ) -> Result<BulkReader, SourceError> {
+        let invalid = |message: String| SourceError::Manifest {
+            path: manifest.to_owned(),
+            message,
+        };
+        let text = fs::read_to_string(manifest).map_err(|source| SourceError::Io {
+            path: manifest.to_owned(),
+            source,
+        })?;
+        let parsed: Manifest = serde_json::from_str(&text).map_err(|e| {
+            invalid(format!(
+                "not a Bulk Data manifest ({e}); expected {{\"output\": [{{\"type\", \"url\"}}]}}"
+            ))
+        })?;
+        let dir = manifest.parent().unwrap_or(Path::new("."));
+        let mut files = Vec::new();
+        for (list, entries) in [("output", &parsed.output), ("error", &parsed.error)] {
+            for (i, entry) in entries.iter().enumerate() {
+                let name = entry.url.rsplit('/').next().unwrap_or(&entry.url);
+                let file = dir.join(name);
+                if !file.is_file() {
+                    return Err(invalid(format!(
+                        "{list}[{i}] lists {} but {} is not there; download every file the export lists",
+                        entry.url,
+                        file.display()
+                    )));
+                }
+                files.push(file);
+            }
+        }
+        for file in ndjson {
+            if !files.contains(&file) {
+                files.push(file);
+            }
+        }
+        files.sort();
+        files.dedup();
+        Ok(BulkReader::new(files))
+    }
+
+    pub(super) fn file_count(&self) -> usize {
+        self.files.len()
+    }
+
+    /// The next batch of outcomes: first the lines routing could not attribute to anyone,
+    /// then one partition's records per call. `None` when every partition has been read.
+    pub(super) fn next_batch(
+        &mut self,
+        ingest: &Ingest,
+        stats: &mut IngestStats,
+    ) -> Option<Vec<Result<Record, RecordError>>> {
+        match &mut self.state {
+            State::Unrouted => match route(&self.files, ingest, stats) {
+                Ok((state, outcomes)) => {
+                    self.state = state;
+                    Some(outcomes)
+                }
+                Err(error) => {
+                    // No scratch space: report it once, as a record error naming the cause,
+                    // and read nothing (every line is then accounted for by that error).
+                    self.state = State::Assembling {
+                        partitions: Vec::new(),
+                        next: 0,
+                        medications: MedicationIndex::new(),
+                        _scratch: None,
+                    };
+                    Some(vec![Err(RecordError {
+                        location: SourceLocation {
+                            file: self.files.first().cloned().unwrap_or_default(),
+                            position: None,
+                        },
+                        key: None,
+                        message: error.to_string(),
+                    })])
+                }
+            },
+            State::Assembling {
+                partitions,
+                next,
+                medications,
+                ..
+            } => {
+                let partition = partitions.get_mut(*next)?;
+                *next += 1;
+                Some(assemble(partition, &self.files, medications, ingest, stats))
+            }
+        }
+    }
+}
+
+/// FNV-1a: a stable hash, so a given export is always partitioned (and ordered) alike.
+fn partition_of(key: &str, count: usize) -> usize {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in key.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    (hash % count as u64) as usize
+}
+
+/// Pass 1: route every used line to its patient's partition.
+fn route(
+    files: &[PathBuf],
+    ingest: &Ingest,
+    stats: &mut IngestStats,
+) -> Result<(State, Vec<Result<Record, RecordError>>), SourceError> {
+    let total: u64 = files
+        .iter()
+        .filter_map(|f| fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let count = total.div_ceil(ingest.options.partition_bytes.max(1)).max(1) as usize;
+    let (mut partitions, scratch) = if count == 1 {
+        (vec![Partition::Memory(Vec::new())], None)
+    } else {
+        let scratch = tempfile::Builder::new()
+            .prefix("livelab-bulk-")
+            .tempdir()
+            .map_err(|source| SourceError::Scratch { source })?;
+        let mut partitions = Vec::with_capacity(count);
+        for i in 0..count {
+            let path = scratch.path().join(format!("partition-{i}.tsv"));
+            let file = File::create(&path).map_err(|source| SourceError::Scratch { source })?;
+            partitions.push(Partition::Scratch {
+                path,
+                writer: Some(BufWriter::new(file)),
+            });
+        }
+        (partitions, Some(scratch))
+    };
+    stats.bulk_partitions = count as u64;
+
+    let mut outcomes = Vec::new();
+    let mut medications = MedicationIndex::new();
+    let error_at = |file: &Path, line: Option<usize>, message: String| {
+        Err(RecordError {
+            location: SourceLocation {
+                file: file.to_owned(),
+                position: line.map(Position::Line),
+            },
+            key: None,
+            message,
+        })
+    };
+    for (file_index, file) in files.iter().enumerate() {
+        stats.files += 1;
+        let mut reader = match File::open(file) {
+            Ok(f) => BufReader::with_capacity(1 << 20, f),
+            Err(e) => {
+                outcomes.push(error_at(file, None, format!("cannot read file: {e}")));
+                continue;
+            }
+        };
+        let mut line = String::new();
+        let mut number = 0;
+        loop {
+            line.clear();
+            match reader.read_line(&mut line) {
+                Ok(0) => break,
+                Ok(_) => number += 1,
+                Err(e) => {
+                    outcomes.push(error_at(
+                        file,
+                        Some(number + 1),
+                        format!("cannot read line ({e}); the rest of the file is unread"),
+                    ));
+                    break;
+                }
+            }
+            let text = line.trim_end_matches(['\n', '\r']);
+            if text.trim().is_empty() {
+                continue;
+            }
+            let head: ResourceHead = match serde_json::from_str(text) {
+                Ok(head) => head,
+                Err(e) => {
+                    outcomes.push(error_at(
+                        file,
+                        Some(number),
+                        format!("not a FHIR resource: {e}"),
+                    ));
+                    continue;
+                }
+            };
+            let Some(resource_type) = head.resource_type.as_deref() else {
+                outcomes.push(error_at(
+                    file,
+                    Some(number),
+                    "resource has no resourceType".into(),
+                ));
+                continue;
+            };
+            let (kind, key) = match resource_type {
+                "Patient" => match head.id.as_deref() {
+                    Some(id) => ('P', format!("Patient/{id}")),
+                    None => {
+                        stats.resources += 1;
+                        outcomes.push(error_at(
+                            file,
+                            Some(number),
+                            "Patient has no id; Bulk Data resources need one".into(),
+                        ));
+                        continue;
+                    }
+                },
+                "Medication" => {
+                    stats.resources += 1;
+                    match serde_json::from_str::<FhirMedication>(text) {
+                        Ok(m) => index_medication(m, None, &mut medications, stats),
+                        Err(e) => outcomes.push(error_at(
+                            file,
+                            Some(number),
+                            format!(
+                                "Medication does not have the FHIR R4 shape: {e}; prescriptions that refer to it are dropped"
+                            ),
+                        )),
+                    }
+                    continue;
+                }
+                used if is_used_type(used) => match head.patient_reference() {
+                    // Tabs separate the fields of a partition line; no valid reference has one.
+                    Some(r) => ('R', normalise_reference(&r).replace('\t', " ")),
+                    None => {
+                        stats.resources += 1;
+                        stats.drop_resource("no patient reference");
+                        continue;
+                    }
+                },
+                other => {
+                    stats.resources += 1;
+                    *stats.skipped.entry(other.to_owned()).or_default() += 1;
+                    continue;
+                }
+            };
+            let partition = &mut partitions[partition_of(&key, count)];
+            let written = match partition {
+                Partition::Memory(buf) => write_line(buf, kind, file_index, number, &key, text),
+                Partition::Scratch { writer, .. } => write_line(
+                    writer.as_mut().expect("open while routing"),
+                    kind,
+                    file_index,
+                    number,
+                    &key,
+                    text,
+                ),
+            };
+            written.map_err(|source| SourceError::Scratch { source })?;
+        }
+    }
+    for partition in &mut partitions {
+        if let Partition::Scratch { writer, .. } = partition
+            && let Some(mut w) = writer.take()
+        {
+            w.flush()
+                .map_err(|source| SourceError::Scratch { source })?;
+        }
+    }
+    Ok((
+        State::Assembling {
+            partitions,
+            next: 0,
+            medications,
+            _scratch: scratch,
+        },
+        outcomes,
+    ))
+}
+
+/// One routed line: `kind \t file index \t line number \t patient reference \t JSON`.
+fn write_line(
+    out: &mut impl Write,
+    kind: char,
+    file_index: usize,
+    number: usize,
+    key: &str,
+    json: &str,
+) -> std::io::Result<()> {
+    writeln!(out, "{kind}\t{file_index}\t{number}\t{key}\t{json}")
+}
+
+struct RoutedLine<'a> {
+    kind: &'a str,
+    file_index: usize,
+    number: usize,
+    key: &'a str,
+    json: &'a str,
+}
+
+fn parse_line(line: &str) -> Option<RoutedLine<'_>> {
+    let mut fields = line.splitn(5, '\t');
+    Some(RoutedLine {
+        kind: fields.next()?,
+        file_index: fields.next()?.parse().ok()?,
+        number: fields.next()?.parse().ok()?,
+        key: fields.next()?,
+        json: fields.next()?,
+    })
+}
+
+/// Pass 2: build the records of one partition.
+fn assemble(
+    partition: &mut Partition,
+    files: &[PathBuf],
+    medications: &MedicationIndex,
+    ingest: &Ingest,
+    stats: &mut IngestStats,
+) -> Vec<Result<Record, RecordError>> {
+    let bytes = match partition {
+        Partition::Memory(buf) => std::mem::take(buf),
+        Partition::Scratch { path, .. } => match fs::read(&*path) {
+            Ok(bytes) => {
+                let _ = fs::remove_file(&*path);
+                bytes
+            }
+            Err(e) => {
+                return vec![Err(RecordError {
+                    location: SourceLocation {
+                        file: path.clone(),
+                        position: None,
+                    },
+                    key: None,
+                    message: format!(
+                        "cannot read back a scratch partition ({e}); the records routed to it are not evaluated"
+                    ),
+                })];
+            }
+        },
+    };
+    let text = String::from_utf8(bytes).expect("partitions hold lines read as UTF-8");
+    let lines: Vec<RoutedLine> = text
+        .lines()
+        .map(|l| parse_line(l).expect("partitions hold lines this module wrote"))
+        .collect();
+    let at = |line: &RoutedLine| SourceLocation {
+        file: files[line.file_index].clone(),
+        position: Some(Position::Line(line.number)),
+    };
+
+    let mut outcomes = Vec::new();
+    let mut builders: Vec<Builder> = Vec::new();
+    let mut by_ref: HashMap<&str, usize> = HashMap::new();
+    for line in lines.iter().filter(|l| l.kind == "P") {
+        match parse_resource(line.json, stats) {
+            Ok(Some(Parsed::Patient(p))) => {
+                if by_ref.contains_key(line.key) {
+                    stats.drop_resource("duplicate Patient");
+                    continue;
+                }
+                let id = line
+                    .key
+                    .strip_prefix("Patient/")
+                    .unwrap_or(line.key)
+                    .to_owned();
+                stats.use_resource("Patient");
+                by_ref.insert(line.key, builders.len());
+                builders.push(Builder::new(id, at(line), p, vec![line.key.to_owned()]));
+            }
+            Ok(_) => unreachable!("routed as a Patient"),
+            Err(message) => outcomes.push(Err(RecordError {
+                location: at(line),
+                key: None,
+                message,
+            })),
+        }
+    }
+    for line in lines.iter().filter(|l| l.kind == "R") {
+        let owner = by_ref.get(line.key).copied();
+        match (parse_resource(line.json, stats), owner) {
+            (Ok(Some(resource)), Some(owner)) => {
+                builders[owner].add(resource, medications, ingest, stats)
+            }
+            (Ok(None), _) => unreachable!("only used types are routed"),
+            (Ok(Some(_)), None) => stats.drop_resource("unknown patient reference"),
+            // The patient is known: their record is an error rather than evaluated incomplete.
+            (Err(message), Some(owner)) => builders[owner].fail(at(line), message),
+            (Err(message), None) => outcomes.push(Err(RecordError {
+                location: at(line),
+                key: None,
+                message,
+            })),
+        }
+    }
+    outcomes.extend(builders.into_iter().map(|b| b.finish(ingest, stats)));
+    outcomes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partitions_are_stable_and_in_range() {
+        for count in [1, 2, 7, 64] {
+            let p = partition_of("Patient/abc", count);
+            assert!(p < count);
+            assert_eq!(p, partition_of("Patient/abc", count));
+        }
+        // Keys spread over partitions rather than piling into one.
+        let used: std::collections::HashSet<usize> = (0..1000)
+            .map(|i| partition_of(&format!("Patient/{i}"), 8))
+            .collect();
+        assert_eq!(used.len(), 8);
+    }
+
+    #[test]
+    fn routed_lines_round_trip() {
+        let mut buf = Vec::new();
+        write_line(&mut buf, 'R', 3, 42, "Patient/x", r#"{"a":"b\tc"}"#).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        let line = parse_line(text.trim_end()).unwrap();
+        assert_eq!(
+            (line.kind, line.file_index, line.number, line.key, line.json),
+            ("R", 3, 42, "Patient/x", r#"{"a":"b\tc"}"#)
+        );
+    }
+}
