@@ -1,22 +1,33 @@
-//! Ingest throughput: [`RecordReader`] over the whole sample records directory (files warm
-//! in the page cache), reported in bytes of FHIR read per second.
+//! Ingest throughput: [`RecordReader`] over whole exports (files warm in the page cache, one
+//! thread), in bytes of FHIR read per second, beside the floor any reader has to pay in the
+//! same run: `serde_json` validating the same bytes without building anything (`IgnoredAny`).
 //!
-//! Records: `sample-records/`, or the directory in `$LIVELAB_BENCH_RECORDS`.
+//! Exports, generated into a temporary directory before measuring (seeded, so every run reads
+//! the same bytes):
+//! - `synthea-bundles`: Synthea-shaped transaction Bundles (hundreds of resources a plugin never
+//!   needs per patient), the shape the ≥ 100 MB/s per core target is stated for;
+//! - `plain-bundles`: the sample records' shape (small pretty-printed Bundles);
+//! - `bulk-ndjson`: Bulk Data NDJSON in one in-memory partition;
+//! - `bulk-ndjson-spilled`: the same export grouped through 1 MiB scratch partitions, the path
+//!   a large export takes.
+//!
+//! `$LIVELAB_BENCH_RECORDS` adds one more group for a directory of your own.
 
 mod common;
 
 use std::hint::black_box;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use livelab_host::RecordReader;
-use livelab_host::fhir::METADATA_FILES;
+use livelab_host::cohort::{CohortFormat, CohortMix, CohortShape, CohortSpec, write_cohort};
+use livelab_host::fhir::{IngestOptions, METADATA_FILES};
 
-/// Total size of the files the reader reads: the FHIR files, not the cohort metadata.
-fn fhir_bytes(dir: &Path) -> (u64, usize) {
+/// The FHIR files the reader reads (not the cohort metadata), with their total size.
+fn fhir_files(dir: &Path) -> (Vec<PathBuf>, u64) {
+    let mut files = Vec::new();
     let mut bytes = 0;
-    let mut files = 0;
     for entry in std::fs::read_dir(dir).expect("reading the records directory") {
         let path = entry.expect("a directory entry").path();
         let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -25,43 +36,116 @@ fn fhir_bytes(dir: &Path) -> (u64, usize) {
             .is_some_and(|ext| ext == "json" || ext == "ndjson");
         if path.is_file() && fhir && !METADATA_FILES.contains(&name) {
             bytes += path.metadata().expect("file metadata").len();
-            files += 1;
+            files.push(path);
         }
     }
-    (bytes, files)
+    (files, bytes)
 }
 
-fn ingest(c: &mut Criterion) {
-    let dir = common::records_dir();
-    let date = common::evaluation_date(&dir);
-    let (bytes, files) = fhir_bytes(&dir);
-    let records = RecordReader::open(&dir, date)
-        .expect("opening the records")
-        .filter(Result::is_ok)
-        .count();
-    eprintln!(
-        "bench: {records} records in {files} files, {bytes} bytes, from {}",
-        dir.display()
-    );
+/// Parses every byte of the files as JSON without building values: what any reader pays.
+fn validate_json(files: &[PathBuf], ndjson: bool) -> usize {
+    let mut values = 0;
+    for file in files {
+        let bytes = std::fs::read(file).expect("reading a records file");
+        if ndjson {
+            for line in bytes.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+                serde_json::from_slice::<serde::de::IgnoredAny>(line).expect("valid JSON");
+                values += 1;
+            }
+        } else {
+            serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).expect("valid JSON");
+            values += 1;
+        }
+    }
+    values
+}
 
-    let mut group = c.benchmark_group("ingest");
+fn bench_export(c: &mut Criterion, name: &str, dir: &Path, options: IngestOptions) {
+    let date = common::evaluation_date(dir);
+    let (files, bytes) = fhir_files(dir);
+    let ndjson = files
+        .iter()
+        .any(|f| f.extension().is_some_and(|e| e == "ndjson"));
+    let open = || RecordReader::open_with(dir, date, options.clone()).expect("opening the records");
+    let records = open().filter(Result::is_ok).count();
+    let errors = open().filter(Result::is_err).count();
+    assert_eq!(errors, 0, "{name}: every record of the bench export reads");
+    eprintln!(
+        "bench {name}: {records} records in {} files, {bytes} bytes ({:.0} KB per record)",
+        files.len(),
+        bytes as f64 / records as f64 / 1e3
+    );
+    let mut group = c.benchmark_group(format!("ingest/{name}"));
     group.throughput(Throughput::Bytes(bytes));
     group.bench_function("record-reader", |b| {
         b.iter(|| {
-            let reader = RecordReader::open(black_box(&dir), date).expect("opening the records");
-            let read = reader.filter(Result::is_ok).count();
+            let read = open().filter(Result::is_ok).count();
             assert_eq!(read, records);
             black_box(read)
         })
     });
+    group.bench_function("baseline-json-validate", |b| {
+        b.iter(|| black_box(validate_json(black_box(&files), ndjson)))
+    });
     group.finish();
 }
 
+fn generate(
+    root: &Path,
+    name: &str,
+    patients: usize,
+    format: CohortFormat,
+    shape: CohortShape,
+) -> PathBuf {
+    let dir = root.join(name);
+    let spec = CohortSpec {
+        seed: 42,
+        patients,
+        as_of: "2026-11-01".parse().expect("a valid date"),
+        format,
+        shape,
+        mix: CohortMix::Enriched,
+    };
+    write_cohort(&spec, &dir).expect("generating the bench export");
+    dir
+}
+
+fn ingest(c: &mut Criterion) {
+    let scratch = tempfile::tempdir().expect("a temporary directory for the bench exports");
+    let root = scratch.path();
+    let synthea = generate(
+        root,
+        "synthea",
+        100,
+        CohortFormat::Bundles,
+        CohortShape::Synthea,
+    );
+    bench_export(c, "synthea-bundles", &synthea, IngestOptions::default());
+    let plain = generate(
+        root,
+        "plain",
+        1000,
+        CohortFormat::Bundles,
+        CohortShape::Plain,
+    );
+    bench_export(c, "plain-bundles", &plain, IngestOptions::default());
+    let bulk = generate(root, "bulk", 3000, CohortFormat::Ndjson, CohortShape::Plain);
+    bench_export(c, "bulk-ndjson", &bulk, IngestOptions::default());
+    let spilled = IngestOptions {
+        partition_bytes: 1 << 20,
+        ..IngestOptions::default()
+    };
+    bench_export(c, "bulk-ndjson-spilled", &bulk, spilled);
+    if let Some(own) = std::env::var_os(common::RECORDS_ENV) {
+        bench_export(c, "own", Path::new(&own), IngestOptions::default());
+    }
+}
+
 fn config() -> Criterion {
-    // One iteration reads the whole directory (tens of milliseconds): fewer, longer samples.
+    // One iteration reads a whole export (tens of milliseconds): fewer, longer samples.
     Criterion::default()
         .sample_size(20)
-        .measurement_time(Duration::from_secs(10))
+        .measurement_time(Duration::from_secs(8))
         .warm_up_time(Duration::from_secs(2))
 }
 

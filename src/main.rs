@@ -193,8 +193,19 @@ struct GenerateArgs {
     /// The date the cohort is current on.
     #[arg(long, value_name = "DATE", default_value = "2026-11-01")]
     as_of: Date,
+    /// Bundles: one file per patient. NDJSON (FHIR Bulk Data): one file per resource type,
+    /// the layout for large cohorts.
     #[arg(long, value_enum, default_value_t = Format::Bundles)]
     format: Format,
+    /// enriched: many positives and threshold cases (the shipped sample; alert rates and
+    /// predictive values do not transfer to practice). realistic: a Dutch GP list's ages and
+    /// prevalences.
+    #[arg(long, default_value = "enriched", value_parser = livelab_host::cohort::CohortMix::NAMES)]
+    mix: String,
+    /// plain: the patient's own records. synthea: Synthea-like transaction Bundles padded with
+    /// encounters, claims, reports, ... (~200–400 KB per patient; the ingest benchmark's input).
+    #[arg(long, default_value = "plain", value_parser = livelab_host::cohort::CohortShape::NAMES)]
+    shape: String,
 }
 
 #[derive(Args)]
@@ -419,6 +430,7 @@ fn run_plugins(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
+    use livelab_host::cohort::{CohortMix, CohortShape};
     let spec = CohortSpec {
         seed: args.seed,
         patients: args.patients,
@@ -427,17 +439,28 @@ fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             Format::Bundles => CohortFormat::Bundles,
             Format::Ndjson => CohortFormat::Ndjson,
         },
+        shape: CohortShape::from_name(&args.shape)?,
+        mix: CohortMix::from_name(&args.mix)?,
     };
     let summary = livelab_host::cohort::write_cohort(&spec, &args.out)?;
+    let resources: u64 = summary.resources_by_type.values().sum();
     println!(
-        "wrote {} patients ({} US-coded) and {} labels to {}",
+        "wrote {} patients ({} US-coded, {} mix, {} shape), {resources} resources and {} labels to {}",
         summary.patients,
         summary.us_coded,
+        spec.mix.name(),
+        spec.shape.name(),
         summary.labels,
         args.out.display()
     );
     for (topic, positives) in &summary.positives_by_topic {
         println!("  {topic}: {positives} expected alerts");
+    }
+    if spec.mix == CohortMix::Enriched && summary.patients > 0 {
+        println!(
+            "  (enriched mix: alert rates and predictive values do not transfer to practice; \
+             use --mix realistic for those)"
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -12,6 +12,7 @@ pub const RECORDS_ENV: &str = "LIVELAB_BENCH_RECORDS";
 /// The evaluation date when the records have no `cohort.json` saying their own.
 const FALLBACK_DATE: &str = "2026-11-01";
 
+#[allow(dead_code, reason = "the ingest bench generates its own exports")]
 /// The records directory: `$LIVELAB_BENCH_RECORDS`, else `sample-records/`. Panics with what
 /// to do when it holds no FHIR files.
 pub fn records_dir() -> PathBuf {

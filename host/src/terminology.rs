@@ -1042,12 +1042,24 @@ mod tests {
                 serde_json::from_str(&fs::read_to_string(&path).unwrap()).unwrap();
             for entry in bundle["entry"].as_array().unwrap() {
                 let resource = &entry["resource"];
-                let concept = match resource["resourceType"].as_str() {
-                    Some("Condition" | "AllergyIntolerance") => &resource["code"],
-                    Some("MedicationRequest") => &resource["medicationCodeableConcept"],
+                // Medications are coded inline, in a Medication entry, or in a contained one.
+                let contained = resource["contained"].as_array().into_iter().flatten();
+                let concepts: Vec<&serde_json::Value> = match resource["resourceType"].as_str() {
+                    Some("Condition" | "AllergyIntolerance" | "Medication") => {
+                        vec![&resource["code"]]
+                    }
+                    Some("MedicationRequest" | "MedicationStatement") => {
+                        std::iter::once(&resource["medicationCodeableConcept"])
+                            .chain(contained.map(|c| &c["code"]))
+                            .collect()
+                    }
                     _ => continue,
                 };
-                for c in concept["coding"].as_array().unwrap() {
+                let codings = concepts
+                    .into_iter()
+                    .filter_map(|concept| concept["coding"].as_array())
+                    .flatten();
+                for c in codings {
                     let found = coding(
                         CodeSystem::from_uri(c["system"].as_str().unwrap()),
                         c["code"].as_str().unwrap(),

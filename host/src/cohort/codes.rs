@@ -268,6 +268,19 @@ pub const CREATININE: Term = Term {
     nl: &[c(LOINC, "38483-4", "Creatinine [Mass/volume] in Blood")],
     us: &[c(LOINC, "38483-4", "Creatinine [Mass/volume] in Blood")],
 };
+/// Fasting glucose: Dutch labs in mmol/L (LOINC 14771-0), US labs in mg/dL (LOINC 1558-6).
+pub const GLUCOSE: Term = Term {
+    nl: &[c(
+        LOINC,
+        "14771-0",
+        "Fasting glucose [Moles/volume] in Serum or Plasma",
+    )],
+    us: &[c(
+        LOINC,
+        "1558-6",
+        "Fasting glucose [Mass/volume] in Serum or Plasma",
+    )],
+};
 pub const PHQ9: Term = Term {
     nl: &[c(
         LOINC,
@@ -300,6 +313,9 @@ pub const OBS_CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/observatio
 pub const ACT_CODE: &str = "http://terminology.hl7.org/CodeSystem/v3-ActCode";
 
 pub const CONFIRMED: [Coding; 1] = [c(CONDITION_VER, "confirmed", "Confirmed")];
+pub const REFUTED: [Coding; 1] = [c(CONDITION_VER, "refuted", "Refuted")];
+pub const ENTERED_IN_ERROR: [Coding; 1] =
+    [c(CONDITION_VER, "entered-in-error", "Entered in Error")];
 pub const ALLERGY_CONFIRMED: [Coding; 1] = [c(ALLERGY_VER, "confirmed", "Confirmed")];
 pub const CAT_LABORATORY: [Coding; 1] = [c(OBS_CATEGORY, "laboratory", "Laboratory")];
 pub const CAT_VITAL_SIGNS: [Coding; 1] = [c(OBS_CATEGORY, "vital-signs", "Vital Signs")];
@@ -323,3 +339,188 @@ pub const ENCOUNTER_CLASS: [Coding; 3] = [
     c(ACT_CODE, "VR", "virtual"),
     c(ACT_CODE, "HH", "home health"),
 ];
+
+// ------------------------------------------------------------------ extensions
+
+/// Core extension: when the condition was asserted (valueDateTime).
+pub const EXT_ASSERTED_DATE: &str =
+    "http://hl7.org/fhir/StructureDefinition/condition-assertedDate";
+/// Core extension: body position during an observation (valueCodeableConcept).
+pub const EXT_BODY_POSITION: &str =
+    "http://hl7.org/fhir/StructureDefinition/observation-bodyPosition";
+/// US Core birth sex (valueCode F or M), as US exports and Synthea write it.
+pub const EXT_US_CORE_BIRTHSEX: &str =
+    "http://hl7.org/fhir/us/core/StructureDefinition/us-core-birthsex";
+/// An extension of the kind every EHR vendor adds and no reader knows (reserved `.example`
+/// domain, RFC 2606): the prescriber's role.
+pub const EXT_VENDOR_PRESCRIBER_ROLE: &str =
+    "https://ehr.example/fhir/StructureDefinition/prescriber-role";
+pub const SITTING: [Coding; 1] = [c(SNOMED, "33586001", "Sitting position")];
+
+// ------------------------------------------------------------------ Synthea-shape padding
+// Codes as Synthea's R4 exporter writes them for the padding resources no rule reads.
+
+pub const CVX: &str = "http://hl7.org/fhir/sid/cvx";
+pub const CLAIM_TYPE: &str = "http://terminology.hl7.org/CodeSystem/claim-type";
+pub const PROCESS_PRIORITY: &str = "http://terminology.hl7.org/CodeSystem/processpriority";
+pub const ADJUDICATION: &str = "http://terminology.hl7.org/CodeSystem/adjudication";
+pub const BENEFIT_CATEGORY: &str = "http://terminology.hl7.org/CodeSystem/ex-benefitcategory";
+pub const CLAIM_CARE_TEAM_ROLE: &str = "http://terminology.hl7.org/CodeSystem/claimcareteamrole";
+pub const DIAGNOSTIC_SERVICE: &str = "http://terminology.hl7.org/CodeSystem/v2-0074";
+pub const PARTICIPATION_TYPE: &str = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType";
+pub const PROVENANCE_TYPE: &str =
+    "http://terminology.hl7.org/CodeSystem/provenance-participant-type";
+pub const DICOM: &str = "http://dicom.nema.org/resources/ontology/DCM";
+pub const RFC3986: &str = "urn:ietf:rfc:3986";
+
+pub const ENCOUNTER_EMERGENCY: Coding = c(ACT_CODE, "EMER", "emergency");
+pub const PRIMARY_PERFORMER: [Coding; 1] = [c(PARTICIPATION_TYPE, "PPRF", "primary performer")];
+pub const VISIT_WELLNESS: [Coding; 1] =
+    [c(SNOMED, "185349003", "Encounter for check up (procedure)")];
+pub const VISIT_WELL_CHILD: [Coding; 1] = [c(SNOMED, "410620009", "Well child visit (procedure)")];
+pub const VISIT_FOLLOW_UP: [Coding; 1] =
+    [c(SNOMED, "390906007", "Follow-up encounter (procedure)")];
+pub const VISIT_SYMPTOM: [Coding; 1] =
+    [c(SNOMED, "185345009", "Encounter for symptom (procedure)")];
+pub const VISIT_EMERGENCY: [Coding; 1] = [c(
+    SNOMED,
+    "50849002",
+    "Emergency room admission (procedure)",
+)];
+
+pub const CLAIM_PROFESSIONAL: [Coding; 1] = [c(CLAIM_TYPE, "professional", "Professional")];
+pub const CLAIM_INSTITUTIONAL: [Coding; 1] = [c(CLAIM_TYPE, "institutional", "Institutional")];
+pub const CLAIM_PHARMACY: [Coding; 1] = [c(CLAIM_TYPE, "pharmacy", "Pharmacy")];
+pub const PRIORITY_NORMAL: [Coding; 1] = [c(PROCESS_PRIORITY, "normal", "Normal")];
+pub const MEDICAL_CARE: [Coding; 1] = [c(BENEFIT_CATEGORY, "1", "Medical Care")];
+pub const PRIMARY_PROVIDER: [Coding; 1] = [c(CLAIM_CARE_TEAM_ROLE, "primary", "Primary provider")];
+/// Adjudication categories in EoB item order: submitted, eligible, copay, deductible, benefit.
+pub const ADJUDICATIONS: [[Coding; 1]; 5] = [
+    [c(ADJUDICATION, "submitted", "Submitted Amount")],
+    [c(ADJUDICATION, "eligible", "Eligible Amount")],
+    [c(ADJUDICATION, "copay", "CoPay")],
+    [c(ADJUDICATION, "deductible", "Deductible")],
+    [c(ADJUDICATION, "benefit", "Benefit Amount")],
+];
+
+pub const LAB_SERVICE: [Coding; 1] = [c(DIAGNOSTIC_SERVICE, "LAB", "Laboratory")];
+pub const METABOLIC_PANEL: [Coding; 1] = [c(LOINC, "51990-0", "Basic metabolic panel - Blood")];
+pub const LIPID_PANEL: [Coding; 1] = [c(
+    LOINC,
+    "57698-3",
+    "Lipid panel with direct LDL - Serum or Plasma",
+)];
+
+pub const BODY_HEIGHT: [Coding; 1] = [c(LOINC, "8302-2", "Body Height")];
+pub const BODY_WEIGHT: [Coding; 1] = [c(LOINC, "29463-7", "Body Weight")];
+pub const BMI: [Coding; 1] = [c(LOINC, "39156-5", "Body mass index (BMI) [Ratio]")];
+pub const HEART_RATE: [Coding; 1] = [c(LOINC, "8867-4", "Heart rate")];
+pub const RESPIRATORY_RATE: [Coding; 1] = [c(LOINC, "9279-1", "Respiratory rate")];
+pub const PAIN_SEVERITY: [Coding; 1] = [c(
+    LOINC,
+    "72514-3",
+    "Pain severity - 0-10 verbal numeric rating [Score] - Reported",
+)];
+
+pub const FLU: [Coding; 1] = [c(
+    CVX,
+    "140",
+    "Influenza, seasonal, injectable, preservative free",
+)];
+pub const COVID: [Coding; 1] = [c(
+    CVX,
+    "208",
+    "SARS-COV-2 (COVID-19) vaccine, mRNA, spike protein, LNP, preservative free, 30 mcg/0.3mL dose",
+)];
+pub const TD: [Coding; 1] = [c(CVX, "113", "Td (adult) preservative free")];
+pub const PNEUMOCOCCAL: [Coding; 1] = [c(CVX, "133", "Pneumococcal conjugate PCV 13")];
+/// The childhood schedule, one entry per dose.
+pub const CHILDHOOD_VACCINES: [[Coding; 1]; 11] = [
+    [c(CVX, "08", "Hep B, adolescent or pediatric")],
+    [c(CVX, "20", "DTaP")],
+    [c(CVX, "10", "IPV")],
+    [c(CVX, "08", "Hep B, adolescent or pediatric")],
+    [c(CVX, "20", "DTaP")],
+    [c(CVX, "10", "IPV")],
+    [c(CVX, "20", "DTaP")],
+    [c(CVX, "03", "MMR")],
+    [c(CVX, "21", "varicella")],
+    [c(CVX, "10", "IPV")],
+    [c(CVX, "03", "MMR")],
+];
+
+pub const PROCEDURES: [[Coding; 1]; 5] = [
+    [c(
+        SNOMED,
+        "430193006",
+        "Medication Reconciliation (procedure)",
+    )],
+    [c(
+        SNOMED,
+        "710824005",
+        "Assessment of health and social care needs (procedure)",
+    )],
+    [c(SNOMED, "171207006", "Depression screening (procedure)")],
+    [c(
+        SNOMED,
+        "428191000124101",
+        "Documentation of current medications (procedure)",
+    )],
+    [c(SNOMED, "73761001", "Colonoscopy (procedure)")],
+];
+
+pub const CARE_PLAN: [Coding; 1] = [c(SNOMED, "734163000", "Care plan (record artifact)")];
+pub const DIABETES_PLAN: [Coding; 1] = [c(SNOMED, "698360004", "Diabetes self management plan")];
+pub const HYPERTENSION_PLAN: [Coding; 1] = [c(
+    SNOMED,
+    "443402002",
+    "Lifestyle education regarding hypertension (procedure)",
+)];
+pub const HEART_FAILURE_PLAN: [Coding; 1] = [c(
+    SNOMED,
+    "735984001",
+    "Heart failure self management plan (record artifact)",
+)];
+pub const ASTHMA_PLAN: [Coding; 1] = [c(SNOMED, "699728000", "Asthma self management")];
+pub const CARE_ACTIVITIES: [[Coding; 1]; 4] = [
+    [c(SNOMED, "160670007", "Diabetic diet")],
+    [c(SNOMED, "229065009", "Exercise therapy")],
+    [c(
+        SNOMED,
+        "386463000",
+        "Prescribed activity/exercise education",
+    )],
+    [c(
+        SNOMED,
+        "384758001",
+        "Self-care interventions (procedure)",
+    )],
+];
+pub const ROLE_PATIENT: [Coding; 1] = [c(SNOMED, "116154003", "Patient (person)")];
+pub const ROLE_PROFESSIONAL: [Coding; 1] = [c(
+    SNOMED,
+    "223366009",
+    "Healthcare professional (occupation)",
+)];
+pub const ROLE_ORGANIZATION: [Coding; 1] = [c(
+    SNOMED,
+    "224891009",
+    "Healthcare services (qualifier value)",
+)];
+
+pub const MODALITY_DX: Coding = c(DICOM, "DX", "Digital Radiography");
+pub const MODALITY_CT: Coding = c(DICOM, "CT", "Computed Tomography");
+pub const THORAX: Coding = c(SNOMED, "51185008", "Thoracic structure (body structure)");
+pub const KNEE: Coding = c(SNOMED, "72696002", "Knee region structure (body structure)");
+pub const SOP_DX: Coding = c(
+    RFC3986,
+    "urn:oid:1.2.840.10008.5.1.4.1.1.1.1",
+    "Digital X-Ray Image Storage - For Presentation",
+);
+pub const SOP_CT: Coding = c(
+    RFC3986,
+    "urn:oid:1.2.840.10008.5.1.4.1.1.2",
+    "CT Image Storage",
+);
+
+pub const AUTHOR: [Coding; 1] = [c(PROVENANCE_TYPE, "author", "Author")];

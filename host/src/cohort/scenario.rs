@@ -2,16 +2,24 @@
 //! medications, observations, ...) that express it, then the reference labels, computed from
 //! those items by the rule text (never by plugin code).
 //!
-//! Everything here is a pure function of (seed, patient index, as_of): each patient has its own
-//! RNG, seeded from the cohort seed and the patient's index, so a cohort streams one patient at a
-//! time and any patient can be regenerated alone.
+//! Items are what the record *shows*: a lab value here is the recorded value (the latent truth
+//! plus measurement scatter, in the patient's reporting unit), so labels follow the recorded
+//! data, as a clinician reading the record would. Items that a clinician would disregard —
+//! conditions whose `verificationStatus` is `refuted` or `entered-in-error`, orders and results
+//! entered in error — are kept in the record and never count toward a label.
+//!
+//! Everything here is a pure function of (seed, patient index, as_of, mix): each patient has its
+//! own RNG, seeded from the cohort seed and the patient's index, so a cohort streams one patient
+//! at a time and any patient can be regenerated alone.
 
 use jiff::civil::Date;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 
+use super::CohortMix;
 use super::codes::{self, Term};
+use super::measure;
 
 // ------------------------------------------------------------------ seeds and pseudonyms
 
@@ -90,7 +98,7 @@ pub fn age_at(as_of: Date, birth_year: i16) -> i32 {
 }
 
 /// The birth year that gives `age` at `as_of` under [`age_at`].
-fn birth_year_for(as_of: Date, age: i32) -> i16 {
+pub(super) fn birth_year_for(as_of: Date, age: i32) -> i16 {
     let year = i32::from(as_of.year()) - age - i32::from(before_july(as_of));
     i16::try_from(year).expect("as_of validated to a year where every birth year fits")
 }
@@ -142,6 +150,26 @@ impl ClinStatus {
     }
 }
 
+/// FHIR `Condition.verificationStatus`, as the generator writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verification {
+    Confirmed,
+    /// Left out, as many GP exports do: read as confirmed.
+    Unstated,
+    /// Ruled out. The export still says `clinicalStatus: active` (as real systems do when the
+    /// diagnosis is refuted but the episode is not closed): it must not count all the same.
+    Refuted,
+    /// Recorded by mistake; written without `clinicalStatus` (FHIR invariant con-5).
+    EnteredInError,
+}
+
+impl Verification {
+    /// Whether a clinician takes the diagnosis as given.
+    pub fn counts(self) -> bool {
+        matches!(self, Verification::Confirmed | Verification::Unstated)
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CondKind {
     Diabetes,
@@ -162,7 +190,7 @@ pub enum CondKind {
 
 /// A CHA2DS2-VASc category.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Chads {
+pub(super) enum Chads {
     HeartFailure,
     Hypertension,
     Diabetes,
@@ -190,7 +218,7 @@ impl CondKind {
         }
     }
 
-    fn chads(self) -> Option<Chads> {
+    pub(super) fn chads(self) -> Option<Chads> {
         match self {
             CondKind::HeartFailure => Some(Chads::HeartFailure),
             CondKind::Hypertension | CondKind::HypertensionOrganDamage => Some(Chads::Hypertension),
@@ -204,6 +232,22 @@ impl CondKind {
             _ => None,
         }
     }
+
+    /// Diagnoses usually made in hospital: in a Dutch GP record some arrive as a hospital
+    /// letter's SNOMED CT coding instead of an ICPC episode.
+    fn diagnosed_in_hospital(self) -> bool {
+        matches!(
+            self,
+            CondKind::AtrialFibrillation
+                | CondKind::HeartFailure
+                | CondKind::Stroke
+                | CondKind::Tia
+                | CondKind::PulmonaryEmbolism
+                | CondKind::MyocardialInfarction
+                | CondKind::ChronicIhd
+                | CondKind::PeripheralArterialDisease
+        )
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -211,17 +255,31 @@ pub struct Condition {
     pub uuid: String,
     pub kind: CondKind,
     pub status: ClinStatus,
+    pub verification: Verification,
     pub onset_days: u32,
     pub abated_days: Option<u32>,
+    /// A Dutch-coded record's diagnosis taken over from a hospital letter: coded in SNOMED CT
+    /// only. Labels do not change: a clinician's judgement does not depend on the code system.
+    pub from_letter: bool,
+    /// Written with the `condition-assertedDate` extension, this many days ago.
+    pub asserted_days: Option<u32>,
 }
 
-/// `MedicationRequest.status`.
+impl Condition {
+    /// Counts toward a label (not refuted, not entered in error).
+    pub fn counts(&self) -> bool {
+        self.verification.counts()
+    }
+}
+
+/// `MedicationRequest.status` / `MedicationStatement.status` (the codes used are valid in both).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MedStatus {
     Active,
     OnHold,
     Completed,
     Stopped,
+    EnteredInError,
 }
 
 impl MedStatus {
@@ -231,6 +289,7 @@ impl MedStatus {
             MedStatus::OnHold => "on-hold",
             MedStatus::Completed => "completed",
             MedStatus::Stopped => "stopped",
+            MedStatus::EnteredInError => "entered-in-error",
         }
     }
 }
@@ -281,12 +340,12 @@ impl MedKind {
         }
     }
 
-    fn is_metformin(self) -> bool {
+    pub(super) fn is_metformin(self) -> bool {
         matches!(self, MedKind::Metformin | MedKind::MetforminEr)
     }
 
     /// Vitamin K antagonists (B01AA) and DOACs (B01AE, B01AF). Antiplatelets are not.
-    fn is_anticoagulant(self) -> bool {
+    pub(super) fn is_anticoagulant(self) -> bool {
         matches!(
             self,
             MedKind::Warfarin
@@ -300,7 +359,21 @@ impl MedKind {
     }
 }
 
-/// A medication order: `dose_ug` micrograms, `frequency` times per `period_days` days.
+/// How an export carries a medication (all shapes real exports write).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MedForm {
+    /// `MedicationRequest.medicationCodeableConcept`.
+    Coded,
+    /// `MedicationRequest.medicationReference` to a `Medication` resource of its own, with this
+    /// uuid (a Bundle entry, or a line of `Medication.000.ndjson`).
+    Referenced(String),
+    /// `MedicationRequest` with the `Medication` in `contained`, referenced as `#med`.
+    Contained,
+    /// `MedicationStatement`: the patient reports using it; asserted this many days ago.
+    Statement { asserted_days: u32 },
+}
+
+/// A medication: `dose_ug` micrograms, `frequency` times per `period_days` days.
 #[derive(Clone, Debug)]
 pub struct Medication {
     pub uuid: String,
@@ -310,6 +383,9 @@ pub struct Medication {
     pub dose_ug: u32,
     pub frequency: u32,
     pub period_days: u32,
+    pub form: MedForm,
+    /// Carries a vendor extension the reader does not know.
+    pub vendor_extension: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -319,6 +395,7 @@ pub enum LabKind {
     Cholesterol,
     Potassium,
     Creatinine,
+    Glucose,
     Phq9,
 }
 
@@ -337,21 +414,23 @@ impl LabKind {
             LabKind::Cholesterol => &codes::CHOLESTEROL,
             LabKind::Potassium => &codes::POTASSIUM,
             LabKind::Creatinine => &codes::CREATININE,
+            LabKind::Glucose => &codes::GLUCOSE,
             LabKind::Phq9 => &codes::PHQ9,
         }
     }
 
-    /// UCUM unit (emitted as both `unit` and `code`).
+    /// UCUM unit (emitted as both `unit` and `code`): Dutch labs report SI units, US labs the
+    /// conventional units where the US uses them (HbA1c %, cholesterol, creatinine and glucose
+    /// in mg/dL).
     pub fn unit(self, us: bool) -> &'static str {
         match (self, us) {
             (LabKind::Egfr, _) => "mL/min/{1.73_m2}",
             (LabKind::Hba1c, false) => "mmol/mol",
             (LabKind::Hba1c, true) => "%",
-            (LabKind::Cholesterol, false) => "mmol/L",
-            (LabKind::Cholesterol, true) => "mg/dL",
+            (LabKind::Cholesterol | LabKind::Glucose, false) => "mmol/L",
+            (LabKind::Cholesterol | LabKind::Glucose | LabKind::Creatinine, true) => "mg/dL",
             (LabKind::Potassium, _) => "mmol/L",
             (LabKind::Creatinine, false) => "umol/L",
-            (LabKind::Creatinine, true) => "mg/dL",
             (LabKind::Phq9, _) => "{score}",
         }
     }
@@ -364,11 +443,54 @@ impl LabKind {
     }
 }
 
-/// A numeric value without float arithmetic: an integer, or an integer number of tenths.
+/// A numeric value without float arithmetic: an integer, or an integer number of tenths or
+/// hundredths.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Value {
     Int(i64),
     Tenths(i64),
+    Hundredths(i64),
+}
+
+/// Local time of day: hour, minute, second.
+pub type Hms = (u8, u8, u8);
+
+/// How a lab result's time is written. Every form names the same calendar day (`days_ago`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LabTiming {
+    /// `effectiveDateTime` as a date.
+    Date,
+    /// `effectiveDateTime` as a date and `issued` later that day.
+    DateAndIssued(Hms),
+    /// `effectivePeriod` from `start`, lasting `minutes` (the same day).
+    Period { start: Hms, minutes: u8 },
+    /// No `effective[x]`, only `issued` (some lab interfaces send only the report time).
+    IssuedOnly(Hms),
+}
+
+/// `Observation.status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObsStatus {
+    Final,
+    Amended,
+    Corrected,
+    EnteredInError,
+}
+
+impl ObsStatus {
+    pub fn code(self) -> &'static str {
+        match self {
+            ObsStatus::Final => "final",
+            ObsStatus::Amended => "amended",
+            ObsStatus::Corrected => "corrected",
+            ObsStatus::EnteredInError => "entered-in-error",
+        }
+    }
+
+    /// A result a clinician reads (not entered in error).
+    pub fn counts(self) -> bool {
+        self != ObsStatus::EnteredInError
+    }
 }
 
 /// Who took a blood-pressure reading.
@@ -386,14 +508,21 @@ pub enum Performer {
 pub enum ObsKind {
     Lab {
         kind: LabKind,
+        /// The recorded value, in the patient's reporting unit.
         value: Value,
+        /// Written with `comparator: ">"`: the lab's upper reporting limit (Dutch labs report
+        /// an eGFR above 90 as "> 90"); `value` is that limit.
+        above_limit: bool,
+        timing: LabTiming,
     },
     BloodPressure {
         systolic: i64,
         diastolic: i64,
         performer: Performer,
-        /// Local time (+01:00): hour, minute, second.
-        time: (u8, u8, u8),
+        /// Local time (+01:00).
+        time: Hms,
+        /// Carries the `observation-bodyPosition` extension (sitting).
+        body_position: bool,
     },
 }
 
@@ -401,6 +530,7 @@ pub enum ObsKind {
 pub struct Observation {
     pub uuid: String,
     pub days_ago: u32,
+    pub status: ObsStatus,
     pub kind: ObsKind,
 }
 
@@ -426,12 +556,21 @@ pub struct Patient {
     pub us: bool,
     pub gender: Gender,
     pub birth_year: i16,
+    /// Written with the US Core birth-sex extension (US-coded, female or male only).
+    pub birthsex_extension: bool,
     pub conditions: Vec<Condition>,
     pub medications: Vec<Medication>,
     pub observations: Vec<Observation>,
     pub allergies: Vec<Allergy>,
     pub encounters: Vec<Encounter>,
+    /// The latent kidney function (eGFR, mL/min/1.73 m², at `as_of`), where the model drew one:
+    /// recorded eGFRs scatter around it.
+    pub latent_egfr: Option<i64>,
+    /// Seed of the Synthea-shape padding: a stream of its own, so padding never changes the
+    /// patient.
+    pub padding_seed: u64,
     /// The label each topic's scenario was built to have (checked against [`truth`] in tests).
+    /// In the realistic mix nothing is built toward a label: it is the truth itself.
     pub intended: [bool; 3],
     /// Which scenario each topic drew, for summaries and tests.
     pub scenario: [&'static str; 3],
@@ -442,7 +581,7 @@ pub struct Patient {
 /// metformin-egfr: active metformin, and the most recent eGFR within 365 days is < 10, or
 /// 10–30 with a daily dose > 500 mg, or 30–50 with a daily dose > 1000 mg
 /// (NHG/KNMP dose limits, `clinical-reference.md` rule 1).
-fn metformin_rule(egfr: i64, dose_ug: u32, frequency: u32, period_days: u32) -> bool {
+pub(super) fn metformin_rule(egfr: i64, dose_ug: u32, frequency: u32, period_days: u32) -> bool {
     // daily dose > limit  <=>  dose × frequency > limit × period (exact integer arithmetic).
     let per_period = u64::from(dose_ug) * u64::from(frequency);
     let over = |limit_mg: u64| per_period > limit_mg * 1000 * u64::from(period_days);
@@ -457,21 +596,25 @@ fn metformin_rule(egfr: i64, dose_ug: u32, frequency: u32, period_days: u32) -> 
     }
 }
 
-fn truth_metformin(p: &Patient) -> bool {
-    let latest_egfr = p
-        .observations
+/// The most recent eGFR a clinician would read (not entered in error) within `look_back`
+/// days, as (days ago, value). The generator never records two such eGFRs on one day.
+pub(super) fn latest_egfr(p: &Patient, look_back: u32) -> Option<(u32, i64)> {
+    p.observations
         .iter()
-        .filter(|o| o.days_ago <= 365)
+        .filter(|o| o.days_ago <= look_back && o.status.counts())
         .filter_map(|o| match o.kind {
             ObsKind::Lab {
                 kind: LabKind::Egfr,
                 value: Value::Int(v),
+                ..
             } => Some((o.days_ago, v)),
             _ => None,
         })
         .min_by_key(|&(days, _)| days)
-        .map(|(_, v)| v);
-    let Some(egfr) = latest_egfr else {
+}
+
+pub(super) fn truth_metformin(p: &Patient) -> bool {
+    let Some((_, egfr)) = latest_egfr(p, 365) else {
         return false;
     };
     p.medications
@@ -481,11 +624,11 @@ fn truth_metformin(p: &Patient) -> bool {
 }
 
 /// CHA2DS2-VASc from the patient's conditions, age and sex (ESC 2020).
-fn cha2ds2_vasc(p: &Patient, as_of: Date) -> i32 {
+pub(super) fn cha2ds2_vasc(p: &Patient, as_of: Date) -> i32 {
     let has = |cat: Chads, active_only: bool| {
-        p.conditions
-            .iter()
-            .any(|c| c.kind.chads() == Some(cat) && (!active_only || c.status.is_active()))
+        p.conditions.iter().any(|c| {
+            c.counts() && c.kind.chads() == Some(cat) && (!active_only || c.status.is_active())
+        })
     };
     let age = age_at(as_of, p.birth_year);
     let mut score = 0;
@@ -499,22 +642,34 @@ fn cha2ds2_vasc(p: &Patient, as_of: Date) -> i32 {
     score
 }
 
+/// The score from which ESC 2020 recommends anticoagulation: men 2, women 3; `None` for
+/// other/unknown sex (the rule has no threshold; the generator gives them no AF).
+pub(super) fn anticoagulation_threshold(gender: Gender) -> Option<i32> {
+    match gender {
+        Gender::Female => Some(3),
+        Gender::Male => Some(2),
+        Gender::Other | Gender::Unknown => None,
+    }
+}
+
+/// Active atrial fibrillation that counts.
+pub(super) fn has_active_af(p: &Patient) -> bool {
+    p.conditions
+        .iter()
+        .any(|c| c.counts() && c.kind == CondKind::AtrialFibrillation && c.status.is_active())
+}
+
+pub(super) fn is_anticoagulated(p: &Patient) -> bool {
+    p.medications
+        .iter()
+        .any(|m| m.kind.is_anticoagulant() && m.status == MedStatus::Active)
+}
+
 fn truth_af(p: &Patient, as_of: Date) -> bool {
-    let af = p
-        .conditions
-        .iter()
-        .any(|c| c.kind == CondKind::AtrialFibrillation && c.status.is_active());
-    let anticoagulated = p
-        .medications
-        .iter()
-        .any(|m| m.kind.is_anticoagulant() && m.status == MedStatus::Active);
-    let threshold = match p.gender {
-        Gender::Female => 3,
-        Gender::Male => 2,
-        // The rule has no threshold for other/unknown; the generator gives them no AF.
-        Gender::Other | Gender::Unknown => return false,
+    let Some(threshold) = anticoagulation_threshold(p.gender) else {
+        return false;
     };
-    af && !anticoagulated && cha2ds2_vasc(p, as_of) >= threshold
+    has_active_af(p) && !is_anticoagulated(p) && cha2ds2_vasc(p, as_of) >= threshold
 }
 
 /// home-bp: ≥ 12 self-measured readings dated as_of − 6 .. as_of, and mean systolic ≥ 135 or
@@ -529,6 +684,7 @@ fn truth_home_bp(p: &Patient) -> bool {
             ..
         } = o.kind
             && o.days_ago <= 6
+            && o.status.counts()
         {
             n += 1;
             sys += systolic;
@@ -545,39 +701,71 @@ pub fn truth(p: &Patient, as_of: Date) -> [bool; 3] {
 
 // ------------------------------------------------------------------ generation
 
-struct Builder {
-    rng: StdRng,
-    p: Patient,
+/// Builds one patient: the primitives every mix uses. The mixes (`enriched.rs`,
+/// `realistic.rs`) decide what to build; the primitives decide how a real export would write
+/// it (the export-shape draws live here, so every mix gets them).
+pub(super) struct Builder {
+    pub(super) rng: StdRng,
+    pub(super) p: Patient,
+    /// How far back the patient's history can reach (days): a condition's onset, a
+    /// medication's start and a contact never precede birth.
+    pub(super) history_cap_days: u32,
 }
 
 /// Draw one item from a non-empty list.
-fn pick<T: Copy>(rng: &mut StdRng, items: &[T]) -> T {
+pub(super) fn pick<T: Copy>(rng: &mut StdRng, items: &[T]) -> T {
     items[rng.random_range(0..items.len())]
 }
 
 impl Builder {
-    fn pct(&mut self) -> u32 {
+    pub(super) fn pct(&mut self) -> u32 {
         self.rng.random_range(0..100)
     }
 
-    fn chance(&mut self, p: f64) -> bool {
+    pub(super) fn chance(&mut self, p: f64) -> bool {
         self.rng.random_bool(p)
     }
 
-    fn days(&mut self, range: std::ops::RangeInclusive<u32>) -> u32 {
+    pub(super) fn days(&mut self, range: std::ops::RangeInclusive<u32>) -> u32 {
         self.rng.random_range(range)
     }
 
-    fn uuid(&mut self) -> String {
+    pub(super) fn uuid(&mut self) -> String {
         uuid(&mut self.rng)
     }
 
-    fn has_condition(&self, kind: CondKind) -> bool {
-        self.p.conditions.iter().any(|c| c.kind == kind)
+    fn hms(&mut self, hours: std::ops::RangeInclusive<u8>) -> Hms {
+        (
+            self.rng.random_range(hours),
+            self.rng.random_range(0..60),
+            self.rng.random_range(0..60),
+        )
     }
 
-    fn condition(&mut self, kind: CondKind, status: ClinStatus) {
-        let onset_days = self.days(60..=7000);
+    /// Has a counting diagnosis of this kind (any clinical status).
+    pub(super) fn has_condition(&self, kind: CondKind) -> bool {
+        self.p
+            .conditions
+            .iter()
+            .any(|c| c.counts() && c.kind == kind)
+    }
+
+    pub(super) fn condition(&mut self, kind: CondKind, status: ClinStatus) {
+        let verification = if self.chance(0.1) {
+            Verification::Unstated
+        } else {
+            Verification::Confirmed
+        };
+        self.condition_verified(kind, status, verification);
+    }
+
+    pub(super) fn condition_verified(
+        &mut self,
+        kind: CondKind,
+        status: ClinStatus,
+        verification: Verification,
+    ) {
+        let onset_days = self.days(60..=self.history_cap_days.clamp(61, 7000));
         let abated_days = match status {
             ClinStatus::Inactive | ClinStatus::Remission | ClinStatus::Resolved => {
                 Some(self.days(1..=onset_days - 1))
@@ -585,17 +773,26 @@ impl Builder {
             _ => None,
         };
         let uuid = self.uuid();
+        let from_letter = !self.p.us && kind.diagnosed_in_hospital() && self.chance(0.15);
+        let asserted_days = if self.chance(0.1) {
+            Some(self.days(0..=onset_days))
+        } else {
+            None
+        };
         self.p.conditions.push(Condition {
             uuid,
             kind,
             status,
+            verification,
             onset_days,
             abated_days,
+            from_letter,
+            asserted_days,
         });
     }
 
     /// A status the CHA2DS2-VASc rule counts (mostly active).
-    fn counting_status(&mut self) -> ClinStatus {
+    pub(super) fn counting_status(&mut self) -> ClinStatus {
         match self.pct() {
             0..80 => ClinStatus::Active,
             80..90 => ClinStatus::Recurrence,
@@ -604,7 +801,7 @@ impl Builder {
     }
 
     /// A status the rule does not count for HF/HTN/DM.
-    fn past_status(&mut self) -> ClinStatus {
+    pub(super) fn past_status(&mut self) -> ClinStatus {
         pick(
             &mut self.rng,
             &[
@@ -615,7 +812,7 @@ impl Builder {
         )
     }
 
-    fn any_status(&mut self) -> ClinStatus {
+    pub(super) fn any_status(&mut self) -> ClinStatus {
         match self.pct() {
             0..45 => ClinStatus::Active,
             45..55 => self.counting_status(),
@@ -623,7 +820,7 @@ impl Builder {
         }
     }
 
-    fn medication(
+    pub(super) fn medication(
         &mut self,
         kind: MedKind,
         status: MedStatus,
@@ -632,8 +829,17 @@ impl Builder {
         period_days: u32,
     ) {
         debug_assert!(!kind.term().codings(self.p.us).is_empty());
-        let authored_days = self.days(7..=900);
+        let authored_days = self.days(7..=self.history_cap_days.clamp(8, 900));
         let uuid = self.uuid();
+        let form = match self.pct() {
+            0..65 => MedForm::Coded,
+            65..77 => MedForm::Referenced(self.uuid()),
+            77..85 => MedForm::Contained,
+            _ => MedForm::Statement {
+                asserted_days: self.days(0..=authored_days),
+            },
+        };
+        let vendor_extension = self.chance(0.1);
         self.p.medications.push(Medication {
             uuid,
             kind,
@@ -642,726 +848,245 @@ impl Builder {
             dose_ug,
             frequency,
             period_days,
+            form,
+            vendor_extension,
         });
     }
 
-    fn lab(&mut self, kind: LabKind, days_ago: u32, value: Value) {
+    /// Records a lab result as given (already in the patient's reporting unit).
+    pub(super) fn lab(&mut self, kind: LabKind, days_ago: u32, value: Value) {
+        self.lab_with_status(kind, days_ago, value, false, ObsStatus::Final);
+    }
+
+    fn lab_with_status(
+        &mut self,
+        kind: LabKind,
+        days_ago: u32,
+        value: Value,
+        above_limit: bool,
+        status: ObsStatus,
+    ) {
         let uuid = self.uuid();
+        let status = match (status, self.pct()) {
+            (ObsStatus::Final, 0..3) => ObsStatus::Amended,
+            (ObsStatus::Final, 3..6) => ObsStatus::Corrected,
+            (status, _) => status,
+        };
+        // Blood is drawn in the morning; the report follows later that day.
+        let timing = match self.pct() {
+            0..55 => LabTiming::Date,
+            55..80 => LabTiming::DateAndIssued(self.hms(12..=18)),
+            80..90 => LabTiming::Period {
+                start: self.hms(8..=11),
+                minutes: self.rng.random_range(5..=40),
+            },
+            _ => LabTiming::IssuedOnly(self.hms(12..=18)),
+        };
         self.p.observations.push(Observation {
             uuid,
             days_ago,
-            kind: ObsKind::Lab { kind, value },
+            status,
+            kind: ObsKind::Lab {
+                kind,
+                value,
+                above_limit,
+                timing,
+            },
         });
     }
 
-    fn blood_pressure(
+    /// Measures `latent` (in the lab's SI unit, see [`measure::record`]) on `days_ago`: the
+    /// recorded value scatters around it and is written in the patient's reporting unit.
+    pub(super) fn measure(&mut self, kind: LabKind, days_ago: u32, latent: i64) {
+        let measured = measure::scatter(&mut self.rng, kind, latent);
+        if kind == LabKind::Egfr {
+            self.egfr(days_ago, measured);
+        } else {
+            let value = measure::record(kind, measured, self.p.us);
+            self.lab(kind, days_ago, value);
+        }
+    }
+
+    /// Records an eGFR as reported. Dutch labs report values above 90 as "> 90" (the
+    /// CKD-EPI estimate is not precise up there); it is recorded as 90 with comparator `>`,
+    /// which changes no rule (every threshold is ≤ 50).
+    pub(super) fn egfr(&mut self, days_ago: u32, value: i64) {
+        self.egfr_with_status(days_ago, value, ObsStatus::Final);
+    }
+
+    pub(super) fn egfr_with_status(&mut self, days_ago: u32, value: i64, status: ObsStatus) {
+        let value = value.max(measure::EGFR_MIN);
+        let above_limit = !self.p.us && value > measure::EGFR_NL_LIMIT;
+        let value = if above_limit {
+            measure::EGFR_NL_LIMIT
+        } else {
+            value
+        };
+        self.lab_with_status(
+            LabKind::Egfr,
+            days_ago,
+            Value::Int(value),
+            above_limit,
+            status,
+        );
+    }
+
+    /// Earlier eGFRs of a series ending (most recently) `latest_days` ago: `count` more, each
+    /// `step` days before the last, scattered around a latent that was `decline` mL/min higher
+    /// per year back. They never share a day with the latest, so "most recent" is unambiguous.
+    pub(super) fn egfr_history(
+        &mut self,
+        latest_days: u32,
+        latent_now: i64,
+        count: u32,
+        step: std::ops::RangeInclusive<u32>,
+        decline: i64,
+    ) {
+        let mut days = latest_days;
+        for _ in 0..count {
+            days += self.days(step.clone());
+            let latent = latent_now + measure::div_round(decline * i64::from(days), 365);
+            self.measure(LabKind::Egfr, days, latent);
+        }
+    }
+
+    pub(super) fn blood_pressure(
         &mut self,
         days_ago: u32,
         morning: bool,
         (systolic, diastolic): (i64, i64),
         performer: Performer,
     ) {
-        let hour = if morning {
-            self.rng.random_range(7..=9)
+        let time = if morning {
+            self.hms(7..=9)
         } else {
-            self.rng.random_range(18..=22)
+            self.hms(18..=22)
         };
-        let time = (
-            hour,
-            self.rng.random_range(0..60),
-            self.rng.random_range(0..60),
-        );
         let uuid = self.uuid();
+        let body_position = self.chance(0.15);
         self.p.observations.push(Observation {
             uuid,
             days_ago,
+            status: ObsStatus::Final,
             kind: ObsKind::BloodPressure {
                 systolic,
                 diastolic,
                 performer,
                 time,
+                body_position,
             },
         });
     }
 
-    fn egfr(&mut self, days_ago: u32, value: i64) {
-        self.lab(LabKind::Egfr, days_ago, Value::Int(value));
-    }
-
-    fn hba1c(&mut self) {
+    /// An HbA1c around a latent value (mmol/mol) drawn for a diabetic: Dutch mmol/mol, US %.
+    pub(super) fn hba1c(&mut self) {
         let days = self.days(14..=400);
-        let value = if self.p.us {
-            Value::Tenths(self.rng.random_range(55..=95))
-        } else {
-            Value::Int(self.rng.random_range(38..=80))
-        };
-        self.lab(LabKind::Hba1c, days, value);
+        let latent = self.rng.random_range(40..=78);
+        self.measure(LabKind::Hba1c, days, latent);
     }
 
-    /// Total cholesterol: mmol/L for Dutch, mg/dL for US patients.
-    fn cholesterol(&mut self) {
+    /// Total cholesterol around a latent 3.6–7.4 mmol/L: Dutch mmol/L, US mg/dL.
+    pub(super) fn cholesterol(&mut self) {
         let days = self.days(0..=700);
-        let value = if self.p.us {
-            Value::Int(self.rng.random_range(140..=280))
-        } else {
-            Value::Tenths(self.rng.random_range(36..=74))
-        };
-        self.lab(LabKind::Cholesterol, days, value);
+        let latent = self.rng.random_range(360..=740);
+        self.measure(LabKind::Cholesterol, days, latent);
     }
 
-    fn practitioner(&mut self) -> Performer {
+    /// Fasting glucose around a latent value (tenths of mmol/L): Dutch mmol/L, US mg/dL.
+    pub(super) fn glucose(&mut self, diabetic: bool) {
+        let days = self.days(0..=500);
+        let latent = if diabetic {
+            self.rng.random_range(62..=110)
+        } else {
+            self.rng.random_range(44..=60)
+        };
+        self.measure(LabKind::Glucose, days, latent);
+    }
+
+    pub(super) fn practitioner(&mut self) -> Performer {
         Performer::Practitioner(format!(
             "Practitioner/prac-{:08x}",
             self.rng.random::<u32>()
         ))
     }
 
-    // -------------------------------------------------------------- metformin-egfr
-
-    /// An eGFR value, enriched for the decision bands and their edges (mL/min/1.73 m²).
-    fn egfr_value(&mut self) -> i64 {
-        if self.chance(0.25) {
-            return pick(&mut self.rng, &[9, 10, 29, 30, 49, 50]);
-        }
-        match self.pct() {
-            0..10 => self.rng.random_range(4..=9),
-            10..35 => self.rng.random_range(10..=29),
-            35..65 => self.rng.random_range(30..=49),
-            _ => self.rng.random_range(50..=110),
-        }
-    }
-
-    fn metformin_scenario(&mut self) -> (bool, &'static str) {
+    /// What real exports carry besides the truth: resources that are refuted or entered in
+    /// error, placed where they would flip a label if a reader counted them. They never count
+    /// (see [`truth`]); drawn after the mix has built the patient, in either mix.
+    fn refuted_and_entered_in_error(&mut self, as_of: Date) {
         let us = self.p.us;
-        self.condition(CondKind::Diabetes, ClinStatus::Active);
-        self.hba1c();
-        let status = match self.pct() {
-            0..80 => MedStatus::Active,
-            80..89 => MedStatus::Stopped,
-            89..96 => MedStatus::Completed,
-            _ => MedStatus::OnHold,
-        };
-        // (kind, dose mg, times, per days): daily 500, 1000, 1500, 1700, 2000, 2550 mg, one
-        // spelled as 14 doses a week to exercise dose × frequency / period.
-        const NL: [(MedKind, u32, u32, u32); 8] = [
-            (MedKind::Metformin, 500, 1, 1),
-            (MedKind::Metformin, 500, 2, 1),
-            (MedKind::Metformin, 500, 2, 1),
-            (MedKind::Metformin, 500, 3, 1),
-            (MedKind::Metformin, 850, 2, 1),
-            (MedKind::Metformin, 1000, 2, 1),
-            (MedKind::Metformin, 850, 3, 1),
-            (MedKind::Metformin, 500, 14, 7),
-        ];
-        const US: [(MedKind, u32, u32, u32); 8] = [
-            (MedKind::Metformin, 500, 1, 1),
-            (MedKind::Metformin, 500, 2, 1),
-            (MedKind::Metformin, 500, 3, 1),
-            (MedKind::Metformin, 1000, 2, 1),
-            (MedKind::MetforminEr, 500, 1, 1),
-            (MedKind::MetforminEr, 1000, 1, 1),
-            (MedKind::MetforminEr, 2000, 1, 1),
-            (MedKind::Metformin, 500, 14, 7),
-        ];
-        let regimens: &[(MedKind, u32, u32, u32)] = if us { &US } else { &NL };
-        let (kind, dose, freq, period) = pick(&mut self.rng, regimens);
-        if self.chance(0.25) {
-            // An earlier order, since replaced: it must not count.
-            let (k, d, f, per) = pick(&mut self.rng, regimens);
-            let old_status = pick(&mut self.rng, &[MedStatus::Stopped, MedStatus::Completed]);
-            self.medication(k, old_status, d * 1000, f, per);
-        }
-        self.medication(kind, status, dose * 1000, freq, period);
-        if status != MedStatus::Active && !us && self.chance(0.5) {
-            self.medication(MedKind::Gliclazide, MedStatus::Active, 80_000, 1, 1);
-        }
-
-        // eGFR history: the most recent value within 365 days decides. Dates stay clear of the
-        // 365-day boundary (fresh ≤ 350 days, stale ≥ 380 days) and never repeat a day.
-        let (fresh, scenario) = match self.pct() {
-            0..55 => {
-                let days = self.days(0..=350);
-                let v = self.egfr_value();
-                self.egfr(days, v);
-                (Some(v), "egfr-fresh")
-            }
-            55..70 => {
-                let days = self.days(0..=300);
-                let older = self.days(days + 14..=350);
-                let (v, w) = (self.egfr_value(), self.egfr_value());
-                self.egfr(older, w);
-                self.egfr(days, v);
-                (Some(v), "egfr-fresh-and-older")
-            }
-            70..80 => {
-                let days = self.days(0..=350);
-                let stale = self.days(380..=1100);
-                let (v, w) = (self.egfr_value(), self.egfr_value());
-                self.egfr(stale, w);
-                self.egfr(days, v);
-                (Some(v), "egfr-fresh-and-stale")
-            }
-            80..92 => {
-                let stale = self.days(380..=1100);
-                let w = self.egfr_value();
-                self.egfr(stale, w);
-                (None, "egfr-stale-only")
-            }
-            _ => (None, "egfr-none"),
-        };
-        let intended = status == MedStatus::Active
-            && fresh.is_some_and(|v| metformin_rule(v, dose * 1000, freq, period));
-        let scenario = match status {
-            MedStatus::Active => scenario,
-            _ => "metformin-not-active",
-        };
-        (intended, scenario)
-    }
-
-    // -------------------------------------------------------------- af-anticoagulation
-
-    /// Builds an AF scenario around a chosen CHA2DS2-VASc score near the sex's threshold.
-    /// Returns (age, intended label, scenario name).
-    fn af_scenario(&mut self, dm_present: bool) -> (i32, bool, &'static str) {
-        let female = self.p.gender == Gender::Female;
-        let threshold: i32 = if female { 3 } else { 2 };
-        let af_status = match self.pct() {
-            0..62 => ClinStatus::Active,
-            62..71 => ClinStatus::Recurrence,
-            71..80 => ClinStatus::Relapse,
-            80..87 => ClinStatus::Resolved,
-            87..94 => ClinStatus::Inactive,
-            _ => ClinStatus::Remission,
-        };
-        self.condition(CondKind::AtrialFibrillation, af_status);
-
-        // One-point items still free to use (DM is already given when on metformin).
-        let mut ones = vec![Chads::HeartFailure, Chads::Hypertension, Chads::Vascular];
-        if !dm_present {
-            ones.push(Chads::Diabetes);
-        }
-        let free_ones = ones.len() as i32;
-        let fixed = i32::from(female) + i32::from(dm_present);
-        let offset = match self.pct() {
-            0..12 => -2,
-            12..35 => -1,
-            35..65 => 0,
-            65..82 => 1,
-            _ => self.rng.random_range(2..=4),
-        };
-        let score = (threshold + offset).clamp(fixed, fixed + 2 + 2 + free_ones);
-        let rest = score - fixed;
-        let age_points = self
-            .rng
-            .random_range((rest - 2 - free_ones).max(0)..=rest.min(2));
-        let age = match age_points {
-            0 if self.chance(0.2) => 64,
-            0 => self.rng.random_range(40..=63),
-            1 => match self.pct() {
-                0..20 => 65,
-                20..40 => 74,
-                _ => self.rng.random_range(66..=73),
-            },
-            _ if self.chance(0.25) => 75,
-            _ => self.rng.random_range(76..=95),
-        };
-        let mut rest = rest - age_points;
-        let thrombo = rest > free_ones || (rest >= 2 && self.chance(0.4));
-        if thrombo {
-            rest -= 2;
-        }
-        ones.shuffle(&mut self.rng);
-        let (scored, unscored) = ones.split_at(rest as usize);
-        let (scored, unscored) = (scored.to_vec(), unscored.to_vec());
-
-        if thrombo {
-            let kinds = [CondKind::Stroke, CondKind::Tia, CondKind::PulmonaryEmbolism];
-            let first = pick(&mut self.rng, &kinds);
-            let status = self.any_status();
-            self.condition(first, status);
-            if self.chance(0.2) {
-                // A second event in the same category: still 2 points, not 4.
-                let second = pick(&mut self.rng, &kinds);
-                if second != first {
-                    let status = self.any_status();
-                    self.condition(second, status);
-                }
-            }
-        }
-        for item in scored {
-            let status = self.counting_status();
-            match item {
-                Chads::HeartFailure => self.condition(CondKind::HeartFailure, status),
-                Chads::Hypertension => {
-                    let kind = if self.chance(0.8) {
-                        CondKind::Hypertension
-                    } else {
-                        CondKind::HypertensionOrganDamage
-                    };
-                    self.condition(kind, status);
-                }
-                Chads::Diabetes => {
-                    self.condition(CondKind::Diabetes, status);
-                    self.hba1c();
-                }
-                Chads::Vascular => {
-                    let kinds = [
-                        CondKind::MyocardialInfarction,
-                        CondKind::ChronicIhd,
-                        CondKind::PeripheralArterialDisease,
-                    ];
-                    let first = pick(&mut self.rng, &kinds);
-                    let status = self.any_status();
-                    self.condition(first, status);
-                    if self.chance(0.2) {
-                        // Two vascular diagnoses: still 1 point.
-                        let second = pick(&mut self.rng, &kinds);
-                        if second != first {
-                            let status = self.any_status();
-                            self.condition(second, status);
-                        }
-                    }
-                }
-                Chads::Thromboembolism => unreachable!("two-point item"),
-            }
-        }
-        // Distractor: a past HF/HTN/DM episode that would cross the threshold if counted.
-        let distractors: Vec<Chads> = unscored
+        let on_metformin = self
+            .p
+            .medications
             .iter()
-            .copied()
-            .filter(|c| *c != Chads::Vascular)
-            .collect();
-        if !distractors.is_empty() && self.chance(0.35) {
-            let status = self.past_status();
-            match pick(&mut self.rng, &distractors) {
-                Chads::HeartFailure => self.condition(CondKind::HeartFailure, status),
-                Chads::Hypertension => self.condition(CondKind::Hypertension, status),
-                _ => self.condition(CondKind::Diabetes, status),
-            }
-        }
-
-        // Anticoagulation.
-        let us = self.p.us;
-        let anticoagulants: &[(MedKind, u32, u32)] = if us {
-            &[
-                (MedKind::Warfarin, 5, 1),
-                (MedKind::Apixaban, 5, 2),
-                (MedKind::Rivaroxaban, 20, 1),
-            ]
-        } else {
-            &[
-                (MedKind::Acenocoumarol, 1, 1),
-                (MedKind::Phenprocoumon, 3, 1),
-                (MedKind::Warfarin, 5, 1),
-                (MedKind::Dabigatran, 150, 2),
-                (MedKind::Rivaroxaban, 20, 1),
-                (MedKind::Apixaban, 5, 2),
-                (MedKind::Edoxaban, 60, 1),
-            ]
-        };
-        let antiplatelets: &[(MedKind, u32)] = if us {
-            &[(MedKind::Aspirin, 81), (MedKind::Clopidogrel, 75)]
-        } else {
-            &[
-                (MedKind::Aspirin, 80),
-                (MedKind::Carbasalate, 100),
-                (MedKind::Clopidogrel, 75),
-            ]
-        };
-        let (anticoagulated, antiplatelet, treatment) = match self.pct() {
-            0..50 => (false, self.chance(0.3), "none"),
-            50..72 => (true, self.chance(0.1), "anticoagulant"),
-            72..84 => {
-                let status = match self.pct() {
-                    0..70 => MedStatus::Stopped,
-                    70..85 => MedStatus::Completed,
-                    _ => MedStatus::OnHold,
-                };
-                let (kind, dose, freq) = pick(&mut self.rng, anticoagulants);
-                self.medication(kind, status, dose * 1000, freq, 1);
-                (false, self.chance(0.3), "anticoagulant-not-active")
-            }
-            _ => (false, true, "antiplatelet-only"),
-        };
-        if anticoagulated {
-            let (kind, dose, freq) = pick(&mut self.rng, anticoagulants);
-            self.medication(kind, MedStatus::Active, dose * 1000, freq, 1);
-        }
-        if antiplatelet {
-            let (kind, dose) = pick(&mut self.rng, antiplatelets);
-            self.medication(kind, MedStatus::Active, dose * 1000, 1, 1);
-        }
-
-        let intended = af_status.is_active() && !anticoagulated && score >= threshold;
-        let scenario = if !af_status.is_active() {
-            "af-not-active"
-        } else if score == threshold || score == threshold - 1 {
-            if anticoagulated {
-                "af-threshold-anticoagulated"
-            } else {
-                "af-threshold"
-            }
-        } else {
-            treatment
-        };
-        (age, intended, scenario)
-    }
-
-    // -------------------------------------------------------------- home-bp
-
-    /// `n` integer readings summing exactly to `sum`, scattered ±6 around the mean.
-    fn readings(&mut self, n: usize, sum: i64) -> Vec<i64> {
-        let mean = sum / n as i64;
-        let mut values: Vec<i64> = (0..n)
-            .map(|_| mean + self.rng.random_range(-6..=6))
-            .collect();
-        let mut diff = sum - values.iter().sum::<i64>();
-        let mut i = self.rng.random_range(0..n);
-        while diff != 0 {
-            let step = diff.signum();
-            values[i % n] += step;
-            diff -= step;
-            i += 1;
-        }
-        values
-    }
-
-    /// Sum of `n` readings for a target relative to `threshold` (135 systolic, 85 diastolic).
-    fn target_sum(&mut self, target: Target, n: usize, threshold: i64) -> i64 {
-        let n = n as i64;
-        match target {
-            Target::High => {
-                // Diastolic stays in 88–97 so it never nears the systolic value.
-                let max_over = if threshold == 85 { 12 } else { 20 };
-                (threshold + self.rng.random_range(3..=max_over)) * n + self.rng.random_range(0..n)
-            }
-            Target::Low => {
-                (threshold - self.rng.random_range(4..=12)) * n - self.rng.random_range(0..n)
-            }
-            Target::Exact => threshold * n,
-            Target::JustBelow => threshold * n - 1,
-        }
-    }
-
-    /// A self-measured series over `slots` (days ago, morning?) with the given targets.
-    fn home_series(&mut self, slots: &[(u32, bool)], systolic: Target, diastolic: Target) {
-        let n = slots.len();
-        let sys_sum = self.target_sum(systolic, n, 135);
-        let dia_sum = self.target_sum(diastolic, n, 85);
-        let sys = self.readings(n, sys_sum);
-        let dia = self.readings(n, dia_sum);
-        for (i, &(days, morning)) in slots.iter().enumerate() {
-            self.blood_pressure(days, morning, (sys[i], dia[i]), Performer::Patient);
-        }
-    }
-
-    fn home_bp_scenario(&mut self) -> (bool, &'static str) {
-        use Target::{Exact, High, JustBelow, Low};
-        // Morning and evening for each day in `days` (days ago, most recent last).
-        let twice_daily = |days: std::ops::RangeInclusive<u32>| -> Vec<(u32, bool)> {
-            days.rev().flat_map(|d| [(d, true), (d, false)]).collect()
-        };
-        match self.pct() {
-            0..45 => {
-                const TARGETS: [(Target, Target, bool, &str); 10] = [
-                    (High, High, true, "bp-7d-high"),
-                    (High, Low, true, "bp-7d-high-systolic"),
-                    (Low, High, true, "bp-7d-high-diastolic"),
-                    (Low, Low, false, "bp-7d-normal"),
-                    (Exact, Low, true, "bp-7d-systolic-135"),
-                    (JustBelow, Low, false, "bp-7d-systolic-below-135"),
-                    (Low, Exact, true, "bp-7d-diastolic-85"),
-                    (Low, JustBelow, false, "bp-7d-diastolic-below-85"),
-                    (JustBelow, JustBelow, false, "bp-7d-both-just-below"),
-                    (Exact, Exact, true, "bp-7d-both-exact"),
-                ];
-                let (s, d, label, name) = pick(&mut self.rng, &TARGETS);
-                self.home_series(&twice_daily(0..=6), s, d);
-                (label, name)
-            }
-            45..53 => {
-                // Exactly 12 readings in the window: 6 days, twice daily.
-                let high = self.chance(0.6);
-                let t = if high { High } else { Low };
-                self.home_series(&twice_daily(0..=5), t, Low);
-                (high, "bp-12-readings")
-            }
-            53..58 => {
-                // 14 slots, two missed: still 12.
-                let mut slots = twice_daily(0..=6);
-                slots.shuffle(&mut self.rng);
-                slots.truncate(12);
-                self.home_series(&slots, High, High);
-                (true, "bp-12-readings-gaps")
-            }
-            58..64 => {
-                // 11 readings: too few, however high.
-                let mut slots = twice_daily(0..=6);
-                slots.shuffle(&mut self.rng);
-                slots.truncate(11);
-                self.home_series(&slots, High, High);
-                (false, "bp-11-readings")
-            }
-            64..70 => {
-                // Series from 7 days ago to yesterday: only 12 readings fall in the window and
-                // they average just below; the two out-of-window readings are very high.
-                self.home_series(&twice_daily(1..=6), JustBelow, JustBelow);
-                self.blood_pressure(7, true, (178, 104), Performer::Patient);
-                self.blood_pressure(7, false, (182, 106), Performer::Patient);
-                (false, "bp-window-edge")
-            }
-            70..78 => {
-                // Incomplete: 5 high readings.
-                let start = self.days(2..=6);
-                let slots: Vec<(u32, bool)> =
-                    twice_daily(start - 2..=start).into_iter().take(5).collect();
-                self.home_series(&slots, High, High);
-                (false, "bp-incomplete")
-            }
-            78..88 => {
-                // An older series (ended 8–14 days ago), perhaps followed by a recent one.
-                let end = self.days(8..=14);
-                self.home_series(&twice_daily(end..=end + 6), High, High);
-                if self.chance(0.4) {
-                    let high = self.chance(0.5);
-                    let t = if high { High } else { Low };
-                    self.home_series(&twice_daily(0..=6), t, Low);
-                    (high, "bp-old-and-recent")
-                } else {
-                    (false, "bp-old-series")
-                }
-            }
-            _ => {
-                // 10 home readings plus 4 clinic readings in the window, all high: clinic
-                // readings do not count, so 10 < 12.
-                self.home_series(&twice_daily(0..=4), High, High);
-                for _ in 0..4 {
-                    let days = self.days(0..=6);
-                    let performer = if self.chance(0.5) {
-                        self.practitioner()
-                    } else {
-                        Performer::Unrecorded
-                    };
-                    let bp = (
-                        self.rng.random_range(145..=170),
-                        self.rng.random_range(88..=100),
-                    );
-                    self.blood_pressure(days, true, bp, performer);
-                }
-                (false, "bp-home-plus-clinic")
-            }
-        }
-    }
-
-    // -------------------------------------------------------------- background
-
-    /// Items unrelated to the topic's label, or related items in patients whose label they
-    /// cannot change.
-    fn background(&mut self, af: bool, metformin: bool, home_bp: bool, age: i32) {
-        let us = self.p.us;
-        if !af {
-            if self.chance(0.3) {
-                let kind = if self.chance(0.8) {
-                    CondKind::Hypertension
-                } else {
-                    CondKind::HypertensionOrganDamage
-                };
-                let status = if self.chance(0.85) {
-                    ClinStatus::Active
-                } else {
-                    ClinStatus::Resolved
-                };
-                self.condition(kind, status);
-            }
-            for (kind, p) in [
-                (CondKind::HeartFailure, 0.04),
-                (CondKind::MyocardialInfarction, 0.04),
-                (CondKind::Stroke, 0.03),
-                (CondKind::Tia, 0.03),
-                (CondKind::PeripheralArterialDisease, 0.03),
-            ] {
-                if self.chance(p) {
-                    let status = self.any_status();
-                    self.condition(kind, status);
-                    if kind != CondKind::HeartFailure && self.chance(0.7) {
-                        let drug = if us {
-                            MedKind::Aspirin
-                        } else {
-                            MedKind::Carbasalate
-                        };
-                        let dose = if us { 81 } else { 100 };
-                        self.medication(drug, MedStatus::Active, dose * 1000, 1, 1);
-                    }
-                }
-            }
-            if self.chance(0.02) {
-                // Pulmonary embolism on a DOAC, without AF.
-                self.condition(CondKind::PulmonaryEmbolism, ClinStatus::Active);
-                self.medication(MedKind::Rivaroxaban, MedStatus::Active, 20_000, 1, 1);
-            }
-            if !metformin && self.chance(0.1) {
-                self.condition(CondKind::Diabetes, ClinStatus::Active);
-                self.hba1c();
-                if !us && self.chance(0.4) {
-                    self.medication(MedKind::Gliclazide, MedStatus::Active, 80_000, 1, 1);
-                }
-            }
-        }
-        if !metformin && self.chance(0.25) {
-            for _ in 0..self.rng.random_range(1..=2) {
-                let days = self.days(0..=900);
-                let v = self.rng.random_range(12..=110);
-                self.egfr(days, v);
-            }
-        }
-        if self.chance(0.1) {
-            self.condition(CondKind::Asthma, ClinStatus::Active);
-            self.medication(MedKind::Salbutamol, MedStatus::Active, 100, 4, 1);
-        }
-        if age >= 40 && self.chance(0.05) {
-            self.condition(CondKind::Copd, ClinStatus::Active);
-        }
-        if self.chance(0.08) {
-            let status = self.any_status();
-            self.condition(CondKind::Depression, status);
-            if self.chance(0.6) {
-                let days = self.days(0..=400);
-                let v = self.rng.random_range(2..=24);
-                self.lab(LabKind::Phq9, days, Value::Int(v));
-            }
-        }
-        if self.chance(0.3) {
-            let (kind, dose) = if us || self.chance(0.5) {
-                (MedKind::Simvastatin, 40)
-            } else {
-                (MedKind::Atorvastatin, 20)
+            .any(|m| m.kind.is_metformin() && m.status == MedStatus::Active);
+        if on_metformin && self.chance(0.06) {
+            // A more recent eGFR entered in error, with a value that flips the label.
+            let days = match latest_egfr(&self.p, 365) {
+                Some((latest, _)) => self.days(0..=latest),
+                None => self.days(0..=200),
             };
-            self.medication(kind, MedStatus::Active, dose * 1000, 1, 1);
+            let value = if truth_metformin(&self.p) { 75 } else { 8 };
+            self.egfr_with_status(days, value, ObsStatus::EnteredInError);
         }
-        if self.chance(0.4) {
-            self.cholesterol();
-        }
-        if self.chance(0.15) {
-            let days = self.days(0..=700);
-            let v = self.rng.random_range(35..=52);
-            self.lab(LabKind::Potassium, days, Value::Tenths(v));
-        }
-        if self.chance(0.15) {
-            let days = self.days(0..=700);
-            let value = if us {
-                Value::Tenths(self.rng.random_range(6..=25))
-            } else {
-                Value::Int(self.rng.random_range(55..=220))
-            };
-            self.lab(LabKind::Creatinine, days, value);
-        }
-        if self.p.conditions.iter().any(|c| {
-            matches!(
-                c.kind,
-                CondKind::Hypertension | CondKind::HypertensionOrganDamage
-            )
-        }) && self.chance(0.6)
-        {
-            self.medication(MedKind::Lisinopril, MedStatus::Active, 10_000, 1, 1);
-        }
-        if self.chance(0.1) {
-            self.medication(MedKind::Omeprazole, MedStatus::Active, 20_000, 1, 1);
-        }
-        // Clinic blood pressure: never counts for home-bp, some inside the 7-day window.
-        for _ in 0..self.rng.random_range(0..=2) {
-            let days = if self.chance(0.15) {
-                self.days(0..=6)
-            } else {
-                self.days(7..=730)
-            };
-            let performer = if self.chance(0.5) {
-                self.practitioner()
-            } else {
-                Performer::Unrecorded
-            };
-            let bp = (
-                self.rng.random_range(115..=175),
-                self.rng.random_range(65..=102),
+        if on_metformin && self.chance(0.03) {
+            // A high-dose order entered in error.
+            self.medication(
+                MedKind::Metformin,
+                MedStatus::EnteredInError,
+                1_000_000,
+                3,
+                1,
             );
-            self.blood_pressure(days, true, bp, performer);
         }
-        // A few sporadic self-measurements outside a series: far too few to count.
-        if !home_bp && self.chance(0.06) {
-            for _ in 0..self.rng.random_range(1..=4) {
-                let days = self.days(0..=30);
-                let bp = (
-                    self.rng.random_range(120..=165),
-                    self.rng.random_range(70..=100),
+        let sexed = anticoagulation_threshold(self.p.gender).is_some();
+        if has_active_af(&self.p) {
+            if self.chance(0.12) {
+                // A diagnosis that would add CHA2DS2-VASc points: refuted (clinicalStatus
+                // still active) or entered in error.
+                let kind = pick(
+                    &mut self.rng,
+                    &[
+                        CondKind::HeartFailure,
+                        CondKind::Hypertension,
+                        CondKind::Diabetes,
+                        CondKind::Stroke,
+                    ],
                 );
-                let morning = self.chance(0.5);
-                self.blood_pressure(days, morning, bp, Performer::Patient);
+                let verification = if self.chance(0.5) {
+                    Verification::Refuted
+                } else {
+                    Verification::EnteredInError
+                };
+                self.condition_verified(kind, ClinStatus::Active, verification);
             }
-        }
-        // Every patient carries at least one item no topic looks at.
-        let unrelated_condition = self.p.conditions.iter().any(|c| {
-            matches!(
-                c.kind,
-                CondKind::Asthma | CondKind::Copd | CondKind::Depression
-            )
-        });
-        let unrelated_medication = self.p.medications.iter().any(|m| {
-            matches!(
-                m.kind,
-                MedKind::Simvastatin
-                    | MedKind::Atorvastatin
-                    | MedKind::Omeprazole
-                    | MedKind::Salbutamol
-            )
-        });
-        let unrelated_lab = self.p.observations.iter().any(|o| {
-            matches!(
-                o.kind,
-                ObsKind::Lab {
-                    kind: LabKind::Cholesterol
-                        | LabKind::Potassium
-                        | LabKind::Creatinine
-                        | LabKind::Phq9,
-                    ..
-                }
-            )
-        });
-        if !(unrelated_condition || unrelated_medication || unrelated_lab) {
-            self.cholesterol();
-        }
-        if self.chance(0.06) {
-            let uuid = self.uuid();
-            let active = self.chance(0.85);
-            self.p.allergies.push(Allergy { uuid, active });
-        }
-        for _ in 0..self.rng.random_range(1..=3) {
-            let uuid = self.uuid();
-            let days_ago = self.days(0..=700);
-            let class = self.rng.random_range(0..codes::ENCOUNTER_CLASS.len());
-            let time = (
-                self.rng.random_range(8..=17),
-                5 * self.rng.random_range(0..12),
+            if !is_anticoagulated(&self.p) && self.chance(0.1) {
+                let (kind, dose_ug, frequency) = if us {
+                    (MedKind::Rivaroxaban, 20_000, 1)
+                } else {
+                    (MedKind::Apixaban, 5_000, 2)
+                };
+                self.medication(kind, MedStatus::EnteredInError, dose_ug, frequency, 1);
+            }
+        } else if sexed && self.chance(0.03) {
+            // Suspected AF, ruled out (a Holter was normal): the episode stays active.
+            self.condition_verified(
+                CondKind::AtrialFibrillation,
+                ClinStatus::Active,
+                Verification::Refuted,
             );
-            self.p.encounters.push(Encounter {
-                uuid,
-                days_ago,
-                class,
-                time,
-            });
         }
+        debug_assert_eq!(self.p.intended, truth(&self.p, as_of));
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Target {
-    High,
-    Low,
-    Exact,
-    JustBelow,
-}
+/// Salt of the padding RNG stream.
+const PADDING_SALT: u64 = 0x7061_6464_696e_6721;
 
-/// Generates patient `index` of the cohort with this seed.
-pub fn generate(seed: u64, index: u64, pseudonym: String, as_of: Date) -> Patient {
-    let mut rng = StdRng::seed_from_u64(patient_seed(seed, index));
+/// Generates patient `index` of the cohort with this seed, in the given mix.
+pub fn generate(seed: u64, index: u64, pseudonym: String, as_of: Date, mix: CohortMix) -> Patient {
+    let patient_seed = patient_seed(seed, index);
+    let mut rng = StdRng::seed_from_u64(patient_seed);
     let uuid = uuid(&mut rng);
     let us = rng.random_bool(0.2);
     let gender = match rng.random_range(0..200) {
@@ -1370,11 +1095,8 @@ pub fn generate(seed: u64, index: u64, pseudonym: String, as_of: Date) -> Patien
         n if n % 2 == 0 => Gender::Female,
         _ => Gender::Male,
     };
-    // Enriched prevalences, drawn independently per topic.
-    let metformin = rng.random_bool(0.35);
-    let af = rng.random_bool(0.20) && matches!(gender, Gender::Female | Gender::Male);
-    let home_bp = rng.random_bool(0.25);
-
+    let birthsex_extension =
+        us && matches!(gender, Gender::Female | Gender::Male) && rng.random_bool(0.5);
     let mut b = Builder {
         rng,
         p: Patient {
@@ -1383,41 +1105,27 @@ pub fn generate(seed: u64, index: u64, pseudonym: String, as_of: Date) -> Patien
             us,
             gender,
             birth_year: 0,
+            birthsex_extension,
             conditions: Vec::new(),
             medications: Vec::new(),
             observations: Vec::new(),
             allergies: Vec::new(),
             encounters: Vec::new(),
+            latent_egfr: None,
+            padding_seed: splitmix64(patient_seed ^ PADDING_SALT),
             intended: [false; 3],
             scenario: ["no-metformin", "no-af", "no-home-series"],
         },
+        history_cap_days: 7000,
     };
-    if metformin {
-        let (label, name) = b.metformin_scenario();
-        b.p.intended[0] = label;
-        b.p.scenario[0] = name;
+    match mix {
+        CohortMix::Enriched => b.enriched(as_of),
+        CohortMix::Realistic => b.realistic(as_of),
     }
-    let age = if af {
-        let (age, label, name) = b.af_scenario(metformin);
-        b.p.intended[1] = label;
-        b.p.scenario[1] = name;
-        age
-    } else if metformin {
-        b.rng.random_range(35..=90)
-    } else {
-        b.rng.random_range(20..=92)
-    };
-    b.p.birth_year = birth_year_for(as_of, age);
-    if home_bp {
-        let (label, name) = b.home_bp_scenario();
-        b.p.intended[2] = label;
-        b.p.scenario[2] = name;
-    }
-    b.background(af, metformin, home_bp, age);
-    debug_assert!(!b.has_condition(CondKind::AtrialFibrillation) || af);
+    b.refuted_and_entered_in_error(as_of);
 
     // Record order carries no meaning: "most recent" must come from dates.
-    let Builder { mut rng, mut p } = b;
+    let Builder { mut rng, mut p, .. } = b;
     p.conditions.shuffle(&mut rng);
     p.medications.shuffle(&mut rng);
     p.observations.shuffle(&mut rng);
