@@ -901,7 +901,7 @@ fn a_resource_that_cannot_be_anonymised_names_its_bundle_entry() {
 /// the guard — anonymisation removes identity, not clinical content.
 #[test]
 fn run_refuses_the_identified_export_and_evaluates_the_anonymised_one() {
-    use crate::support::{METFORMIN_EGFR, SAMPLE_DATE, results};
+    use crate::support::METFORMIN_EGFR;
     let tmp = temp_dir();
     for (name, export) in [
         ("bundle", bundle_export(tmp.path())),
@@ -911,21 +911,7 @@ fn run_refuses_the_identified_export_and_evaluates_the_anonymised_one() {
         let anonymised = tmp.path().join(format!("{name}-anonymised"));
         assert_success(&anonymise(&export, &anonymised, &key));
         let run = |records: &Path, out: &str, extra: &[&str]| {
-            let out = tmp.path().join(out);
-            let mut args = vec![
-                "run",
-                "--records",
-                records.to_str().unwrap(),
-                "--out",
-                out.to_str().unwrap(),
-                "--date",
-                SAMPLE_DATE,
-                "--plugin",
-                METFORMIN_EGFR,
-            ];
-            args.extend(extra);
-            assert_success(&livelab(&args));
-            results(&out)
+            crate::support::run(records, &[METFORMIN_EGFR], &tmp.path().join(out), extra)
         };
         let refused = run(&export, &format!("{name}-refused"), &[]);
         assert!(!refused.is_empty());
