@@ -402,6 +402,13 @@ impl Builder {
         let twice_daily = |days: std::ops::RangeInclusive<u32>| -> Vec<(u32, bool)> {
             days.rev().flat_map(|d| [(d, true), (d, false)]).collect()
         };
+        // A week's 14 slots with some missed at random: `keep` readings remain.
+        let week_with_gaps = |rng: &mut _, keep: usize| {
+            let mut slots = twice_daily(0..=6);
+            slots.shuffle(rng);
+            slots.truncate(keep);
+            slots
+        };
         match self.pct() {
             0..45 => {
                 const TARGETS: [(Target, Target, bool, &str); 10] = [
@@ -429,17 +436,13 @@ impl Builder {
             }
             53..58 => {
                 // 14 slots, two missed: still 12.
-                let mut slots = twice_daily(0..=6);
-                slots.shuffle(&mut self.rng);
-                slots.truncate(12);
+                let slots = week_with_gaps(&mut self.rng, 12);
                 self.home_series(&slots, High, High);
                 (true, "bp-12-readings-gaps")
             }
             58..64 => {
                 // 11 readings: too few, however high.
-                let mut slots = twice_daily(0..=6);
-                slots.shuffle(&mut self.rng);
-                slots.truncate(11);
+                let slots = week_with_gaps(&mut self.rng, 11);
                 self.home_series(&slots, High, High);
                 (false, "bp-11-readings")
             }
