@@ -3,6 +3,8 @@
 //! For each sample plugin, over the sample records (round-robin, one record per iteration):
 //! - `fresh/<plugin>`: [`Plugin::evaluate`] as a run pays it: minimise, new store,
 //!   instantiate, lower the request, call, lift and check the cards, drop the store;
+//! - `fresh-unmetered/<plugin>`: the same in a sandbox without fuel metering (runs always
+//!   meter: this is what metering costs);
 //! - `instantiate/<plugin>`, `first-call/<plugin>`, `teardown/<plugin>`: the three phases of
 //!   `fresh`, each timed alone in the same per-record sequence (new store + instantiate;
 //!   the one call on that fresh instance; dropping the store and instance afterwards);
@@ -30,7 +32,7 @@ use livelab_host::record::minimise;
 use livelab_host::sandbox::StoreSetup;
 use livelab_host::wit::{Hook, Request};
 use livelab_host::{
-    ArtifactCache, EvaluationContext, Limits, Plugin, Record, Sandbox, SandboxConfig,
+    ArtifactCache, EvaluationContext, Limits, LoadOptions, Plugin, Record, Sandbox, SandboxConfig,
 };
 use livelab_plugin_sdk as sdk;
 
@@ -83,17 +85,23 @@ fn fixture() -> Fixture {
         records.len(),
         dir.display()
     );
-    let sandbox = Sandbox::new(&SandboxConfig { concurrency: 1 }).expect("creating the sandbox");
+    let sandbox = Sandbox::new(&SandboxConfig::new(1)).expect("creating the sandbox");
     let cache = ArtifactCache::new(None);
     let ctx = EvaluationContext {
         evaluation_date: date,
         seed: 0,
+        keep_inputs: false,
     };
     let subjects = artifacts::SAMPLE_PLUGINS
         .iter()
         .map(|&(name, path)| {
-            let plugin = Plugin::load(&sandbox, &cache, path.as_ref(), Limits::default())
-                .unwrap_or_else(|e| panic!("loading {name}: {e}"));
+            let plugin = Plugin::load(
+                &sandbox,
+                &cache,
+                path.as_ref(),
+                &LoadOptions::authoring(Limits::default()),
+            )
+            .unwrap_or_else(|e| panic!("loading {name}: {e}"));
             let minimised: Vec<Request> = records
                 .iter()
                 .map(|r| Request {
@@ -381,6 +389,34 @@ fn evaluation(c: &mut Criterion) {
                 let record = &f.records[i % n];
                 i += 1;
                 black_box(s.plugin.evaluate(&f.sandbox, black_box(record), &f.ctx))
+            })
+        });
+    }
+    group.finish();
+
+    // The same fresh evaluation in a sandbox that does not meter fuel: what metering costs.
+    let unmetered = Sandbox::new(&SandboxConfig {
+        concurrency: 1,
+        meter_fuel: false,
+    })
+    .expect("creating the unmetered sandbox");
+    let cache = ArtifactCache::new(None);
+    let mut group = c.benchmark_group("fresh-unmetered");
+    group.throughput(Throughput::Elements(1));
+    for s in &f.subjects {
+        let plugin = Plugin::load(
+            &unmetered,
+            &cache,
+            &s.plugin.path,
+            &LoadOptions::authoring(Limits::default()),
+        )
+        .expect("loading a sample plugin");
+        let mut i = 0;
+        group.bench_function(s.name, |b| {
+            b.iter(|| {
+                let record = &f.records[i % n];
+                i += 1;
+                black_box(plugin.evaluate(&unmetered, black_box(record), &f.ctx))
             })
         });
     }

@@ -2,28 +2,30 @@
 //! FHIR records inside a sandbox, and measure what they say and what it costs.
 
 mod artifacts;
+mod execute;
+mod replay;
+mod report;
+mod supply;
 mod table;
+mod trials;
 
-use std::fs::File;
-use std::io::{BufWriter, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use indicatif::{ProgressBar, ProgressStyle};
 use jiff::civil::Date;
 use livelab_host::cohort::{CohortFormat, CohortSpec};
+use livelab_host::decision_log::DecisionLogConfig;
 use livelab_host::fhir::IngestOptions;
-use livelab_host::run::{RunFacts, SummaryBuilder};
+use livelab_host::sandbox::LimitOverrides;
+use livelab_host::signing::TrustPolicy;
 use livelab_host::terminology::Terminology;
-use livelab_host::{
-    ArtifactCache, EvaluationContext, Limits, Plugin, RecordReader, Sandbox, SandboxConfig,
-};
+use livelab_host::{ArtifactCache, Limits, LoadOptions};
 
 /// The sample records shipped with livelab (the default of `--records`).
-const SAMPLE_RECORDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sample-records");
+pub(crate) const SAMPLE_RECORDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sample-records");
 
 #[derive(Parser)]
 #[command(name = "livelab", version, about, long_about = None)]
@@ -34,10 +36,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run a trial file: every plugin on the records, effectiveness against the labels,
+    /// paired comparisons, cost; writes report.html, summary.json, results.csv.
+    ///
+    /// With no file: the sample trial (all sample plugins on the shipped sample records).
+    Trial(trials::TrialArgs),
+    /// Combine the outputs of `trial --shard i/N` runs into one summary and report.
+    Merge(trials::MergeArgs),
     /// Evaluate every plugin on every record; write results.jsonl and summary.json.
     ///
     /// With no arguments: all sample plugins on the shipped sample records.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Write a seeded synthetic cohort of anonymised FHIR records with reference labels.
     Generate(GenerateArgs),
     /// Turn an identifiable FHIR export into an anonymised one (keyed pseudonyms, direct
@@ -45,10 +54,25 @@ enum Command {
     Anonymise(AnonymiseArgs),
     /// Show what a plugin says about itself: identity, hooks and declared data needs.
     Describe {
-        /// Plugin components (.wasm).
+        /// Plugin packages or components (.wasm).
         #[arg(required = true)]
         plugins: Vec<PathBuf>,
     },
+    /// Review a plugin as a region would: identity and hash, signature, interface and
+    /// imports, data needs, grants, limits and a one-evaluation smoke run. Exits non-zero
+    /// on anything a trial would refuse.
+    Check(supply::CheckArgs),
+    /// Package a component for a region: plugin.toml (from what it describes), the
+    /// component, and optionally a read-only data directory it is granted.
+    Package(supply::PackageArgs),
+    /// Make a publisher's Ed25519 signing key; prints the trust-policy entry for regions.
+    Keygen(supply::KeygenArgs),
+    /// Sign a package's plugin.toml (which pins the component and data by hash).
+    Sign(supply::SignArgs),
+    /// Check a package's signature against a trust policy.
+    Verify(supply::VerifyArgs),
+    /// Re-run the evaluations of a decision log and check each gives the same output.
+    Replay(replay::ReplayArgs),
 }
 
 #[derive(Args)]
@@ -72,6 +96,16 @@ struct RunArgs {
     /// Worker threads. Default: one per core.
     #[arg(long, short = 'j')]
     jobs: Option<usize>,
+    /// A trust policy (publishers' public keys): plugins must then carry a trusted
+    /// signature, unless --allow-unsigned.
+    #[arg(long, value_name = "FILE")]
+    trust: Option<PathBuf>,
+    /// With --trust: still admit unsigned plugins (reported as such).
+    #[arg(long, requires = "trust")]
+    allow_unsigned: bool,
+    /// Append one line per evaluation to this decision log (replay it with `livelab replay`).
+    #[arg(long, value_name = "FILE")]
+    decision_log: Option<PathBuf>,
     #[command(flatten)]
     ingest: IngestArgs,
     #[command(flatten)]
@@ -118,6 +152,10 @@ struct LimitArgs {
     /// Wall-clock deadline per evaluation, in milliseconds.
     #[arg(long, value_name = "MS")]
     deadline_ms: Option<u64>,
+    /// Fuel budget per evaluation (deterministic CPU work, about one unit per wasm
+    /// instruction). Default: none; fuel used is reported either way.
+    #[arg(long, value_name = "UNITS")]
+    fuel: Option<u64>,
     /// Memory cap per evaluation, in MiB (all memories of the instance together).
     #[arg(long, value_name = "MIB")]
     memory_mib: Option<usize>,
@@ -127,37 +165,40 @@ struct LimitArgs {
     /// Maximum bytes of card text per evaluation.
     #[arg(long, value_name = "BYTES")]
     max_output_bytes: Option<usize>,
+    /// Maximum bytes of any one string in a card.
+    #[arg(long, value_name = "BYTES")]
+    max_string_bytes: Option<usize>,
     /// Maximum log lines per evaluation.
     #[arg(long, value_name = "N")]
     max_log_lines: Option<usize>,
 }
 
 impl LimitArgs {
+    fn overrides(&self) -> LimitOverrides {
+        LimitOverrides {
+            deadline_ms: self.deadline_ms,
+            fuel: self.fuel,
+            memory_mib: self.memory_mib,
+            max_cards: self.max_cards,
+            max_output_bytes: self.max_output_bytes,
+            max_string_bytes: self.max_string_bytes,
+            max_log_lines: self.max_log_lines,
+            ..LimitOverrides::default()
+        }
+    }
+
     fn limits(&self) -> anyhow::Result<Limits> {
-        let mut limits = Limits::default();
-        if let Some(ms) = self.deadline_ms {
-            limits.deadline_ms = ms;
-        }
-        if let Some(mib) = self.memory_mib {
-            let bytes = mib.saturating_mul(1 << 20);
-            if bytes > livelab_host::sandbox::MEMORY_CEILING_BYTES {
-                bail!(
-                    "--memory-mib {mib} is above the host ceiling of {} MiB",
-                    livelab_host::sandbox::MEMORY_CEILING_BYTES >> 20
-                );
-            }
-            limits.memory_bytes = bytes;
-        }
-        if let Some(n) = self.max_cards {
-            limits.max_cards = n;
-        }
-        if let Some(n) = self.max_output_bytes {
-            limits.max_output_bytes = n;
-        }
-        if let Some(n) = self.max_log_lines {
-            limits.max_log_lines = n;
-        }
-        Ok(limits)
+        use livelab_host::sandbox::LimitError;
+        Limits::default()
+            .with(&self.overrides())
+            .map_err(|e| match e {
+                // Name the flag the user typed, not the trial-file field.
+                LimitError::AboveCeiling { field, value, max } => anyhow::anyhow!(
+                    "--{} {value} is above the host ceiling of {max}; ask for less",
+                    field.replace('_', "-")
+                ),
+                other => anyhow::anyhow!("in the command-line limits: {other}"),
+            })
     }
 }
 
@@ -238,73 +279,26 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Run(args) => run_plugins(args),
+        Command::Trial(args) => trials::trial(args),
+        Command::Merge(args) => trials::merge(args),
+        Command::Run(args) => run_plugins(*args),
         Command::Generate(args) => generate(args),
         Command::Anonymise(args) => anonymise(args),
         Command::Describe { plugins } => describe(&plugins),
+        Command::Check(args) => supply::check(args),
+        Command::Package(args) => supply::package(args),
+        Command::Keygen(args) => supply::keygen(args),
+        Command::Sign(args) => supply::sign(args),
+        Command::Verify(args) => supply::verify(args),
+        Command::Replay(args) => replay::replay(args),
     }
 }
 
 fn default_plugins() -> Vec<PathBuf> {
-    artifacts::SAMPLE_PLUGINS
+    artifacts::SAMPLE_PACKAGES
         .iter()
         .map(|(_, path)| PathBuf::from(path))
         .collect()
-}
-
-/// Loads every plugin (in parallel: compiling is the slow part of a first run).
-fn load_plugins(
-    sandbox: &Sandbox,
-    cache: &ArtifactCache,
-    paths: &[PathBuf],
-    limits: &Limits,
-) -> anyhow::Result<Vec<Plugin>> {
-    let loaded: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = paths
-            .iter()
-            .map(|path| scope.spawn(|| Plugin::load(sandbox, cache, path, limits.clone())))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("plugin loading does not panic"))
-            .collect()
-    });
-    let plugins = loaded.into_iter().collect::<Result<Vec<_>, _>>()?;
-    for (i, plugin) in plugins.iter().enumerate() {
-        if let Some(other) = plugins[..i].iter().find(|p| p.info.id == plugin.info.id) {
-            bail!(
-                "two plugins share the id `{}`: {} and {}; results would be ambiguous",
-                plugin.info.id,
-                other.path.display(),
-                plugin.path.display()
-            );
-        }
-    }
-    Ok(plugins)
-}
-
-/// The evaluation date: as given, else the cohort's own date, else today.
-fn evaluation_date(given: Option<Date>, records: &Path) -> anyhow::Result<(Date, String)> {
-    if let Some(date) = given {
-        return Ok((date, "--date".into()));
-    }
-    let cohort = records.join("cohort.json");
-    if cohort.is_file() {
-        let text = std::fs::read_to_string(&cohort)
-            .with_context(|| format!("reading {}", cohort.display()))?;
-        let json: serde_json::Value = serde_json::from_str(&text)
-            .with_context(|| format!("{} is not valid JSON", cohort.display()))?;
-        if let Some(as_of) = json.get("as_of").and_then(|v| v.as_str()) {
-            let date = as_of.parse().with_context(|| {
-                format!(
-                    "{}: as_of {as_of:?} is not a YYYY-MM-DD date",
-                    cohort.display()
-                )
-            })?;
-            return Ok((date, format!("as_of of {}", cohort.display())));
-        }
-    }
-    Ok((jiff::Zoned::now().date(), "today".into()))
 }
 
 fn run_plugins(args: RunArgs) -> anyhow::Result<ExitCode> {
@@ -314,118 +308,51 @@ fn run_plugins(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         args.plugins.clone()
     };
-    let (date, date_source) = evaluation_date(args.date, &args.records)?;
-    let workers = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    let sandbox = Sandbox::new(&SandboxConfig {
-        concurrency: workers,
-    })
-    .map_err(anyhow::Error::from)
-    .context("creating the wasmtime engine")?;
-    let cache = args.cache.cache();
-    let plugins = load_plugins(&sandbox, &cache, &paths, &limits)?;
-    // A run opens each patient's record: the patient-view hook. (order-sign needs draft
-    // orders, which records do not carry.)
-    if let Some(plugin) = plugins.iter().find(|p| {
-        !p.info
-            .hooks
-            .contains(&livelab_host::wit::HookKind::PatientView)
-    }) {
-        bail!(
-            "{} ({}) does not serve the patient-view hook that `livelab run` evaluates; it serves: {}",
-            plugin.info.id,
-            plugin.path.display(),
-            plugin
-                .info
-                .hooks
-                .iter()
-                .map(|h| h.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    let options = args.ingest.options()?;
-    let terminology = options.terminology.maps().to_vec();
-    let mut reader = RecordReader::open_with(&args.records, date, options)?;
-    let format = reader.format();
-
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating the output directory {}", args.out.display()))?;
-    let results_path = args.out.join("results.jsonl");
-    let mut results = BufWriter::new(
-        File::create(&results_path)
-            .with_context(|| format!("creating {}", results_path.display()))?,
-    );
-
-    eprintln!(
-        "livelab: {} plugin(s) on {} ({:?}), evaluation date {date} ({date_source}), {workers} worker(s)",
-        plugins.len(),
-        args.records.display(),
-        format
-    );
-    let progress = ProgressBar::new(reader.file_count() as u64).with_style(
-        ProgressStyle::with_template("{bar:40} {pos}/{len} files · {per_sec} · eta {eta}")
-            .expect("a valid progress template"),
-    );
-    let ctx = EvaluationContext {
-        evaluation_date: date,
-        seed: args.seed,
-    };
-    let mut summary = SummaryBuilder::new(plugins.len());
-    let mut write_error = None;
-    // Borrowed, so its stats can be read once the workers are done.
-    let records = reader.by_ref();
-    let wall = livelab_host::run::run(&sandbox, &plugins, records, &ctx, workers, |outcome| {
-        summary.add(&outcome);
-        if write_error.is_none() {
-            for line in outcome.lines(&plugins) {
-                let written = serde_json::to_writer(&mut results, &line)
-                    .map_err(std::io::Error::from)
-                    .and_then(|()| results.write_all(b"\n"));
-                if let Err(e) = written {
-                    write_error = Some(e);
-                    break;
-                }
-            }
-        }
-        if matches!(format, livelab_host::fhir::SourceFormat::Bundles) {
-            progress.inc(1);
-        }
+    let trust = Arc::new(match &args.trust {
+        Some(path) => TrustPolicy::load(path)?,
+        None => TrustPolicy::empty(),
     });
-    progress.finish_and_clear();
-    if let Some(e) = write_error {
-        return Err(e).with_context(|| format!("writing {}", results_path.display()));
-    }
-    results
-        .flush()
-        .with_context(|| format!("writing {}", results_path.display()))?;
-
-    let summary = summary.finish(
-        &plugins,
-        RunFacts {
-            ctx: &ctx,
-            records_source: args.records.display().to_string(),
-            ingest: reader.stats().clone(),
-            terminology,
-            identifiers_allowed: args.ingest.allow_identifiers,
-            limits,
-            workers,
-            wall,
-        },
-    );
+    let plan = execute::Plan {
+        records: args.records.clone(),
+        date: args.date,
+        seed: args.seed,
+        workers: args.jobs,
+        ingest: args.ingest.options()?,
+        limits: limits.clone(),
+        plugins: paths
+            .into_iter()
+            .map(|path| execute::PlannedPlugin {
+                path,
+                options: LoadOptions {
+                    limits: limits.clone(),
+                    overrides: LimitOverrides::default(),
+                    expected_sha256: None,
+                    trust: trust.clone(),
+                    // `run` is the author's command; `trial` is where a region insists.
+                    allow_unsigned: args.trust.is_none() || args.allow_unsigned,
+                },
+            })
+            .collect(),
+        cache: args.cache.cache(),
+        out: args.out.clone(),
+        decision_log: args.decision_log.as_ref().map(|path| DecisionLogConfig {
+            path: std::path::absolute(path).unwrap_or_else(|_| path.clone()),
+            omit: Default::default(),
+        }),
+        shard: None,
+    };
+    let executed = execute::execute(plan, |_| Ok(Box::new(|_, _| {})))?;
     let summary_path = args.out.join("summary.json");
-    let json = serde_json::to_string_pretty(&summary).expect("the summary serialises");
-    std::fs::write(&summary_path, json + "\n")
-        .with_context(|| format!("writing {}", summary_path.display()))?;
-
-    print!("{}", table::render(&summary));
+    execute::write_json(&summary_path, &executed.summary)?;
+    print!("{}", table::render(&executed.summary));
     println!(
         "\nwrote {} and {}",
-        results_path.display(),
+        executed.results_path.display(),
         summary_path.display()
     );
+    if let Some(path) = &executed.decision_log_path {
+        println!("appended decisions to {}", path.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -480,11 +407,16 @@ fn anonymise(args: AnonymiseArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn describe(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
-    let sandbox = Sandbox::new(&SandboxConfig { concurrency: 1 })
-        .map_err(anyhow::Error::from)
-        .context("creating the wasmtime engine")?;
+    let sandbox = execute::sandbox(1)?;
     let cache = ArtifactCache::new(ArtifactCache::default_dir());
-    for plugin in load_plugins(&sandbox, &cache, paths, &Limits::default())? {
+    let planned: Vec<_> = paths
+        .iter()
+        .map(|path| execute::PlannedPlugin {
+            path: path.clone(),
+            options: LoadOptions::authoring(Limits::default()),
+        })
+        .collect();
+    for plugin in execute::load_plugins(&sandbox, &cache, &planned)? {
         print!("{}", table::describe(&plugin));
     }
     Ok(ExitCode::SUCCESS)

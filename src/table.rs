@@ -163,3 +163,83 @@ pub fn describe(plugin: &Plugin) -> String {
     }
     out
 }
+
+fn percent(p: &livelab_host::stats::Proportion) -> String {
+    match (p.estimate, p.ci95) {
+        (Some(e), Some((lo, hi))) => {
+            format!("{:.1} ({:.1}–{:.1})", e * 100.0, lo * 100.0, hi * 100.0)
+        }
+        _ => "-".into(),
+    }
+}
+
+/// Effectiveness per plugin against the labels, and the paired comparisons.
+pub fn effectiveness(e: &livelab_host::effectiveness::Effectiveness) -> String {
+    let mut out = String::new();
+    writeln!(
+        out,
+        "effectiveness against {} (95 % Wilson intervals, %):",
+        e.labels
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "{:<22} {:>4} {:>4} {:>4} {:>4} {:>19} {:>19} {:>19} {:>19} {:>7} {:>6}",
+        "plugin",
+        "TP",
+        "FP",
+        "FN",
+        "TN",
+        "sensitivity",
+        "specificity",
+        "PPV",
+        "NPV",
+        "alerts%",
+        "errors"
+    )
+    .unwrap();
+    for p in &e.plugins {
+        let c = &p.confusion;
+        writeln!(
+            out,
+            "{:<22} {:>4} {:>4} {:>4} {:>4} {:>19} {:>19} {:>19} {:>19} {:>7} {:>6}",
+            p.plugin,
+            c.tp,
+            c.fp,
+            c.fn_,
+            c.tn,
+            percent(&p.metrics.sensitivity),
+            percent(&p.metrics.specificity),
+            percent(&p.metrics.ppv),
+            percent(&p.metrics.npv),
+            p.alerts_per_100.map_or("-".into(), |r| format!("{r:.1}")),
+            p.errors_label_positive + p.errors_label_negative,
+        )
+        .unwrap();
+    }
+    for c in &e.comparisons {
+        let diff = |d: &livelab_host::stats::PairedDifference| match (d.estimate, d.ci95) {
+            (Some(e), Some((lo, hi))) => format!(
+                "{:+.1} ({:+.1} to {:+.1})",
+                e * 100.0,
+                lo * 100.0,
+                hi * 100.0
+            ),
+            _ => "-".into(),
+        };
+        writeln!(
+            out,
+            "\n{} → {} on {} patients: {} discordant; sensitivity {} points (McNemar p = {:.3}), specificity {} points (McNemar p = {:.3})",
+            c.baseline,
+            c.candidate,
+            c.patients,
+            c.discordant.len(),
+            diff(&c.sensitivity_difference),
+            c.sensitivity_mcnemar.p_value,
+            diff(&c.specificity_difference),
+            c.specificity_mcnemar.p_value,
+        )
+        .unwrap();
+    }
+    out
+}

@@ -36,7 +36,7 @@ use std::sync::Arc;
 use jiff::civil::Date;
 use serde::Deserialize;
 
-use crate::record::{Position, Record, SourceLocation};
+use crate::record::{CodingOrigin, Position, Record, SourceLocation};
 use crate::terminology::{CodingStats, Terminology};
 use crate::units::{self, UnitStats};
 use crate::wit::{Allergy, Condition, Medication, Observation, ObservationValue, Patient, Sex};
@@ -93,7 +93,7 @@ pub struct RecordError {
 }
 
 /// Counts of what ingest read, used, skipped, dropped, translated and converted.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct IngestStats {
     pub files: u64,
     pub resources: u64,
@@ -433,6 +433,7 @@ struct Builder {
     observations: Vec<Observation>,
     medications: Vec<Medication>,
     allergies: Vec<Allergy>,
+    coding: CodingOrigin,
     /// The first reason this record cannot be evaluated, if any.
     error: Option<RecordError>,
 }
@@ -453,6 +454,7 @@ impl Builder {
             observations: Vec::new(),
             medications: Vec::new(),
             allergies: Vec::new(),
+            coding: CodingOrigin::None,
             error: None,
         }
     }
@@ -510,6 +512,7 @@ impl Builder {
                 medications: self.medications,
                 allergies: self.allergies,
             },
+            coding: self.coding,
         })
     }
 
@@ -532,6 +535,7 @@ impl Builder {
             Parsed::Patient(_) => Err("duplicate Patient"),
             Parsed::Medication(_) => unreachable!("Medications are indexed, not attached"),
             Parsed::Condition(r) => map_condition(r, &ctx).map(|mut c| {
+                self.coding = self.coding.with(&c.code);
                 terms.translate(&mut c.code, &mut stats.codings);
                 self.conditions.push(c);
                 "Condition"
@@ -542,6 +546,7 @@ impl Builder {
                 "Observation"
             }),
             Parsed::MedicationUse(r, kind) => map_medication(r, &ctx).map(|mut m| {
+                self.coding = self.coding.with(&m.code);
                 terms.translate(&mut m.code, &mut stats.codings);
                 if let Some(dose) = &mut m.daily_dose {
                     units::normalise_dose(dose, &mut stats.units);

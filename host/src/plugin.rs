@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -10,8 +11,11 @@ use wasmtime::component::{Component, types::ComponentItem};
 use wasmtime::{Store, Trap};
 
 use crate::cache::ArtifactCache;
+use crate::manifest::{LoadedManifest, ManifestError, PluginSource};
 use crate::record::{Record, minimise};
 use crate::sandbox::{EvaluationState, LimitExceeded, Limits, Sandbox, StoreSetup};
+use crate::sandbox::{LimitError, LimitOverrides};
+use crate::signing::{PluginSignature, SignatureStatus, TrustPolicy};
 use crate::wit::{self, Card, Hook, PluginBindings, PluginBindingsPre, PluginInfo, Request};
 
 /// Why a plugin cannot be loaded. Each message says what to do.
@@ -56,19 +60,98 @@ pub enum LoadError {
         "{path} imports something this host does not provide: {reason}; a plugin may import only `livelab:cds/log` and WASI p2"
     )]
     UnknownImport { path: PathBuf, reason: String },
+    #[error(
+        "{path} exports {} with types that differ from this host's ({reason}); rebuild the plugin against this livelab's `wit/`",
+        wit::EVALUATOR_EXPORT
+    )]
+    WrongTypes { path: PathBuf, reason: String },
     #[error("{path}: `describe` failed: {reason}")]
     Describe { path: PathBuf, reason: String },
     #[error("{path}: `describe` returned an invalid plugin-info: {reason}")]
     InvalidInfo { path: PathBuf, reason: String },
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(
+        "{component} does not match its manifest {manifest}: its sha256 is {actual}, the manifest pins {expected}; the component was changed or replaced after packaging (re-package and re-sign it, or find out who changed it)"
+    )]
+    ComponentChanged {
+        manifest: PathBuf,
+        component: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error(
+        "{path}: sha256 {actual} differs from the pinned {expected}; the plugin is not the one this trial was written for (review it with `livelab check`, then update the pin)"
+    )]
+    PinMismatch {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+    #[error(
+        "{path}: refused: {status}; sign the package with a key the trust policy lists (`livelab sign`), or allow unsigned plugins for local authoring (`--allow-unsigned`, or `allow_unsigned = true` in the trial)"
+    )]
+    Signature {
+        path: PathBuf,
+        status: Box<SignatureStatus>,
+    },
+    #[error(
+        "{manifest}: the manifest and the component's `describe` disagree: {}; re-package the plugin (`livelab package`) so that the reviewer reads what it really does",
+        .disagreements.join("; ")
+    )]
+    Undeclared {
+        manifest: PathBuf,
+        disagreements: Vec<String>,
+    },
+    #[error("{path}: {source}")]
+    Limits { path: PathBuf, source: LimitError },
+}
+
+/// How a plugin is to be loaded: the limits around it and what it must prove.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// The run's limits (host defaults with the trial's or command line's changes).
+    pub limits: Limits,
+    /// The region's changes for this plugin, applied after what its manifest asks for.
+    pub overrides: LimitOverrides,
+    /// The component's SHA-256 as the trial pins it.
+    pub expected_sha256: Option<String>,
+    pub trust: Arc<TrustPolicy>,
+    /// Admit plugins without a trusted signature (local authoring). An invalid signature
+    /// is refused regardless: it means tampering, not a missing step.
+    pub allow_unsigned: bool,
+}
+
+impl LoadOptions {
+    /// Local authoring: default limits, no pin, unsigned plugins admitted.
+    pub fn authoring(limits: Limits) -> LoadOptions {
+        LoadOptions {
+            limits,
+            overrides: LimitOverrides::default(),
+            expected_sha256: None,
+            trust: Arc::new(TrustPolicy::empty()),
+            allow_unsigned: true,
+        }
+    }
 }
 
 /// A loaded, validated plugin: compiled, linked, and described.
 pub struct Plugin {
+    /// What was asked for: the package directory, its `plugin.toml`, or a bare component.
     pub path: PathBuf,
+    /// The component file that runs.
+    pub component_path: PathBuf,
     /// Lowercase hex SHA-256 of the component file: the identity of exactly what ran.
     pub sha256: String,
     pub info: PluginInfo,
     pub limits: Limits,
+    /// The package's manifest; `None` for a bare component.
+    pub manifest: Option<LoadedManifest>,
+    pub signature: SignatureStatus,
+    /// True when the trial pinned the component's hash (and it matched).
+    pub pinned: bool,
+    /// The granted data directory, mounted read-only at `/data`.
+    pub data_dir: Option<Arc<Path>>,
     pre: PluginBindingsPre<EvaluationState>,
 }
 
@@ -93,69 +176,98 @@ const WASM_MAGIC: &[u8; 4] = b"\0asm";
 const CORE_MODULE_VERSION: [u8; 4] = [1, 0, 0, 0];
 
 impl Plugin {
-    /// Reads, checks, compiles (or loads from the cache), links and describes a plugin.
+    /// Reads a package or bare component and checks everything a trial requires before
+    /// any record is read: the manifest, the component's hash against the manifest and the
+    /// trial's pin, the signature against the trust policy, the granted data directory's
+    /// hash, the WIT world and version, the imports, `describe` against the manifest, and
+    /// the limits against the host ceiling.
     pub fn load(
         sandbox: &Sandbox,
         cache: &ArtifactCache,
         path: &Path,
-        limits: Limits,
+        options: &LoadOptions,
     ) -> Result<Plugin, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| match source.kind() {
-            std::io::ErrorKind::NotFound => LoadError::NotFound {
+        let source = PluginSource::open(path)?;
+        let component_path = source.component_path().to_owned();
+        let bytes = read_component(&component_path)?;
+        let sha256 = sha256_hex(&bytes);
+        let manifest = source.manifest().cloned();
+        if let Some(m) = &manifest
+            && m.manifest.plugin.sha256 != sha256
+        {
+            return Err(LoadError::ComponentChanged {
+                manifest: m.path.clone(),
+                component: component_path,
+                expected: m.manifest.plugin.sha256.clone(),
+                actual: sha256,
+            });
+        }
+        if let Some(expected) = &options.expected_sha256
+            && *expected != sha256
+        {
+            return Err(LoadError::PinMismatch {
                 path: path.to_owned(),
-            },
-            _ => LoadError::Io {
+                expected: expected.clone(),
+                actual: sha256,
+            });
+        }
+        let signature = signature_status(manifest.as_ref(), &options.trust)?;
+        let refused = match &signature {
+            SignatureStatus::Trusted { .. } => false,
+            SignatureStatus::Invalid { .. } => true,
+            _ => !options.allow_unsigned,
+        };
+        if refused {
+            return Err(LoadError::Signature {
+                path: path.to_owned(),
+                status: Box::new(signature),
+            });
+        }
+        let requested = manifest
+            .as_ref()
+            .map(|m| m.manifest.limits.clone())
+            .unwrap_or_default();
+        let limits = options
+            .limits
+            .with(&requested.then(&options.overrides))
+            .map_err(|source| LoadError::Limits {
                 path: path.to_owned(),
                 source,
-            },
-        })?;
-        if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
-            return Err(LoadError::NotWasm {
-                path: path.to_owned(),
-            });
-        }
-        if bytes[4..8] == CORE_MODULE_VERSION {
-            return Err(LoadError::CoreModule {
-                path: path.to_owned(),
-            });
-        }
-        let sha256 = sha256_hex(&bytes);
-        let component = cache
-            .component(sandbox.engine(), &bytes, &sha256)
-            .map_err(|e| LoadError::Invalid {
-                path: path.to_owned(),
-                reason: format!("{e:#}"),
             })?;
-        check_world(sandbox, &component, path)?;
-        let instance_pre =
-            sandbox
-                .linker()
-                .instantiate_pre(&component)
-                .map_err(|e| LoadError::UnknownImport {
-                    path: path.to_owned(),
-                    reason: format!("{e:#}"),
-                })?;
-        let pre = PluginBindingsPre::new(instance_pre).map_err(|e| LoadError::WrongWorld {
+        let data_dir: Option<Arc<Path>> = manifest
+            .as_ref()
+            .and_then(|m| m.data_dir.as_deref())
+            .map(Arc::from);
+        let (info, pre) = compile_and_describe(
+            sandbox,
+            cache,
+            &component_path,
+            &bytes,
+            &sha256,
+            &limits,
+            data_dir.clone(),
+        )?;
+        if let Some(m) = &manifest {
+            let disagreements = m.manifest.disagreements(&info);
+            if !disagreements.is_empty() {
+                return Err(LoadError::Undeclared {
+                    manifest: m.path.clone(),
+                    disagreements,
+                });
+            }
+        }
+        Ok(Plugin {
             path: path.to_owned(),
-            expected: wit::EVALUATOR_EXPORT,
-            found: format!(" ({e:#})"),
-        })?;
-        let info = describe(sandbox, &pre, &limits).map_err(|reason| LoadError::Describe {
-            path: path.to_owned(),
-            reason,
-        })?;
-        validate_info(&info).map_err(|reason| LoadError::InvalidInfo {
-            path: path.to_owned(),
-            reason,
-        })?;
-        let plugin = Plugin {
-            path: path.to_owned(),
+            component_path,
             sha256,
             info,
             limits,
+            manifest,
+            signature,
+            pinned: options.expected_sha256.is_some(),
+            data_dir,
             pre,
-        };
-        Ok(plugin)
+        })
     }
 
     /// Evaluates this plugin on one record in a fresh instance. Never panics; every way the
@@ -165,11 +277,32 @@ impl Plugin {
             hook: Hook::PatientView,
             patient: minimise(&record.patient, &self.info.data_needs),
         };
-        self.evaluate_request(
-            sandbox,
-            &request,
-            ctx.store_setup(&self.limits, &record.key, &self.sha256),
-        )
+        let mut outcome =
+            self.evaluate_request(sandbox, &request, self.store_setup(ctx, &record.key));
+        if ctx.keep_inputs {
+            outcome.input = Some(request);
+        }
+        outcome
+    }
+
+    /// The component's imports (`namespace:package/interface@version`), all of which the
+    /// host provides (loading fails otherwise).
+    pub fn imports(&self, engine: &wasmtime::Engine) -> Vec<String> {
+        self.pre
+            .instance_pre()
+            .component()
+            .component_type()
+            .imports(engine)
+            .map(|(name, _)| name.to_owned())
+            .collect()
+    }
+
+    /// The store setup of this plugin's evaluation of one record: its limits, grants, the
+    /// virtual clock and the seed derived from the run, the plugin and the record.
+    pub fn store_setup(&self, ctx: &EvaluationContext, record_key: &str) -> StoreSetup {
+        let mut setup = ctx.store_setup(&self.limits, record_key, &self.sha256);
+        setup.data_dir = self.data_dir.clone();
+        setup
     }
 
     /// Evaluates an already minimised request in a fresh instance.
@@ -189,6 +322,10 @@ impl Plugin {
             }
             Err((failure, store)) => (Err(failure), store),
         };
+        // Zero when the sandbox does not meter fuel.
+        let fuel_used = store.get_fuel().map_or(0, |left| {
+            setup.limits.fuel.unwrap_or(u64::MAX).saturating_sub(left)
+        });
         let state = store.data();
         let peak_memory_bytes = state.peak_memory_bytes() as u64;
         let log = state
@@ -205,7 +342,9 @@ impl Plugin {
             latency_ns: start.elapsed().as_nanos() as u64,
             instantiate_ns,
             peak_memory_bytes,
+            fuel_used,
             log,
+            input: None,
         }
     }
 
@@ -217,6 +356,9 @@ impl Plugin {
         setup: &StoreSetup,
     ) -> Result<LiveInstance<'_>, (Failure, Store<EvaluationState>)> {
         let mut store = sandbox.store(setup);
+        if let Some(message) = store.data().setup_error.clone() {
+            return Err((Failure::Host { detail: message }, store));
+        }
         match self.pre.instantiate(&mut store) {
             Ok(bindings) => Ok(LiveInstance {
                 plugin: self,
@@ -249,10 +391,7 @@ impl LiveInstance<'_> {
             .call_evaluate(&mut self.store, request)
         {
             Ok(Ok(cards)) => check_output(cards, limits),
-            Ok(Err(e)) => Err(Failure::PluginError {
-                kind: format!("{:?}", e.kind).to_lowercase().replace('_', "-"),
-                message: e.message,
-            }),
+            Ok(Err(e)) => Err(plugin_error(e, limits)),
             Err(e) => Err(Failure::from_wasmtime(
                 &e,
                 limits,
@@ -262,16 +401,114 @@ impl LiveInstance<'_> {
     }
 }
 
+fn read_component(path: &Path) -> Result<Vec<u8>, LoadError> {
+    let bytes = std::fs::read(path).map_err(|source| match source.kind() {
+        std::io::ErrorKind::NotFound => LoadError::NotFound {
+            path: path.to_owned(),
+        },
+        _ => LoadError::Io {
+            path: path.to_owned(),
+            source,
+        },
+    })?;
+    if bytes.len() < 8 || &bytes[..4] != WASM_MAGIC {
+        return Err(LoadError::NotWasm {
+            path: path.to_owned(),
+        });
+    }
+    if bytes[4..8] == CORE_MODULE_VERSION {
+        return Err(LoadError::CoreModule {
+            path: path.to_owned(),
+        });
+    }
+    Ok(bytes)
+}
+
+/// The signature status of a package (a bare component is unsigned).
+fn signature_status(
+    manifest: Option<&LoadedManifest>,
+    trust: &TrustPolicy,
+) -> Result<SignatureStatus, LoadError> {
+    let Some(m) = manifest else {
+        return Ok(SignatureStatus::Unsigned);
+    };
+    let signature = match &m.signature_path {
+        Some(path) => Some(PluginSignature::load(path).map_err(|e| {
+            LoadError::Manifest(ManifestError::Invalid {
+                path: path.clone(),
+                message: e.to_string(),
+            })
+        })?),
+        None => None,
+    };
+    Ok(crate::signing::verify(&m.bytes, signature.as_ref(), trust))
+}
+
+/// Compiles (or loads from the cache), checks the world and imports, links, and calls
+/// `describe`.
+fn compile_and_describe(
+    sandbox: &Sandbox,
+    cache: &ArtifactCache,
+    path: &Path,
+    bytes: &[u8],
+    sha256: &str,
+    limits: &Limits,
+    data_dir: Option<Arc<Path>>,
+) -> Result<(PluginInfo, PluginBindingsPre<EvaluationState>), LoadError> {
+    let component = cache
+        .component(sandbox.engine(), bytes, sha256)
+        .map_err(|e| LoadError::Invalid {
+            path: path.to_owned(),
+            reason: format!("{e:#}"),
+        })?;
+    check_world(sandbox, &component, path)?;
+    let instance_pre =
+        sandbox
+            .linker()
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::UnknownImport {
+                path: path.to_owned(),
+                reason: format!("{e:#}"),
+            })?;
+    let pre = PluginBindingsPre::new(instance_pre).map_err(|e| LoadError::WrongWorld {
+        path: path.to_owned(),
+        expected: wit::EVALUATOR_EXPORT,
+        found: format!(" ({e:#})"),
+    })?;
+    let info = describe(sandbox, &pre, limits, data_dir).map_err(|reason| {
+        // The exports are looked up by name and version when linking, but their types only
+        // when first instantiated: a component built against a changed WIT fails here.
+        if reason.contains("type mismatch") {
+            LoadError::WrongTypes {
+                path: path.to_owned(),
+                reason,
+            }
+        } else {
+            LoadError::Describe {
+                path: path.to_owned(),
+                reason,
+            }
+        }
+    })?;
+    validate_info(&info).map_err(|reason| LoadError::InvalidInfo {
+        path: path.to_owned(),
+        reason,
+    })?;
+    Ok((info, pre))
+}
+
 /// Calls `describe` once, in the sandbox, under the plugin's limits.
 fn describe(
     sandbox: &Sandbox,
     pre: &PluginBindingsPre<EvaluationState>,
     limits: &Limits,
+    data_dir: Option<Arc<Path>>,
 ) -> Result<PluginInfo, String> {
     let setup = StoreSetup {
         limits: limits.clone(),
         wall_clock_secs: 0,
         random_seed: 0,
+        data_dir,
     };
     let mut store = sandbox.store(&setup);
     let described = pre
@@ -288,6 +525,8 @@ pub struct EvaluationContext {
     pub evaluation_date: jiff::civil::Date,
     /// The run's seed; each evaluation's randomness derives from it, the plugin and the record.
     pub seed: u64,
+    /// Keep each evaluation's request in its outcome (for the decision log).
+    pub keep_inputs: bool,
 }
 
 impl EvaluationContext {
@@ -312,6 +551,7 @@ impl EvaluationContext {
             limits: limits.clone(),
             wall_clock_secs: midnight,
             random_seed: u64::from_le_bytes(digest[..8].try_into().expect("8 bytes")),
+            data_dir: None,
         }
     }
 }
@@ -325,23 +565,30 @@ pub struct Outcome {
     pub latency_ns: u64,
     pub instantiate_ns: u64,
     pub peak_memory_bytes: u64,
+    /// Fuel consumed by instantiation and the call: a deterministic measure of CPU work,
+    /// the same on every machine for the same plugin and input.
+    pub fuel_used: u64,
     pub log: Vec<String>,
+    /// The request the plugin received, kept when the run writes a decision log.
+    pub input: Option<Request>,
 }
 
 /// Why an evaluation produced no cards. `cause()` is a stable name for summaries.
 #[derive(Clone, Debug, PartialEq, Serialize, thiserror::Error)]
 #[serde(tag = "cause", rename_all = "kebab-case")]
 pub enum Failure {
-    #[error("the plugin reported an error ({kind}): {message}")]
-    PluginError { kind: String, message: String },
+    #[error("the plugin reported an error ({kind}): {detail}")]
+    PluginError { kind: String, detail: String },
     #[error("deadline exceeded: the evaluation ran longer than {deadline_ms} ms")]
     DeadlineExceeded { deadline_ms: u64 },
-    #[error("{message}")]
-    MemoryLimit { message: String },
-    #[error("{message}")]
-    TableLimit { message: String },
-    #[error("{message}")]
-    LogLimit { message: String },
+    #[error("fuel exhausted: the evaluation used its whole budget of {fuel} fuel")]
+    FuelExhausted { fuel: u64 },
+    #[error("{detail}")]
+    MemoryLimit { detail: String },
+    #[error("{detail}")]
+    TableLimit { detail: String },
+    #[error("{detail}")]
+    LogLimit { detail: String },
     #[error("stack overflow: the plugin recursed past the stack limit")]
     StackOverflow,
     #[error("the plugin trapped ({trap}){}", panic_suffix(.panic))]
@@ -350,12 +597,15 @@ pub enum Failure {
         #[serde(skip_serializing_if = "Option::is_none")]
         panic: Option<String>,
     },
-    #[error("output limit exceeded: {message}")]
-    OutputLimit { message: String },
-    #[error("invalid card: {message}")]
-    InvalidOutput { message: String },
-    #[error("host error: {message}")]
-    Host { message: String },
+    #[error("output limit exceeded: {detail}")]
+    OutputLimit { detail: String },
+    #[error("resource limit exceeded: {detail}")]
+    ResourceLimit { detail: String },
+    #[error("invalid card: {detail}")]
+    InvalidOutput { detail: String },
+    #[error("host error: {detail}")]
+    #[serde(rename = "host-error")]
+    Host { detail: String },
 }
 
 fn panic_suffix(panic: &Option<String>) -> String {
@@ -367,12 +617,14 @@ impl Failure {
         match self {
             Failure::PluginError { .. } => "plugin-error",
             Failure::DeadlineExceeded { .. } => "deadline-exceeded",
+            Failure::FuelExhausted { .. } => "fuel-exhausted",
             Failure::MemoryLimit { .. } => "memory-limit",
             Failure::TableLimit { .. } => "table-limit",
             Failure::LogLimit { .. } => "log-limit",
             Failure::StackOverflow => "stack-overflow",
             Failure::Trap { .. } => "trap",
             Failure::OutputLimit { .. } => "output-limit",
+            Failure::ResourceLimit { .. } => "resource-limit",
             Failure::InvalidOutput { .. } => "invalid-output",
             Failure::Host { .. } => "host-error",
         }
@@ -381,11 +633,39 @@ impl Failure {
     /// Classifies an error from instantiating or calling a plugin.
     fn from_wasmtime(error: &wasmtime::Error, limits: &Limits, stderr: &str) -> Failure {
         if let Some(limit) = error.downcast_ref::<LimitExceeded>() {
-            let message = limit.to_string();
+            let detail = limit.to_string();
             return match limit {
-                LimitExceeded::Memory { .. } => Failure::MemoryLimit { message },
-                LimitExceeded::Table { .. } => Failure::TableLimit { message },
-                LimitExceeded::Log { .. } => Failure::LogLimit { message },
+                LimitExceeded::Memory { .. } => Failure::MemoryLimit { detail },
+                LimitExceeded::Table { .. } => Failure::TableLimit { detail },
+                LimitExceeded::Log { .. } => Failure::LogLimit { detail },
+            };
+        }
+        if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            return Failure::Trap {
+                trap: format!(
+                    "exit: the plugin called exit (status {}) instead of returning cards or an error",
+                    exit.0
+                ),
+                panic: panic_message(stderr),
+            };
+        }
+        if error
+            .downcast_ref::<wasmtime::component::ResourceTableError>()
+            .is_some()
+            || format!("{error:#}").contains("handle limit exceeded")
+        {
+            return Failure::ResourceLimit {
+                detail: "the plugin holds too many host resources (handles) at once; drop what it no longer needs".into(),
+            };
+        }
+        // wasmtime bounds what one call may copy out of the guest ("hostcall fuel", set from
+        // the output limits in `Sandbox::store`); its error type is private.
+        if format!("{error:#}").contains("fuel allocated for hostcalls has been exhausted") {
+            return Failure::OutputLimit {
+                detail: format!(
+                    "the plugin returned more data than the output limits allow ({} cards, {} bytes of text)",
+                    limits.max_cards, limits.max_output_bytes
+                ),
             };
         }
         match error.downcast_ref::<Trap>() {
@@ -393,6 +673,9 @@ impl Failure {
                 deadline_ms: limits.deadline_ms,
             },
             Some(Trap::StackOverflow) => Failure::StackOverflow,
+            Some(Trap::OutOfFuel) => Failure::FuelExhausted {
+                fuel: limits.fuel.unwrap_or(u64::MAX),
+            },
             Some(trap) => Failure::Trap {
                 trap: trap
                     .to_string()
@@ -401,9 +684,32 @@ impl Failure {
                 panic: panic_message(stderr),
             },
             None => Failure::Host {
-                message: format!("{error:#}"),
+                detail: format!("{error:#}"),
             },
         }
+    }
+}
+
+/// A domain failure the plugin reported, its message bounded like any output string.
+fn plugin_error(e: crate::wit::EvaluationError, limits: &Limits) -> Failure {
+    use crate::wit::ErrorKind;
+    if e.message.len() > limits.max_string_bytes {
+        return Failure::OutputLimit {
+            detail: format!(
+                "the error message has {} bytes, the limit per string is {}",
+                e.message.len(),
+                limits.max_string_bytes
+            ),
+        };
+    }
+    Failure::PluginError {
+        kind: match e.kind {
+            ErrorKind::InvalidRequest => "invalid-request",
+            ErrorKind::UnsupportedHook => "unsupported-hook",
+            ErrorKind::Other => "other",
+        }
+        .into(),
+        detail: e.message,
     }
 }
 
@@ -421,7 +727,7 @@ fn panic_message(stderr: &str) -> Option<String> {
 fn check_output(cards: Vec<Card>, limits: &Limits) -> Result<Vec<Card>, Failure> {
     if cards.len() > limits.max_cards {
         return Err(Failure::OutputLimit {
-            message: format!("{} cards, the limit is {}", cards.len(), limits.max_cards),
+            detail: format!("{} cards, the limit is {}", cards.len(), limits.max_cards),
         });
     }
     let mut bytes = 0;
@@ -429,37 +735,59 @@ fn check_output(cards: Vec<Card>, limits: &Limits) -> Result<Vec<Card>, Failure>
         let summary_chars = card.summary.chars().count();
         if summary_chars == 0 || summary_chars >= 140 {
             return Err(Failure::InvalidOutput {
-                message: format!(
+                detail: format!(
                     "card {i}: summary has {summary_chars} characters; CDS Hooks asks for 1 to 139"
                 ),
             });
         }
         if card.source.label.is_empty() {
             return Err(Failure::InvalidOutput {
-                message: format!("card {i}: source.label is empty"),
+                detail: format!("card {i}: source.label is empty"),
             });
         }
-        bytes += card.summary.len()
-            + card.detail.as_ref().map_or(0, String::len)
-            + card.source.label.len()
-            + card.source.url.as_ref().map_or(0, String::len)
-            + card
-                .suggestions
-                .iter()
-                .map(|s| {
-                    s.label.len() + s.actions.iter().map(|a| a.description.len()).sum::<usize>()
-                })
-                .sum::<usize>();
+        for (field, text) in card_strings(card) {
+            if text.len() > limits.max_string_bytes {
+                return Err(Failure::OutputLimit {
+                    detail: format!(
+                        "card {i}: {field} has {} bytes, the limit per string is {}",
+                        text.len(),
+                        limits.max_string_bytes
+                    ),
+                });
+            }
+            bytes += text.len();
+        }
     }
     if bytes > limits.max_output_bytes {
         return Err(Failure::OutputLimit {
-            message: format!(
+            detail: format!(
                 "{bytes} bytes of card text, the limit is {}",
                 limits.max_output_bytes
             ),
         });
     }
     Ok(cards)
+}
+
+/// Every string of a card with the name of its field, for the output bounds.
+fn card_strings(card: &Card) -> Vec<(&'static str, &str)> {
+    let mut strings = vec![("summary", card.summary.as_str())];
+    strings.extend(card.detail.as_deref().map(|d| ("detail", d)));
+    strings.push(("source.label", &card.source.label));
+    strings.extend(card.source.url.as_deref().map(|u| ("source.url", u)));
+    if let Some(topic) = &card.source.topic {
+        strings.push(("source.topic.code", &topic.code));
+        if let crate::wit::CodeSystem::Other(uri) = &topic.system {
+            strings.push(("source.topic.system", uri));
+        }
+    }
+    for suggestion in &card.suggestions {
+        strings.push(("suggestion.label", &suggestion.label));
+        for action in &suggestion.actions {
+            strings.push(("suggestion.action.description", &action.description));
+        }
+    }
+    strings
 }
 
 /// Checks the component's exports before linking, so a wrong world or version gets a
@@ -493,6 +821,10 @@ fn check_world(sandbox: &Sandbox, component: &Component, path: &Path) -> Result<
     })
 }
 
+/// Bounds on what `describe` may declare.
+const MAX_DATA_NEEDS: usize = 64;
+const MAX_CODE_FILTERS: usize = 1_000;
+
 fn validate_info(info: &PluginInfo) -> Result<(), String> {
     let id_ok = !info.id.is_empty()
         && info.id.len() <= 64
@@ -508,6 +840,15 @@ fn validate_info(info: &PluginInfo) -> Result<(), String> {
     }
     if info.hooks.is_empty() {
         return Err("it serves no hooks".into());
+    }
+    // Minimising a record against the needs runs on the host, outside the plugin's deadline
+    // and fuel: the declaration itself must be small.
+    let filters: usize = info.data_needs.iter().map(|n| n.codes.len()).sum();
+    if info.data_needs.len() > MAX_DATA_NEEDS || filters > MAX_CODE_FILTERS {
+        return Err(format!(
+            "it declares {} data needs with {filters} code filters; at most {MAX_DATA_NEEDS} needs and {MAX_CODE_FILTERS} filters (declare code prefixes, not every code)",
+            info.data_needs.len()
+        ));
     }
     if info.name.is_empty() || info.version.is_empty() {
         return Err("name and version must not be empty".into());

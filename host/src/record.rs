@@ -48,6 +48,57 @@ pub struct Record {
     pub source: SourceLocation,
     /// Everything the host could read, before minimisation.
     pub patient: Patient,
+    /// Which code systems the source used for diagnoses and medications, before any
+    /// terminology map added codings: a trial's subgroup, so that a plugin that only works
+    /// for Dutch-coded records shows it.
+    pub coding: CodingOrigin,
+}
+
+/// The code systems of a record's diagnoses and medications as the source wrote them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CodingOrigin {
+    /// Dutch GP systems only (ICPC, ATC, NHG Tabel 45, G-Standaard).
+    Dutch,
+    /// International systems only (SNOMED CT, RxNorm).
+    International,
+    /// Both.
+    Mixed,
+    /// No diagnosis or medication codes in either.
+    #[default]
+    None,
+}
+
+impl CodingOrigin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CodingOrigin::Dutch => "dutch",
+            CodingOrigin::International => "international",
+            CodingOrigin::Mixed => "mixed",
+            CodingOrigin::None => "none",
+        }
+    }
+
+    /// This origin after also seeing `concept` (as the source wrote it).
+    pub fn with(self, concept: &[crate::wit::Coding]) -> CodingOrigin {
+        use crate::wit::CodeSystem as S;
+        let dutch = concept
+            .iter()
+            .any(|c| matches!(c.system, S::Icpc | S::Atc | S::NhgTabel45 | S::GStandaard));
+        let international = concept
+            .iter()
+            .any(|c| matches!(c.system, S::SnomedCt | S::Rxnorm));
+        let seen = match (dutch, international) {
+            (true, true) => CodingOrigin::Mixed,
+            (true, false) => CodingOrigin::Dutch,
+            (false, true) => CodingOrigin::International,
+            (false, false) => return self,
+        };
+        match self {
+            CodingOrigin::None => seen,
+            same if same == seen => same,
+            _ => CodingOrigin::Mixed,
+        }
+    }
 }
 
 /// Cut `patient` down to the declared `needs`: sections nobody asked for are empty, items

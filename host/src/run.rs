@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::fhir::{IngestStats, RecordError};
 use crate::plugin::{EvaluationContext, Failure, Outcome, Plugin};
@@ -29,6 +29,16 @@ pub struct RecordOutcome {
     pub record: Result<(String, SourceLocation), RecordError>,
     /// One outcome per plugin, in plugin order; empty when the record could not be read.
     pub evaluations: Vec<Outcome>,
+    /// Who the patient is in a trial's subgroups; `None` when the record could not be read.
+    pub profile: Option<RecordProfile>,
+}
+
+/// The patient attributes a trial breaks effectiveness down by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordProfile {
+    pub age_years: u8,
+    pub sex: crate::wit::Sex,
+    pub coding: crate::record::CodingOrigin,
 }
 
 /// Evaluates every plugin on every record with `workers` threads, calling `sink` with each
@@ -89,6 +99,11 @@ fn evaluate_record(
     match item {
         Ok(record) => RecordOutcome {
             seq,
+            profile: Some(RecordProfile {
+                age_years: record.patient.age_years,
+                sex: record.patient.sex,
+                coding: record.coding,
+            }),
             evaluations: plugins
                 .iter()
                 .map(|plugin| plugin.evaluate(sandbox, &record, ctx))
@@ -99,6 +114,7 @@ fn evaluate_record(
             seq,
             record: Err(error),
             evaluations: Vec::new(),
+            profile: None,
         },
     }
 }
@@ -211,6 +227,8 @@ pub struct ResultLine<'a> {
     pub instantiate_ns: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peak_memory_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub log: &'a [String],
 }
@@ -249,6 +267,7 @@ impl RecordOutcome {
                     latency_ns: None,
                     instantiate_ns: None,
                     peak_memory_bytes: None,
+                    fuel: None,
                     log: &[],
                 }];
             }
@@ -279,6 +298,7 @@ impl RecordOutcome {
                     latency_ns: Some(outcome.latency_ns),
                     instantiate_ns: Some(outcome.instantiate_ns),
                     peak_memory_bytes: Some(outcome.peak_memory_bytes),
+                    fuel: Some(outcome.fuel_used),
                     log: &outcome.log,
                 }
             })
@@ -290,24 +310,58 @@ impl RecordOutcome {
 // summary.json
 
 /// The schema of `summary.json`; bump on any incompatible change.
-pub const SUMMARY_SCHEMA: &str = "livelab.run-summary/1";
+pub const SUMMARY_SCHEMA: &str = "livelab.run-summary/2";
 
-/// Accumulates a run's summary from its record outcomes.
+/// Accumulates a run's summary from its record outcomes. It serialises (histograms as
+/// their recorded buckets) and merges exactly, so shards of a run can be combined into the
+/// summary a single run would have made.
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct SummaryBuilder {
     records_read: u64,
     record_errors: Vec<RecordErrorSummary>,
     plugins: Vec<PluginTally>,
 }
 
+#[derive(Clone, Debug, Serialize, Deserialize)]
 struct PluginTally {
     evaluations: u64,
     ok: u64,
-    errors: BTreeMap<&'static str, CauseSummary>,
+    errors: BTreeMap<String, CauseSummary>,
     cards: CardCounts,
     patients_with_cards: u64,
+    #[serde(with = "histogram_buckets")]
     latency: Histogram<u64>,
+    #[serde(with = "histogram_buckets")]
     instantiate: Histogram<u64>,
+    #[serde(with = "histogram_buckets")]
     peak_memory: Histogram<u64>,
+    #[serde(with = "histogram_buckets")]
+    fuel: Histogram<u64>,
+}
+
+/// A histogram as `[value, count]` pairs of its non-empty buckets. Re-recording each pair
+/// into a histogram of the same bounds and precision rebuilds it exactly (every value of a
+/// bucket is equivalent), which is what makes merged percentiles exact.
+mod histogram_buckets {
+    use hdrhistogram::Histogram;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(h: &Histogram<u64>, s: S) -> Result<S::Ok, S::Error> {
+        let buckets: Vec<(u64, u64)> = h
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect();
+        buckets.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Histogram<u64>, D::Error> {
+        let buckets = Vec::<(u64, u64)>::deserialize(d)?;
+        let mut h = super::histogram();
+        for (value, count) in buckets {
+            h.record_n(value, count).map_err(serde::de::Error::custom)?;
+        }
+        Ok(h)
+    }
 }
 
 /// Three significant digits from 1 to 2^42 (73 minutes in ns, 4 TiB in bytes).
@@ -315,21 +369,21 @@ fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 1 << 42, 3).expect("valid histogram bounds and precision")
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CardCounts {
     pub info: u64,
     pub warning: u64,
     pub critical: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CauseSummary {
     pub count: u64,
     /// The first message of this cause, so a reader sees what it looks like.
     pub example: String,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RecordErrorSummary {
     pub source: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -366,15 +420,32 @@ pub struct PluginSummary {
     pub version: String,
     pub sha256: String,
     pub path: String,
+    /// SHA-256 of the package's `plugin.toml`; absent for a bare component.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub manifest_sha256: Option<String>,
+    pub signature: crate::signing::SignatureStatus,
+    /// Whether the trial pinned the component's hash.
+    pub pinned: bool,
+    /// The granted read-only data directory, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_grant: Option<String>,
+    /// The limits this plugin ran under (the run's, its manifest's request, the trial's
+    /// per-plugin changes).
+    pub limits: crate::sandbox::Limits,
     pub evaluations: u64,
     pub ok: u64,
-    pub errors: BTreeMap<&'static str, CauseSummary>,
+    pub errors: BTreeMap<String, CauseSummary>,
     pub cards: CardCounts,
     pub patients_with_cards: u64,
     /// Per evaluation: fresh instance, lowering, call, lifting and teardown, in nanoseconds.
     pub latency_ns: Option<Distribution>,
+    /// The latency distribution as `[quantile, ns]` points (minimum, every 5 %, 99 %,
+    /// 99.9 %, maximum), for charts.
+    pub latency_cdf: Vec<(f64, u64)>,
     pub instantiate_ns: Option<Distribution>,
     pub peak_memory_bytes: Option<Distribution>,
+    /// Fuel per evaluation (deterministic CPU work; about one unit per wasm instruction).
+    pub fuel: Option<Distribution>,
     /// 1 / mean latency: what one core sustains for this plugin alone.
     pub evaluations_per_second_per_core: f64,
 }
@@ -438,9 +509,49 @@ impl SummaryBuilder {
                     latency: histogram(),
                     instantiate: histogram(),
                     peak_memory: histogram(),
+                    fuel: histogram(),
                 })
                 .collect(),
         }
+    }
+
+    /// Adds another shard's tallies of the same plugins.
+    pub fn merge(&mut self, other: SummaryBuilder) -> Result<(), String> {
+        if self.plugins.len() != other.plugins.len() {
+            return Err(format!(
+                "one shard ran {} plugins, another {}",
+                self.plugins.len(),
+                other.plugins.len()
+            ));
+        }
+        self.records_read += other.records_read;
+        self.record_errors.extend(other.record_errors);
+        self.record_errors
+            .sort_by(|a, b| (&a.source, &a.record).cmp(&(&b.source, &b.record)));
+        for (mine, theirs) in self.plugins.iter_mut().zip(other.plugins) {
+            mine.evaluations += theirs.evaluations;
+            mine.ok += theirs.ok;
+            for (cause, summary) in theirs.errors {
+                let entry = mine.errors.entry(cause).or_insert(CauseSummary {
+                    count: 0,
+                    example: summary.example,
+                });
+                entry.count += summary.count;
+            }
+            mine.cards.info += theirs.cards.info;
+            mine.cards.warning += theirs.cards.warning;
+            mine.cards.critical += theirs.cards.critical;
+            mine.patients_with_cards += theirs.patients_with_cards;
+            for (h, t) in [
+                (&mut mine.latency, &theirs.latency),
+                (&mut mine.instantiate, &theirs.instantiate),
+                (&mut mine.peak_memory, &theirs.peak_memory),
+                (&mut mine.fuel, &theirs.fuel),
+            ] {
+                h.add(t).map_err(|e| format!("merging histograms: {e}"))?;
+            }
+        }
+        Ok(())
     }
 
     pub fn add(&mut self, outcome: &RecordOutcome) {
@@ -462,6 +573,7 @@ impl SummaryBuilder {
             tally
                 .peak_memory
                 .saturating_record(evaluation.peak_memory_bytes);
+            tally.fuel.saturating_record(evaluation.fuel_used);
             match &evaluation.result {
                 Ok(cards) => {
                     tally.ok += 1;
@@ -479,7 +591,7 @@ impl SummaryBuilder {
                 Err(failure) => {
                     tally
                         .errors
-                        .entry(failure.cause())
+                        .entry(failure.cause().to_owned())
                         .or_insert_with(|| CauseSummary {
                             count: 0,
                             example: failure.to_string(),
@@ -529,6 +641,11 @@ impl SummaryBuilder {
                         version: plugin.info.version.clone(),
                         sha256: plugin.sha256.clone(),
                         path: plugin.path.display().to_string(),
+                        manifest_sha256: plugin.manifest.as_ref().map(|m| m.sha256.clone()),
+                        signature: plugin.signature.clone(),
+                        pinned: plugin.pinned,
+                        data_grant: plugin.data_dir.as_ref().map(|d| d.display().to_string()),
+                        limits: plugin.limits.clone(),
                         evaluations: tally.evaluations,
                         ok: tally.ok,
                         errors: tally.errors,
@@ -539,13 +656,31 @@ impl SummaryBuilder {
                             .filter(|d| d.mean > 0.0)
                             .map_or(0.0, |d| (1e9 / d.mean).round()),
                         latency_ns: latency,
+                        latency_cdf: cdf(&tally.latency),
                         instantiate_ns: Distribution::of(&tally.instantiate),
                         peak_memory_bytes: Distribution::of(&tally.peak_memory),
+                        fuel: Distribution::of(&tally.fuel),
                     }
                 })
                 .collect(),
         }
     }
+}
+
+/// `[quantile, value]` points of a histogram: the minimum, every 5 %, 99 %, 99.9 % and the
+/// maximum.
+fn cdf(h: &Histogram<u64>) -> Vec<(f64, u64)> {
+    if h.is_empty() {
+        return Vec::new();
+    }
+    let mut points = vec![(0.0, h.min())];
+    points.extend((1..20).map(|i| {
+        let q = f64::from(i) * 0.05;
+        ((q * 100.0).round() / 100.0, h.value_at_quantile(q))
+    }));
+    points.extend([0.99, 0.999].map(|q| (q, h.value_at_quantile(q))));
+    points.push((1.0, h.max()));
+    points
 }
 
 /// The process's peak resident set size (`VmHWM`), on Linux; `None` elsewhere.

@@ -25,12 +25,17 @@ use crate::wit::LogLevel;
 /// How often the epoch ticker advances the engine's epoch: the deadline's resolution.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
-/// Per-evaluation limits. Defaults are safe for a trial on a GP's record.
+/// Per-evaluation limits. Defaults are safe for a trial on a GP's record; a trial or a
+/// plugin's manifest may change them ([`LimitOverrides`]), never past [`Limits::ceiling`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
     /// Wall-clock deadline for one evaluation (instantiation and call), in milliseconds.
     pub deadline_ms: u64,
+    /// Deterministic CPU budget per evaluation, in wasmtime fuel units (about one per wasm
+    /// instruction). Fuel is always metered and reported; `None` sets no budget (the
+    /// deadline still applies).
+    pub fuel: Option<u64>,
     /// Cap on the sum of all linear memories of the instance, in bytes.
     pub memory_bytes: usize,
     /// Cap on the elements of any table.
@@ -39,6 +44,8 @@ pub struct Limits {
     pub max_cards: usize,
     /// Maximum total bytes of text in the cards of one evaluation.
     pub max_output_bytes: usize,
+    /// Maximum bytes of any one string in a card.
+    pub max_string_bytes: usize,
     /// Maximum log lines, and bytes of log text, per evaluation (stdout/stderr included).
     pub max_log_lines: usize,
     pub max_log_bytes: usize,
@@ -50,10 +57,12 @@ impl Default for Limits {
             // CDS Hooks asks services to answer "on the order of 500 ms"; a plugin on the
             // bench should be far faster, so half of that is the whole budget.
             deadline_ms: 250,
+            fuel: None,
             memory_bytes: 64 << 20,
             table_elements: 20_000,
             max_cards: 20,
             max_output_bytes: 64 << 10,
+            max_string_bytes: 8 << 10,
             max_log_lines: 100,
             max_log_bytes: 16 << 10,
         }
@@ -63,6 +72,171 @@ impl Default for Limits {
 /// The hard ceiling no per-run or per-plugin limit may exceed: what the pooling allocator
 /// reserves per instance.
 pub const MEMORY_CEILING_BYTES: usize = 1 << 30;
+
+/// What one call may copy out of a plugin at the least (wasmtime's "hostcall fuel"; the
+/// output limits raise it when they are set higher). Large enough that an oversized answer
+/// reaches the output checks and gets their specific message; small enough that a plugin
+/// cannot make the host allocate without bound (wasmtime's own default is 128 MiB).
+pub const HOSTCALL_COPY_BYTES: usize = 16 << 20;
+
+/// The wasm stack every evaluation gets. Host-wide (wasmtime sets it per engine), so no
+/// plugin can ask for more; deep recursion past it is a `stack-overflow` failure.
+pub const STACK_BYTES: usize = 512 << 10;
+
+impl Limits {
+    /// The most any trial or manifest may ask for. Past these, one evaluation could hold a
+    /// worker for too long or exhaust the host's memory.
+    pub fn ceiling() -> Limits {
+        Limits {
+            deadline_ms: 10_000,
+            fuel: Some(100_000_000_000),
+            memory_bytes: MEMORY_CEILING_BYTES,
+            table_elements: 1_000_000,
+            max_cards: 1_000,
+            max_output_bytes: 16 << 20,
+            max_string_bytes: 1 << 20,
+            max_log_lines: 10_000,
+            max_log_bytes: 1 << 20,
+        }
+    }
+
+    /// These limits with `overrides` applied, refused when any goes past the ceiling.
+    pub fn with(&self, overrides: &LimitOverrides) -> Result<Limits, LimitError> {
+        let o = overrides;
+        let limits = Limits {
+            deadline_ms: o.deadline_ms.unwrap_or(self.deadline_ms),
+            fuel: o.fuel.or(self.fuel),
+            memory_bytes: o
+                .memory_mib
+                .map_or(self.memory_bytes, |mib| mib.saturating_mul(1 << 20)),
+            table_elements: o.table_elements.unwrap_or(self.table_elements),
+            max_cards: o.max_cards.unwrap_or(self.max_cards),
+            max_output_bytes: o.max_output_bytes.unwrap_or(self.max_output_bytes),
+            max_string_bytes: o.max_string_bytes.unwrap_or(self.max_string_bytes),
+            max_log_lines: o.max_log_lines.unwrap_or(self.max_log_lines),
+            max_log_bytes: o.max_log_bytes.unwrap_or(self.max_log_bytes),
+        };
+        limits.check_within_ceiling()?;
+        Ok(limits)
+    }
+
+    fn check_within_ceiling(&self) -> Result<(), LimitError> {
+        let ceiling = Limits::ceiling();
+        let fields: [(&'static str, u64, u64); 8] = [
+            ("deadline_ms", self.deadline_ms, ceiling.deadline_ms),
+            (
+                "fuel",
+                self.fuel.unwrap_or(0),
+                ceiling.fuel.unwrap_or(u64::MAX),
+            ),
+            (
+                "table_elements",
+                self.table_elements as u64,
+                ceiling.table_elements as u64,
+            ),
+            ("max_cards", self.max_cards as u64, ceiling.max_cards as u64),
+            (
+                "max_output_bytes",
+                self.max_output_bytes as u64,
+                ceiling.max_output_bytes as u64,
+            ),
+            (
+                "max_string_bytes",
+                self.max_string_bytes as u64,
+                ceiling.max_string_bytes as u64,
+            ),
+            (
+                "max_log_lines",
+                self.max_log_lines as u64,
+                ceiling.max_log_lines as u64,
+            ),
+            (
+                "max_log_bytes",
+                self.max_log_bytes as u64,
+                ceiling.max_log_bytes as u64,
+            ),
+        ];
+        for (field, value, max) in fields {
+            if value > max {
+                return Err(LimitError::AboveCeiling { field, value, max });
+            }
+        }
+        if self.memory_bytes > ceiling.memory_bytes {
+            return Err(LimitError::AboveCeiling {
+                field: "memory_mib",
+                value: (self.memory_bytes >> 20) as u64,
+                max: (ceiling.memory_bytes >> 20) as u64,
+            });
+        }
+        if self.deadline_ms == 0 || self.max_log_bytes == 0 {
+            return Err(LimitError::Zero {
+                field: if self.deadline_ms == 0 {
+                    "deadline_ms"
+                } else {
+                    "max_log_bytes"
+                },
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Some limits changed: what a plugin's manifest asks for, or what a trial or the command
+/// line sets. Field names are those of the `[limits]` tables in manifests and trial files.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitOverrides {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deadline_ms: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub memory_mib: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table_elements: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_cards: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_output_bytes: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_string_bytes: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_log_lines: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_log_bytes: Option<usize>,
+}
+
+impl LimitOverrides {
+    /// `self` with the fields `later` sets replaced: later layers win.
+    pub fn then(&self, later: &LimitOverrides) -> LimitOverrides {
+        LimitOverrides {
+            deadline_ms: later.deadline_ms.or(self.deadline_ms),
+            fuel: later.fuel.or(self.fuel),
+            memory_mib: later.memory_mib.or(self.memory_mib),
+            table_elements: later.table_elements.or(self.table_elements),
+            max_cards: later.max_cards.or(self.max_cards),
+            max_output_bytes: later.max_output_bytes.or(self.max_output_bytes),
+            max_string_bytes: later.max_string_bytes.or(self.max_string_bytes),
+            max_log_lines: later.max_log_lines.or(self.max_log_lines),
+            max_log_bytes: later.max_log_bytes.or(self.max_log_bytes),
+        }
+    }
+}
+
+/// A limit that cannot be set.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum LimitError {
+    #[error(
+        "limit {field} = {value} is above the host ceiling of {max}; ask for less (the ceiling protects the host and every other evaluation)"
+    )]
+    AboveCeiling {
+        field: &'static str,
+        value: u64,
+        max: u64,
+    },
+    #[error("limit {field} must be greater than 0")]
+    Zero { field: &'static str },
+}
 
 /// A limit a plugin went past, raised from inside the store so the trap names its cause.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -80,12 +254,26 @@ pub enum LimitExceeded {
 pub struct SandboxConfig {
     /// Evaluations that may be in flight at once (one per worker thread).
     pub concurrency: usize,
+    /// Meter fuel (always, in runs and trials: fuel is the reported cost and the optional
+    /// budget). Off only to measure what metering costs (`benches/evaluation.rs`).
+    pub meter_fuel: bool,
+}
+
+impl SandboxConfig {
+    /// A run's sandbox: metered, for `concurrency` workers.
+    pub fn new(concurrency: usize) -> SandboxConfig {
+        SandboxConfig {
+            concurrency,
+            meter_fuel: true,
+        }
+    }
 }
 
 /// The engine, the linker with the host's imports, and the epoch ticker that enforces
 /// deadlines. One per run; shared by all worker threads.
 pub struct Sandbox {
     engine: Engine,
+    meter_fuel: bool,
     linker: Linker<EvaluationState>,
     ticker: Option<Ticker>,
 }
@@ -109,6 +297,7 @@ impl Sandbox {
         let engine = Engine::new(&engine_config(config))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        add_virtual_timers(&mut linker)?;
         crate::bindings::livelab::cds::log::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
             &mut linker,
             |state: &mut EvaluationState| state,
@@ -116,6 +305,7 @@ impl Sandbox {
         let ticker = Ticker::start(&engine);
         Ok(Sandbox {
             engine,
+            meter_fuel: config.meter_fuel,
             linker,
             ticker: Some(ticker),
         })
@@ -133,9 +323,25 @@ impl Sandbox {
     pub(crate) fn store(&self, setup: &StoreSetup) -> Store<EvaluationState> {
         let mut store = Store::new(&self.engine, EvaluationState::new(setup));
         store.limiter(|state| &mut state.limiter);
+        // What one call may copy out of the guest (its cards, a log line, `describe`):
+        // without this, cards that all point at one large string would be copied out in
+        // full, once per card, before the output limits could look at them.
+        let limits = &setup.limits;
+        store.set_hostcall_fuel(
+            limits
+                .max_output_bytes
+                .saturating_mul(4)
+                .saturating_add(limits.max_cards.saturating_mul(4 << 10))
+                .max(HOSTCALL_COPY_BYTES),
+        );
         // Ticks are EPOCH_TICK long; +1 so a deadline is never shorter than asked.
         store.set_epoch_deadline(setup.limits.deadline_ms.max(1) + 1);
         store.epoch_deadline_trap();
+        if self.meter_fuel {
+            store
+                .set_fuel(setup.limits.fuel.unwrap_or(u64::MAX))
+                .expect("fuel is enabled in the engine config");
+        }
         store
     }
 }
@@ -171,9 +377,12 @@ fn engine_config(config: &SandboxConfig) -> Config {
     let mut cfg = Config::new();
     cfg.wasm_component_model(true);
     cfg.epoch_interruption(true);
+    // Fuel is the deterministic cost measure reported for every evaluation, and the
+    // optional budget; metering costs a few percent (BENCHMARKS.md, "fuel").
+    cfg.consume_fuel(config.meter_fuel);
     // Evaluations are synchronous calls; the async machinery only costs time here.
     cfg.concurrency_support(false);
-    cfg.max_wasm_stack(512 << 10);
+    cfg.max_wasm_stack(STACK_BYTES);
     // Pooling: instantiation becomes a few memcpy-free slot reuses (see BENCHMARKS.md).
     let slots = (config.concurrency as u32).saturating_mul(2).max(2) + 2;
     let mut pool = PoolingAllocationConfig::new();
@@ -203,6 +412,8 @@ pub struct StoreSetup {
     /// Seconds since the Unix epoch of the evaluation date at midnight UTC.
     pub wall_clock_secs: u64,
     pub random_seed: u64,
+    /// The plugin's granted data directory, preopened read-only at `/data`.
+    pub data_dir: Option<Arc<std::path::Path>>,
 }
 
 /// The host state of one evaluation's store.
@@ -211,25 +422,49 @@ pub struct EvaluationState {
     table: ResourceTable,
     limiter: MemoryLimiter,
     pub(crate) log: PluginLog,
-    stdout: MemoryOutputPipe,
-    stderr: MemoryOutputPipe,
+    stdout: LogPipe,
+    stderr: LogPipe,
+    /// The virtual monotonic clock, shared with the WASI context so that a sleep can
+    /// advance it instead of waiting.
+    monotonic: Arc<VirtualMonotonicClock>,
+    /// Why the store could not be set up as asked (a granted directory that cannot be
+    /// opened); instantiation then fails with this message instead of running without it.
+    pub(crate) setup_error: Option<String>,
 }
 
 impl EvaluationState {
     fn new(setup: &StoreSetup) -> Self {
         let limits = &setup.limits;
-        let stdout = MemoryOutputPipe::new(limits.max_log_bytes);
-        let stderr = MemoryOutputPipe::new(limits.max_log_bytes);
+        let stdout = LogPipe::new(limits);
+        let stderr = LogPipe::new(limits);
         let mut rng = StdRng::seed_from_u64(setup.random_seed);
-        let insecure_seed = rand::Rng::next_u64(&mut rng) as u128;
+        let insecure_seed = (u128::from(rand::Rng::next_u64(&mut rng)) << 64)
+            | u128::from(rand::Rng::next_u64(&mut rng));
         let insecure = StdRng::seed_from_u64(rand::Rng::next_u64(&mut rng));
-        let wasi = WasiCtx::builder()
+        let monotonic = Arc::new(VirtualMonotonicClock::default());
+        let mut builder = WasiCtx::builder();
+        let mut setup_error = None;
+        if let Some(dir) = &setup.data_dir {
+            // wasmtime-wasi opens it as a cap-std `Dir`: every path the plugin uses is
+            // resolved beneath it, so `..`, absolute paths and symlinks cannot escape.
+            if let Err(e) = builder.preopened_dir(
+                dir,
+                crate::manifest::DATA_GUEST_PATH,
+                wasmtime_wasi::FsPerms::ReadOnly,
+            ) {
+                setup_error = Some(format!(
+                    "cannot open the granted data directory {}: {e:#}",
+                    dir.display()
+                ));
+            }
+        }
+        let wasi = builder
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .wall_clock(FrozenWallClock {
                 secs: setup.wall_clock_secs,
             })
-            .monotonic_clock(VirtualMonotonicClock::default())
+            .monotonic_clock(SharedClock(monotonic.clone()))
             .secure_random(rng)
             .insecure_random(insecure)
             .insecure_random_seed(insecure_seed)
@@ -245,6 +480,8 @@ impl EvaluationState {
             log: PluginLog::new(limits),
             stdout,
             stderr,
+            monotonic,
+            setup_error,
         }
     }
 
@@ -255,7 +492,7 @@ impl EvaluationState {
     /// What the plugin wrote to stdout and stderr (a panic message lands on stderr).
     pub fn captured_output(&self) -> (String, String) {
         let text = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();
-        (text(&self.stdout), text(&self.stderr))
+        (text(&self.stdout.pipe), text(&self.stderr.pipe))
     }
 }
 
@@ -378,17 +615,136 @@ impl HostWallClock for FrozenWallClock {
 
 /// A monotonic clock that starts at zero and advances one microsecond per reading:
 /// deterministic, and enough for code that measures elapsed time not to divide by zero.
+/// A sleep advances it by the time slept, at once (see [`add_virtual_timers`]).
 #[derive(Default)]
 struct VirtualMonotonicClock {
     now: std::sync::atomic::AtomicU64,
 }
 
-impl HostMonotonicClock for VirtualMonotonicClock {
+impl VirtualMonotonicClock {
+    fn read(&self) -> u64 {
+        self.now.fetch_add(1_000, Ordering::Relaxed)
+    }
+
+    /// Moves the clock to at least `when` (nanoseconds).
+    fn advance_to(&self, when: u64) {
+        self.now.fetch_max(when, Ordering::Relaxed);
+    }
+}
+
+/// The WASI context's handle on the evaluation's virtual clock.
+struct SharedClock(Arc<VirtualMonotonicClock>);
+
+impl HostMonotonicClock for SharedClock {
     fn resolution(&self) -> u64 {
         1_000
     }
     fn now(&self) -> u64 {
-        self.now.fetch_add(1_000, Ordering::Relaxed)
+        self.0.read()
+    }
+}
+
+/// The WASI interface whose timers [`add_virtual_timers`] replaces.
+const MONOTONIC_CLOCK: &str = "wasi:clocks/monotonic-clock@0.2.12";
+
+/// Replaces the monotonic clock's timers with virtual ones. wasmtime-wasi waits for a timer
+/// with a real sleep inside the host call, where the epoch deadline cannot interrupt it: a
+/// plugin that sleeps for a day would hold its worker for a day. Here a timer is ready at
+/// once and moves the virtual clock to when it would have fired, so sleeping costs nothing,
+/// reads as time passed, and stays deterministic.
+fn add_virtual_timers(linker: &mut Linker<EvaluationState>) -> wasmtime::Result<()> {
+    use wasmtime::component::Resource;
+    use wasmtime_wasi::p2::{DynPollable, subscribe};
+
+    fn ready_at(state: &mut EvaluationState, when: u64) -> wasmtime::Result<Resource<DynPollable>> {
+        state.monotonic.advance_to(when);
+        let ready = state.table.push(Ready)?;
+        subscribe(&mut state.table, ready)
+    }
+
+    linker.allow_shadowing(true);
+    let mut clock = linker.instance(MONOTONIC_CLOCK)?;
+    clock.func_wrap(
+        "subscribe-duration",
+        |mut store: wasmtime::StoreContextMut<'_, EvaluationState>, (duration,): (u64,)| {
+            let state = store.data_mut();
+            let when = state.monotonic.read().saturating_add(duration);
+            Ok((ready_at(state, when)?,))
+        },
+    )?;
+    clock.func_wrap(
+        "subscribe-instant",
+        |mut store: wasmtime::StoreContextMut<'_, EvaluationState>, (when,): (u64,)| {
+            Ok((ready_at(store.data_mut(), when)?,))
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// A timer that has already fired.
+struct Ready;
+
+#[async_trait::async_trait]
+impl wasmtime_wasi::p2::Pollable for Ready {
+    async fn ready(&mut self) {}
+}
+
+/// stdout or stderr of one evaluation: kept in memory up to the log limit. Writing past it
+/// ends the evaluation with a log-limit failure (a plain full pipe would only say "closed",
+/// and a plugin that ignores that spins until its deadline).
+#[derive(Clone)]
+struct LogPipe {
+    pipe: MemoryOutputPipe,
+    limit: LimitExceeded,
+}
+
+impl LogPipe {
+    fn new(limits: &Limits) -> LogPipe {
+        LogPipe {
+            pipe: MemoryOutputPipe::new(limits.max_log_bytes),
+            limit: LimitExceeded::Log {
+                lines: limits.max_log_lines,
+                bytes: limits.max_log_bytes,
+            },
+        }
+    }
+
+    fn full(&self) -> wasmtime_wasi::p2::StreamError {
+        wasmtime_wasi::p2::StreamError::Trap(wasmtime::Error::new(self.limit.clone()))
+    }
+}
+
+impl wasmtime_wasi::cli::IsTerminal for LogPipe {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl wasmtime_wasi::cli::StdoutStream for LogPipe {
+    fn p2_stream(&self) -> Box<dyn wasmtime_wasi::p2::OutputStream> {
+        Box::new(self.clone())
+    }
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.pipe.clone())
+    }
+}
+
+#[async_trait::async_trait]
+impl wasmtime_wasi::p2::Pollable for LogPipe {
+    async fn ready(&mut self) {}
+}
+
+#[async_trait::async_trait]
+impl wasmtime_wasi::p2::OutputStream for LogPipe {
+    fn write(&mut self, bytes: bytes::Bytes) -> Result<(), wasmtime_wasi::p2::StreamError> {
+        self.pipe.write(bytes).map_err(|_| self.full())
+    }
+    fn flush(&mut self) -> Result<(), wasmtime_wasi::p2::StreamError> {
+        Ok(())
+    }
+    fn check_write(&mut self) -> Result<usize, wasmtime_wasi::p2::StreamError> {
+        self.pipe.check_write().map_err(|_| self.full())
     }
 }
 

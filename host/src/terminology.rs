@@ -89,7 +89,7 @@ pub enum TerminologyError {
 }
 
 /// One loaded ConceptMap group, as the run summary lists it.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MapInfo {
     /// `ConceptMap.url`, else its `name`, else the file name.
     pub name: String,
@@ -107,7 +107,7 @@ pub struct MapInfo {
 
 /// Per code system: codings seen at ingest, and of those in a system some map translates
 /// from, how many had a mapping and how many had none.
-#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SystemCount {
     pub codings: u64,
     pub mapped: u64,

@@ -8,9 +8,13 @@ mod support;
 
 mod anonymise;
 mod determinism;
+mod hostile;
 mod ingest;
 mod input_errors;
 mod minimisation;
+mod report;
 mod sample_run;
 mod sandbox;
 mod scale;
+mod supply_chain;
+mod trial;

@@ -208,3 +208,83 @@ pub const ICPC: &str = "http://hl7.org/fhir/sid/icpc-1-nl";
 pub const ATC: &str = "http://www.whocc.no/atc";
 pub const LOINC: &str = "http://loinc.org";
 pub const SNOMED: &str = "http://snomed.info/sct";
+
+/// Runs `livelab ARGS` like [`livelab`], but watches it: a run whose resident memory goes
+/// past `max_rss_bytes` or that takes longer than `timeout` is killed, and the reason is
+/// returned instead of its output. For hostile plugins, whose failure mode may be the host
+/// eating the machine's memory or hanging rather than an error line.
+pub fn livelab_watched(
+    args: &[&str],
+    max_rss_bytes: u64,
+    timeout: std::time::Duration,
+) -> Result<Output, String> {
+    use std::io::Read as _;
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_livelab"))
+        .args(args)
+        .env("LIVELAB_CACHE_DIR", cache_dir())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("running the livelab binary");
+    // Drain both pipes on threads so a chatty child never blocks on a full pipe.
+    let drain = |pipe: Option<Box<dyn std::io::Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let out = drain(child.stdout.take().map(|p| Box::new(p) as _));
+    let err = drain(child.stderr.take().map(|p| Box::new(p) as _));
+    let status_path = format!("/proc/{}/status", child.id());
+    let start = Instant::now();
+    let mut peak = 0u64;
+    let verdict = loop {
+        if let Some(status) = child.try_wait().expect("waiting for livelab") {
+            break Ok(status);
+        }
+        if let Ok(text) = std::fs::read_to_string(&status_path) {
+            // VmHWM is the high-water mark, so a spike between two polls is still seen.
+            let hwm = text
+                .lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .map_or(0, |kib| kib * 1024);
+            peak = peak.max(hwm);
+        }
+        if peak > max_rss_bytes {
+            break Err(format!(
+                "livelab's resident memory reached {} MiB (the bound is {} MiB) after {:?}; killed",
+                peak >> 20,
+                max_rss_bytes >> 20,
+                start.elapsed()
+            ));
+        }
+        if start.elapsed() > timeout {
+            break Err(format!("livelab ran longer than {timeout:?}; killed"));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    if verdict.is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let stdout = out.join().expect("stdout reader");
+    let stderr = err.join().expect("stderr reader");
+    match verdict {
+        Ok(status) => Ok(Output {
+            status,
+            stdout,
+            stderr,
+        }),
+        Err(why) => Err(format!(
+            "{why}\nstderr so far:\n{}",
+            String::from_utf8_lossy(&stderr)
+        )),
+    }
+}

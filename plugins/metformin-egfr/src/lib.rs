@@ -5,6 +5,11 @@
 //! 1 × 500 mg/day at eGFR 10–30, and contraindicates it below 10 (the EMA 2016 SmPC already
 //! contraindicates it below 30). The most recent eGFR counts; no eGFR in the last 12 months is
 //! itself worth an info card.
+//!
+//! The rule takes a [`Policy`] for where metformin becomes contraindicated: [`describe`] and
+//! [`evaluate`] are this plugin, [`Policy::Nhg`]; [`Policy::Ema2016`] is the same rule with the
+//! EMA 2016 contraindication below eGFR 30, published as the candidate plugin
+//! `metformin-egfr-ema` (`plugins/metformin-egfr-ema/`), which wraps [`evaluate_with`].
 
 use livelab_plugin_sdk::{
     Action, ActionKind, Card, CodeFilter, CodeSystem, Coded, DataNeed, EvaluationError, Guest,
@@ -13,9 +18,13 @@ use livelab_plugin_sdk::{
 };
 
 pub const ID: &str = "metformin-egfr";
+/// The plugin that publishes [`Policy::Ema2016`].
+pub const EMA_2016_ID: &str = "metformin-egfr-ema";
 const HOOKS: [HookKind; 2] = [HookKind::PatientView, HookKind::OrderSign];
 const GUIDELINE: &str =
     "NHG-Standaard Diabetes mellitus type 2 (M01) with KNMP kidney-function dose advice";
+/// Source of the contraindication below eGFR 30 under [`Policy::Ema2016`].
+const EMA_GUIDELINE: &str = "EMA (2016) metformin product information (SmPC)";
 
 /// Metformin is ATC A10BA02; the prefix takes the whole biguanide group.
 const METFORMIN_ATC: &str = "A10BA";
@@ -28,12 +37,43 @@ const EGFR_LOOK_BACK_DAYS: u32 = 365;
 
 /// Below this eGFR metformin is contraindicated (NHG/KNMP).
 const CONTRAINDICATED_BELOW: f64 = 10.0;
+/// Below this eGFR metformin is contraindicated (EMA 2016 SmPC).
+const EMA_CONTRAINDICATED_BELOW: f64 = 30.0;
 /// At eGFR 10–30: at most 1 × 500 mg/day (NHG/KNMP).
 const SEVERE_BELOW: f64 = 30.0;
 const SEVERE_MAX_MG: f64 = 500.0;
 /// At eGFR 30–50: at most 2 × 500 mg/day (NHG/KNMP).
 const MODERATE_BELOW: f64 = 50.0;
 const MODERATE_MAX_MG: f64 = 1000.0;
+
+/// Where metformin becomes contraindicated; everything else (data needs, eGFR selection, the
+/// info card without an eGFR, the 2 × 500 mg/day maximum at eGFR 30–50) is the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// NHG/KNMP (this plugin): contraindicated below eGFR 10, at most 1 × 500 mg/day at 10–30.
+    Nhg,
+    /// EMA 2016 SmPC: contraindicated below eGFR 30 whatever the dose (a `critical` card),
+    /// at most 2 × 500 mg/day at 30–50 as under NHG.
+    Ema2016,
+}
+
+impl Policy {
+    /// The plugin that applies this policy: the topic of its cards.
+    pub const fn plugin_id(self) -> &'static str {
+        match self {
+            Policy::Nhg => ID,
+            Policy::Ema2016 => EMA_2016_ID,
+        }
+    }
+
+    /// Below this eGFR (mL/min/1.73 m²) metformin is contraindicated.
+    pub const fn contraindicated_below(self) -> f64 {
+        match self {
+            Policy::Nhg => CONTRAINDICATED_BELOW,
+            Policy::Ema2016 => EMA_CONTRAINDICATED_BELOW,
+        }
+    }
+}
 
 fn metformin_filter() -> CodeFilter {
     CodeFilter::new(CodeSystem::Atc, METFORMIN_ATC)
@@ -52,6 +92,23 @@ fn is_egfr(o: &Observation) -> bool {
         || o.has_code(&CodeSystem::NhgTabel45, EGFR_NHG)
 }
 
+/// The hooks the rule serves, whatever the policy.
+pub fn hooks() -> Vec<HookKind> {
+    HOOKS.to_vec()
+}
+
+/// The rule's data needs, whatever the policy: metformin, and the eGFR of the last 12 months.
+pub fn data_needs() -> Vec<DataNeed> {
+    vec![
+        DataNeed::new(Section::Medications, vec![metformin_filter()], None),
+        DataNeed::new(
+            Section::Observations,
+            egfr_filters(),
+            Some(EGFR_LOOK_BACK_DAYS),
+        ),
+    ]
+}
+
 pub fn describe() -> PluginInfo {
     PluginInfo {
         id: ID.into(),
@@ -61,19 +118,18 @@ pub fn describe() -> PluginInfo {
                       eGFR (NHG/KNMP), and when a patient on metformin has no eGFR in the last \
                       12 months."
             .into(),
-        hooks: HOOKS.to_vec(),
-        data_needs: vec![
-            DataNeed::new(Section::Medications, vec![metformin_filter()], None),
-            DataNeed::new(
-                Section::Observations,
-                egfr_filters(),
-                Some(EGFR_LOOK_BACK_DAYS),
-            ),
-        ],
+        hooks: hooks(),
+        data_needs: data_needs(),
     }
 }
 
+/// This plugin's rule: [`evaluate_with`] under [`Policy::Nhg`].
 pub fn evaluate(request: &Request) -> Result<Vec<Card>, EvaluationError> {
+    evaluate_with(request, Policy::Nhg)
+}
+
+/// The rule under `policy`; the cards' topic is [`Policy::plugin_id`].
+pub fn evaluate_with(request: &Request, policy: Policy) -> Result<Vec<Card>, EvaluationError> {
     request.ensure_hook(&HOOKS)?;
     let on_metformin = |m: &&Medication| m.has_code(&CodeSystem::Atc, METFORMIN_ATC);
     // Current use plus, for order-sign, the draft orders. A prescription on hold is not
@@ -97,13 +153,13 @@ pub fn evaluate(request: &Request) -> Result<Vec<Card>, EvaluationError> {
         o.within_days(EGFR_LOOK_BACK_DAYS) && is_egfr(o) && o.quantity().is_some()
     })
     .and_then(Observation::quantity_value);
-    Ok(advice(egfr, dose_mg).into_iter().collect())
+    Ok(advice(policy, egfr, dose_mg).into_iter().collect())
 }
 
-/// The card for a patient on metformin, given the most recent eGFR (mL/min/1.73 m²) and the
-/// largest daily dose in mg, if known.
-fn advice(egfr: Option<f64>, dose_mg: Option<f64>) -> Option<Card> {
-    let source = Source::for_plugin(GUIDELINE, ID);
+/// The card for a patient on metformin under `policy`, given the most recent eGFR
+/// (mL/min/1.73 m²) and the largest daily dose in mg, if known.
+fn advice(policy: Policy, egfr: Option<f64>, dose_mg: Option<f64>) -> Option<Card> {
+    let source = Source::for_plugin(GUIDELINE, policy.plugin_id());
     let Some(egfr) = egfr else {
         return Some(
             Card::new(
@@ -122,20 +178,36 @@ fn advice(egfr: Option<f64>, dose_mg: Option<f64>) -> Option<Card> {
         || "dose not recorded".to_string(),
         |d| format!("{d} mg/day"),
     );
-    if egfr < CONTRAINDICATED_BELOW {
+    if egfr < policy.contraindicated_below() {
+        let (source, detail) = match policy {
+            Policy::Nhg => (
+                source,
+                format!(
+                    "The most recent eGFR is {shown:.0} mL/min/1.73 m², below 10. The \
+                     {GUIDELINE} contraindicates metformin at this kidney function. The EMA \
+                     (2016) product information contraindicates metformin already below eGFR \
+                     30."
+                ),
+            ),
+            Policy::Ema2016 => (
+                Source::for_plugin(EMA_GUIDELINE, policy.plugin_id()),
+                format!(
+                    "The most recent eGFR is {shown:.0} mL/min/1.73 m², below 30. The \
+                     {EMA_GUIDELINE} contraindicates metformin below eGFR 30. The {GUIDELINE} \
+                     contraindicates it only below 10 and allows 1 × 500 mg/day at 10–30."
+                ),
+            ),
+        };
         let card = Card::new(
             format!("Metformin contraindicated at eGFR {shown:.0} ({dose_text})"),
             Indicator::Critical,
             source,
         )
-        .with_detail(format!(
-            "The most recent eGFR is {shown:.0} mL/min/1.73 m², below 10. The {GUIDELINE} \
-             contraindicates metformin at this kidney function. The EMA (2016) product \
-             information contraindicates metformin already below eGFR 30."
-        ))
+        .with_detail(detail)
         .with_suggestion(suggestion("Stop metformin", ActionKind::Delete));
         return Some(card);
     }
+    // Under Policy::Ema2016 the 10–30 band is already contraindicated above.
     let (max_text, max_mg) = if egfr < SEVERE_BELOW {
         ("1 × 500 mg/day", SEVERE_MAX_MG)
     } else if egfr < MODERATE_BELOW {
@@ -193,8 +265,19 @@ impl Guest for MetforminEgfr {
     }
 }
 
-#[cfg(target_arch = "wasm32")]
-livelab_plugin_sdk::export!(MetforminEgfr);
+/// The component's export. A plugin that compiles this file into itself as a module (the
+/// candidate `metformin-egfr-ema` on wasm32, whose build script sets
+/// `cfg(metformin_egfr_embedded)`) exports its own implementation instead: a component has one
+/// `evaluator` export, and the exported symbols of two would collide at link time.
+// This crate does not declare the cfg its embedders set.
+#[allow(unexpected_cfgs)]
+mod component {
+    #[cfg(all(target_arch = "wasm32", not(metformin_egfr_embedded)))]
+    use super::MetforminEgfr;
+
+    #[cfg(all(target_arch = "wasm32", not(metformin_egfr_embedded)))]
+    livelab_plugin_sdk::export!(MetforminEgfr);
+}
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,287 @@
+//! The decision log: one JSON line per evaluation, so that every card can be traced back to
+//! exactly the binary, manifest, signer, input and limits that produced it, and replayed.
+//!
+//! With the virtual clock (frozen at the evaluation date) and the seeded randomness, an
+//! evaluation is a pure function of (component, input, limits, clock, seed); the log holds all
+//! five, so `livelab replay` re-runs each line and checks that the output hash is the same.
+//! Fields a region considers sensitive (the record's pseudonym, the input itself, the cards,
+//! the plugin's log) can be left out by configuration; a line without its input cannot be
+//! replayed and `replay` says so.
+
+use std::collections::BTreeSet;
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead as _, BufReader, BufWriter, Write as _};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::plugin::{Failure, Outcome, Plugin, sha256_hex};
+use crate::run::CdsCard;
+use crate::sandbox::{Limits, StoreSetup};
+use crate::wit::{Card, Request};
+
+/// The schema of a decision-log line; bump on any incompatible change.
+pub const DECISION_SCHEMA: &str = "livelab.decision/1";
+
+/// `[decision_log]` in a trial file.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DecisionLogConfig {
+    /// The log file, relative to the trial's output directory. Lines are appended.
+    pub path: PathBuf,
+    /// Fields to leave out of every line.
+    #[serde(default)]
+    pub omit: BTreeSet<OmittableField>,
+}
+
+/// What a region can keep out of its decision log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OmittableField {
+    /// The record's pseudonym.
+    Record,
+    /// The minimised request the plugin received (its hash is always kept).
+    Input,
+    /// The cards or error (their hash is always kept).
+    Output,
+    /// The plugin's log lines.
+    Log,
+}
+
+/// Who and what produced a decision.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DecisionPlugin {
+    pub id: String,
+    pub version: String,
+    /// The path the plugin was loaded from.
+    pub path: String,
+    pub sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_sha256: Option<String>,
+    /// The signature status as a reviewer reads it.
+    pub signer: String,
+}
+
+impl DecisionPlugin {
+    pub fn of(plugin: &Plugin) -> DecisionPlugin {
+        DecisionPlugin {
+            id: plugin.info.id.clone(),
+            version: plugin.info.version.clone(),
+            path: plugin.path.display().to_string(),
+            sha256: plugin.sha256.clone(),
+            manifest_sha256: plugin.manifest.as_ref().map(|m| m.sha256.clone()),
+            signer: plugin.signature.to_string(),
+        }
+    }
+}
+
+/// One line of the log.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Decision {
+    pub schema: String,
+    /// When the run started (RFC 3339, UTC): the host's clock, never the plugin's.
+    pub run_started: String,
+    pub plugin: DecisionPlugin,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
+    pub evaluation_date: String,
+    /// What the plugin's wall clock said (frozen) and its random seed.
+    pub wall_clock_secs: u64,
+    pub random_seed: u64,
+    pub limits: Limits,
+    /// SHA-256 of the request as JSON.
+    pub input_sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input: Option<Request>,
+    /// SHA-256 of the output (cards or error) as JSON.
+    pub output_sha256: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub output: Option<serde_json::Value>,
+    pub latency_ns: u64,
+    pub fuel: u64,
+    pub peak_memory_bytes: u64,
+    /// The failure cause (a trap or a limit) that stopped the evaluation, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<String>,
+}
+
+/// The output of an evaluation in the form that is logged and hashed.
+#[derive(Serialize)]
+struct LoggedOutput<'a> {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cards: Option<Vec<CdsCard<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a Failure>,
+}
+
+/// The logged form of a result and its SHA-256.
+pub fn output_json(result: &Result<Vec<Card>, Failure>) -> (serde_json::Value, String) {
+    let output = match result {
+        Ok(cards) => LoggedOutput {
+            status: "ok",
+            cards: Some(cards.iter().map(CdsCard::from).collect()),
+            error: None,
+        },
+        Err(failure) => LoggedOutput {
+            status: "error",
+            cards: None,
+            error: Some(failure),
+        },
+    };
+    let bytes = serde_json::to_vec(&output).expect("an output serialises");
+    let value = serde_json::from_slice(&bytes).expect("and parses back");
+    (value, sha256_hex(&bytes))
+}
+
+/// SHA-256 of a request as JSON.
+pub fn input_sha256(request: &Request) -> String {
+    sha256_hex(&serde_json::to_vec(request).expect("a request serialises"))
+}
+
+/// Why the log cannot be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum DecisionLogError {
+    #[error("decision log {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("decision log {path}, line {line}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+/// An open decision log, appended to.
+pub struct DecisionLog {
+    path: PathBuf,
+    out: BufWriter<File>,
+    omit: BTreeSet<OmittableField>,
+    run_started: String,
+    evaluation_date: String,
+}
+
+impl DecisionLog {
+    pub fn open(
+        path: &Path,
+        omit: BTreeSet<OmittableField>,
+        evaluation_date: jiff::civil::Date,
+    ) -> Result<DecisionLog, DecisionLogError> {
+        let io = |source| DecisionLogError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        // Append-only: earlier runs' lines are never rewritten.
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(io)?;
+        Ok(DecisionLog {
+            path: path.to_owned(),
+            out: BufWriter::new(file),
+            omit,
+            run_started: jiff::Timestamp::now()
+                .round(jiff::Unit::Second)
+                .map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string()),
+            evaluation_date: evaluation_date.to_string(),
+        })
+    }
+
+    /// Appends the decision of `plugin` on one record.
+    pub fn append(
+        &mut self,
+        plugin: &Plugin,
+        record_key: &str,
+        setup: &StoreSetup,
+        outcome: &Outcome,
+    ) -> Result<(), DecisionLogError> {
+        let keep = |field| !self.omit.contains(&field);
+        let (output, output_sha256) = output_json(&outcome.result);
+        let decision = Decision {
+            schema: DECISION_SCHEMA.into(),
+            run_started: self.run_started.clone(),
+            plugin: DecisionPlugin::of(plugin),
+            record: keep(OmittableField::Record).then(|| record_key.to_owned()),
+            evaluation_date: self.evaluation_date.clone(),
+            wall_clock_secs: setup.wall_clock_secs,
+            random_seed: setup.random_seed,
+            limits: setup.limits.clone(),
+            input_sha256: outcome.input.as_ref().map(input_sha256).unwrap_or_default(),
+            input: outcome
+                .input
+                .clone()
+                .filter(|_| keep(OmittableField::Input)),
+            output_sha256,
+            output: keep(OmittableField::Output).then_some(output),
+            latency_ns: outcome.latency_ns,
+            fuel: outcome.fuel_used,
+            peak_memory_bytes: outcome.peak_memory_bytes,
+            stopped_by: outcome.result.as_ref().err().map(|f| f.cause().to_owned()),
+            log: if keep(OmittableField::Log) {
+                outcome.log.clone()
+            } else {
+                Vec::new()
+            },
+        };
+        let io = |source| DecisionLogError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        serde_json::to_writer(&mut self.out, &decision)
+            .map_err(std::io::Error::from)
+            .map_err(io)?;
+        self.out.write_all(b"\n").map_err(io)
+    }
+
+    pub fn finish(mut self) -> Result<(), DecisionLogError> {
+        self.out.flush().map_err(|source| DecisionLogError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+/// Reads every line of a decision log.
+pub fn read(path: &Path) -> Result<Vec<Decision>, DecisionLogError> {
+    let file = File::open(path).map_err(|source| DecisionLogError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let mut decisions = Vec::new();
+    for (i, line) in BufReader::new(file).lines().enumerate() {
+        let line = line.map_err(|source| DecisionLogError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let decision: Decision =
+            serde_json::from_str(&line).map_err(|e| DecisionLogError::Invalid {
+                path: path.to_owned(),
+                line: i + 1,
+                message: format!("not a decision-log line ({e})"),
+            })?;
+        if decision.schema != DECISION_SCHEMA {
+            return Err(DecisionLogError::Invalid {
+                path: path.to_owned(),
+                line: i + 1,
+                message: format!(
+                    "schema {:?}, this livelab reads {DECISION_SCHEMA}",
+                    decision.schema
+                ),
+            });
+        }
+        decisions.push(decision);
+    }
+    Ok(decisions)
+}

@@ -1,0 +1,325 @@
+//! Trials: the sample trial's effectiveness against its labels, a paired comparison of two
+//! versions of a plugin, and shards merged into the same statistics as one run.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+
+use crate::support::*;
+
+/// Runs `livelab trial [FILE] --out OUT [extra]`, asserting success.
+fn trial(file: Option<&Path>, out: &Path, extra: &[&str]) -> Value {
+    let mut args = vec!["trial"];
+    if let Some(file) = file {
+        args.push(file.to_str().unwrap());
+    }
+    args.extend(["--out", out.to_str().unwrap()]);
+    args.extend(extra);
+    assert_success(&livelab(&args));
+    summary(out)
+}
+
+/// `labels.csv` of the sample records: topic -> record -> expected.
+fn sample_labels() -> BTreeMap<String, BTreeMap<String, bool>> {
+    let text = std::fs::read_to_string(format!("{SAMPLE_RECORDS}/labels.csv")).unwrap();
+    let mut labels: BTreeMap<String, BTreeMap<String, bool>> = BTreeMap::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        labels
+            .entry(f[1].to_owned())
+            .or_default()
+            .insert(f[0].to_owned(), f[2] == "1");
+    }
+    labels
+}
+
+fn plugin<'a>(summary: &'a Value, id: &str) -> &'a Value {
+    summary["effectiveness"]["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["plugin"] == id)
+        .unwrap_or_else(|| panic!("no effectiveness for {id}"))
+}
+
+#[test]
+fn the_sample_trial_reproduces_the_label_counts_and_writes_every_output() {
+    let tmp = temp_dir();
+    let out = tmp.path().join("out");
+    let summary = trial(None, &out, &[]);
+    assert_eq!(summary["schema"], "livelab.trial-summary/1");
+    assert_eq!(summary["trial"]["allow_unsigned"], true);
+    let labels = sample_labels();
+    for (topic, by_record) in &labels {
+        let positives = by_record.values().filter(|&&l| l).count() as u64;
+        let p = plugin(&summary, topic);
+        let c = &p["confusion"];
+        // The sample plugins implement the rules the labels were generated from.
+        assert_eq!(c["tp"], positives, "{topic}: {c}");
+        assert_eq!(c["fn"], 0, "{topic}: {c}");
+        assert_eq!(c["fp"], 0, "{topic}: {c}");
+        assert_eq!(c["tn"], 300 - positives, "{topic}: {c}");
+        assert_eq!(p["metrics"]["sensitivity"]["estimate"], 1.0);
+        // Wilson with x = n: the upper limit is exactly 1, the lower 1 / (1 + z²/n).
+        let n = positives as f64;
+        let z2 = 1.959963984540054f64.powi(2);
+        let lower = p["metrics"]["sensitivity"]["ci95"][0].as_f64().unwrap();
+        assert!((lower - n / (n + z2)).abs() < 1e-12, "{topic}: {lower}");
+        assert_eq!(p["metrics"]["sensitivity"]["ci95"][1], 1.0);
+    }
+    // results.csv: a header and one row per evaluation, with label and alert filled in.
+    let csv = std::fs::read_to_string(out.join("results.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert!(rows[0].starts_with("record,source,sex,age_band,coding,plugin,"));
+    assert_eq!(
+        rows.len(),
+        1 + 4 * 300,
+        "three sample plugins and one candidate"
+    );
+    let comparisons = summary["effectiveness"]["comparisons"].as_array().unwrap();
+    assert_eq!(comparisons.len(), 1);
+    assert_eq!(comparisons[0]["candidate"], "metformin-egfr-ema");
+    assert!(out.join("report.html").is_file());
+    assert!(out.join("decisions.jsonl").is_file());
+}
+
+/// A trial of the baseline metformin plugin against its EMA-2016 candidate.
+fn ab_trial(dir: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("ab.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"name = "metformin A/B"
+region = "test"
+records = {records:?}
+labels = {labels:?}
+allow_unsigned = true
+{extra}
+
+[[plugin]]
+path = "sample:metformin-egfr"
+
+[[plugin]]
+path = "sample:metformin-egfr-ema"
+topic = "metformin-egfr"
+
+[[compare]]
+baseline = "metformin-egfr"
+candidate = "metformin-egfr-ema"
+"#,
+            records = SAMPLE_RECORDS,
+            labels = format!("{SAMPLE_RECORDS}/labels.csv"),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// Records on active metformin at most 500 mg a day whose most recent eGFR is in [10, 30):
+/// where the NHG dose rule (baseline) and the EMA 2016 contraindication (candidate) part.
+/// Computed from the requests the plugin received, as the decision log holds them.
+fn expected_discordant(log: &Path) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(log).unwrap();
+    let mut records = BTreeSet::new();
+    for line in text.lines() {
+        let d: Value = serde_json::from_str(line).unwrap();
+        if d["plugin"]["id"] != "metformin-egfr" {
+            continue;
+        }
+        let patient = &d["input"]["patient"];
+        let on_low_dose = patient["medications"].as_array().unwrap().iter().any(|m| {
+            m["status"] == "Active"
+                && m["daily_dose"]["value"]
+                    .as_f64()
+                    .is_some_and(|mg| mg <= 500.0)
+        });
+        let latest = patient["observations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|o| {
+                Some((
+                    o["effective_days_ago"].as_u64()?,
+                    o["value"]["Quantity"]["value"].as_f64()?,
+                ))
+            })
+            .min_by_key(|(days, _)| *days);
+        if on_low_dose && latest.is_some_and(|(_, egfr)| (10.0..30.0).contains(&egfr)) {
+            records.insert(d["record"].as_str().unwrap().to_owned());
+        }
+    }
+    records
+}
+
+#[test]
+fn a_paired_comparison_finds_exactly_the_records_where_the_versions_part() {
+    let tmp = temp_dir();
+    let file = ab_trial(tmp.path(), "[decision_log]\npath = \"log.jsonl\"");
+    let out = tmp.path().join("out");
+    let summary = trial(Some(&file), &out, &[]);
+    let comparison = &summary["effectiveness"]["comparisons"][0];
+    let found: BTreeSet<String> = comparison["discordant"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            assert_eq!(d["baseline_alert"], false, "{d}");
+            assert_eq!(d["candidate_alert"], true, "{d}");
+            d["record"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let expected = expected_discordant(&out.join("log.jsonl"));
+    assert!(
+        !expected.is_empty(),
+        "the sample has patients the versions part on"
+    );
+    assert_eq!(found, expected);
+    // The labels follow the NHG rule: every discordant alert is a false positive, so
+    // specificity drops and sensitivity does not move.
+    let b = expected.len() as u64;
+    assert_eq!(comparison["label_negative"]["only_b"], b);
+    assert_eq!(comparison["label_positive"]["only_a"], 0);
+    assert_eq!(comparison["label_positive"]["only_b"], 0);
+    assert_eq!(comparison["specificity_mcnemar"]["method"], "exact");
+    // Exact McNemar with b = 0, c = k: p = 2 · 0.5^k.
+    let p = comparison["specificity_mcnemar"]["p_value"]
+        .as_f64()
+        .unwrap();
+    assert!(
+        (p - (2.0 * 0.5f64.powi(b as i32)).min(1.0)).abs() < 1e-12,
+        "{p}"
+    );
+    assert!(
+        comparison["specificity_difference"]["estimate"]
+            .as_f64()
+            .unwrap()
+            < 0.0
+    );
+    assert_eq!(comparison["sensitivity_difference"]["estimate"], 0.0);
+}
+
+#[test]
+fn shards_merged_give_the_statistics_of_one_run() {
+    let tmp = temp_dir();
+    let file = ab_trial(tmp.path(), "");
+    let single = trial(Some(&file), &tmp.path().join("single"), &[]);
+    let shards: Vec<PathBuf> = (1..=3)
+        .map(|i| {
+            let out = tmp.path().join(format!("shard-{i}"));
+            trial(
+                Some(&file),
+                &out,
+                &["--shard", &format!("{i}/3"), "-j", "1"],
+            );
+            out
+        })
+        .collect();
+    let merged_out = tmp.path().join("merged");
+    let mut args = vec!["merge"];
+    args.extend(shards.iter().map(|s| s.to_str().unwrap()));
+    args.extend(["--out", merged_out.to_str().unwrap()]);
+    assert_success(&livelab(&args));
+    let merged = summary(&merged_out);
+
+    assert_eq!(merged["effectiveness"], single["effectiveness"]);
+    assert_eq!(merged["run"]["records"], single["run"]["records"]);
+    for (m, s) in merged["run"]["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .zip(single["run"]["plugins"].as_array().unwrap())
+    {
+        for field in [
+            "id",
+            "sha256",
+            "evaluations",
+            "ok",
+            "errors",
+            "cards",
+            "patients_with_cards",
+        ] {
+            assert_eq!(m[field], s[field], "{field}");
+        }
+        // Fuel is deterministic, so its merged histogram must equal the single run's
+        // exactly: percentiles merged from buckets, not averaged.
+        assert_eq!(m["fuel"], s["fuel"]);
+        assert_eq!(m["peak_memory_bytes"], s["peak_memory_bytes"]);
+    }
+    // Latency differs run to run, but the merged maximum is the shards' maximum.
+    let shard_max = shards
+        .iter()
+        .map(|s| {
+            summary(s)["run"]["plugins"][0]["latency_ns"]["max"]
+                .as_u64()
+                .unwrap()
+        })
+        .max()
+        .unwrap();
+    assert_eq!(
+        merged["run"]["plugins"][0]["latency_ns"]["max"]
+            .as_u64()
+            .unwrap(),
+        shard_max
+    );
+    let csv = std::fs::read_to_string(merged_out.join("results.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2 * 300);
+    assert!(merged_out.join("report.html").is_file());
+}
+
+#[test]
+fn merge_refuses_an_incomplete_set_of_shards() {
+    let tmp = temp_dir();
+    let file = ab_trial(tmp.path(), "");
+    let out = tmp.path().join("shard-1");
+    trial(Some(&file), &out, &["--shard", "1/2"]);
+    assert_error(
+        &livelab(&[
+            "merge",
+            out.to_str().unwrap(),
+            "--out",
+            tmp.path().join("m").to_str().unwrap(),
+        ]),
+        &["do not make one whole run", "1/2"],
+    );
+}
+
+#[test]
+fn trial_files_with_mistakes_get_errors_that_name_them() {
+    let tmp = temp_dir();
+    let file = tmp.path().join("bad.toml");
+    std::fs::write(
+        &file,
+        format!("name = \"x\"\nregion = \"y\"\nrecords = {SAMPLE_RECORDS:?}\n[[plugin]]\npath = \"sample:nope\"\n"),
+    )
+    .unwrap();
+    let out = tmp.path().join("out");
+    assert_error(
+        &livelab(&[
+            "trial",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]),
+        &["bad.toml", "no sample plugin \"nope\""],
+    );
+    let file = ab_trial(tmp.path(), "");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace(
+            "candidate = \"metformin-egfr-ema\"",
+            "candidate = \"home-bp\"",
+        ),
+    )
+    .unwrap();
+    assert_error(
+        &livelab(&[
+            "trial",
+            file.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]),
+        &["[[compare]] names plugin \"home-bp\""],
+    );
+}
