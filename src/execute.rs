@@ -104,7 +104,10 @@ pub fn load_plugins(
     let mut refusals = Vec::new();
     for result in loaded {
         match result {
-            Ok(plugin) => plugins.push(plugin),
+            Ok(plugin) => {
+                announce_compilation(&plugin, cache);
+                plugins.push(plugin);
+            }
             Err(e) => refusals.push(e.to_string()),
         }
     }
@@ -144,6 +147,24 @@ pub fn load_plugins(
         }
     }
     Ok(plugins)
+}
+
+/// Says so when a plugin had to be compiled (seconds for JavaScript or Python components),
+/// and why the next run will be faster.
+pub fn announce_compilation(plugin: &Plugin, cache: &ArtifactCache) {
+    if let livelab_host::cache::Obtained::Compiled(took) = plugin.obtained
+        && took.as_millis() >= 200
+    {
+        let next = match cache.dir() {
+            Some(dir) => format!("the next run loads it precompiled from {}", dir.display()),
+            None => "the cache is off, so every run compiles it".into(),
+        };
+        eprintln!(
+            "livelab: compiled {} in {:.1} s (first use of this component; {next})",
+            plugin.info.id,
+            took.as_secs_f64()
+        );
+    }
 }
 
 /// The evaluation date: as given, else the cohort's own date, else today.

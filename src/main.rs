@@ -2,6 +2,8 @@
 //! FHIR records inside a sandbox, and measure what they say and what it costs.
 
 mod artifacts;
+mod author;
+mod authoring_checks;
 mod execute;
 mod replay;
 mod report;
@@ -73,6 +75,19 @@ enum Command {
     Verify(supply::VerifyArgs),
     /// Re-run the evaluations of a decision log and check each gives the same output.
     Replay(replay::ReplayArgs),
+    /// Scaffold a working plugin in Rust, JavaScript or Python: an example rule, its
+    /// manifest, the WIT, fixtures and their expected cards, and a README.
+    New(author::NewArgs),
+    /// Build a plugin's source (Rust, JavaScript or Python) into a package: the component and
+    /// plugin.toml with its SHA-256. Installs the pinned JS/Python toolchain when missing.
+    Build(author::BuildArgs),
+    /// Run a plugin on its fixture records and compare its cards with the expected files
+    /// (`--bless` rewrites them); `--sample` adds sensitivity and specificity on the
+    /// sample records.
+    Test(authoring_checks::TestArgs),
+    /// Measure a plugin's cost per evaluation (latency, instantiation, fuel, memory,
+    /// compile time) beside a shipped reference plugin.
+    Bench(authoring_checks::BenchArgs),
 }
 
 #[derive(Args)]
@@ -291,6 +306,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sign(args) => supply::sign(args),
         Command::Verify(args) => supply::verify(args),
         Command::Replay(args) => replay::replay(args),
+        Command::New(args) => author::new(args),
+        Command::Build(args) => author::build(args),
+        Command::Test(args) => authoring_checks::test(args),
+        Command::Bench(args) => authoring_checks::bench(args),
     }
 }
 

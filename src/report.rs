@@ -1816,6 +1816,7 @@ mod tests {
                 trust: None,
                 labels: None,
                 shards: None,
+                decision_log: None,
             },
             run: RunSummary {
                 schema: SUMMARY_SCHEMA,

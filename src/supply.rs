@@ -12,6 +12,8 @@ use livelab_host::manifest::{
     LoadedManifest, MANIFEST_FILE, Manifest, PluginSource, SIGNATURE_FILE, tree_sha256,
 };
 use livelab_host::plugin::sha256_hex;
+use livelab_host::sandbox::LimitOverrides;
+use livelab_host::wit::PluginInfo;
 use livelab_host::signing::{self, PluginSignature, SecretKey, TrustPolicy};
 use livelab_host::{ArtifactCache, EvaluationContext, Limits, LoadOptions, Plugin, RecordReader};
 
@@ -79,11 +81,77 @@ pub struct CheckArgs {
 }
 
 pub fn package(args: PackageArgs) -> anyhow::Result<ExitCode> {
-    let manifest_path = args.out.join(MANIFEST_FILE);
-    if manifest_path.exists() {
+    let packaged = write_package(&PackageRequest {
+        component: &args.component,
+        out: &args.out,
+        publisher: &args.publisher,
+        data: args.data.as_deref(),
+        limits: LimitOverrides::default(),
+        extra_dirs: &[],
+        replace: false,
+    })?;
+    println!(
+        "packaged {} {} into {} (component sha256 {}); review it with `livelab check {}`, sign it with `livelab sign`",
+        packaged.info.id,
+        packaged.info.version,
+        args.out.display(),
+        packaged.sha256,
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What goes into a package: `livelab package` and `livelab build` both write one here.
+pub struct PackageRequest<'a> {
+    /// The built component (.wasm); copied into the package under its own file name.
+    pub component: &'a Path,
+    /// The package directory.
+    pub out: &'a Path,
+    pub publisher: &'a str,
+    /// A read-only data directory to ship and grant (copied to `data/`, tree-hashed).
+    pub data: Option<&'a Path>,
+    /// The limits the manifest asks for.
+    pub limits: LimitOverrides,
+    /// Directories copied beside the manifest as they are, not pinned by it (an authored
+    /// plugin's `fixtures/` and `expected/`, so that the package can be tested on its own).
+    pub extra_dirs: &'a [&'a Path],
+    /// Replace the package already in `out` (`build` updates its own output); otherwise
+    /// `out` must not hold a package yet.
+    pub replace: bool,
+}
+
+/// A package written by [`write_package`].
+pub struct Packaged {
+    /// What the component describes (the manifest's identity and data needs come from it).
+    pub info: PluginInfo,
+    pub sha256: String,
+    pub manifest_path: PathBuf,
+}
+
+/// Loads the component in the sandbox (it must be a valid plugin), asks it to `describe`
+/// itself, and writes the package: the component and a `plugin.toml` that pins its SHA-256
+/// and declares what it described. The package is assembled beside `out` and moved into
+/// place, so a failure never leaves half a package.
+pub fn write_package(request: &PackageRequest) -> anyhow::Result<Packaged> {
+    let out = request.out;
+    let manifest_path = out.join(MANIFEST_FILE);
+    if !request.replace && manifest_path.exists() {
         bail!(
             "{} already exists; package into a new directory (a package is never half-replaced)",
             manifest_path.display()
+        );
+    }
+    if request.replace
+        && out.exists()
+        && !manifest_path.is_file()
+        && std::fs::read_dir(out)
+            .with_context(|| format!("reading {}", out.display()))?
+            .next()
+            .is_some()
+    {
+        bail!(
+            "{} holds files but no {MANIFEST_FILE}: not a package to replace; choose another directory",
+            out.display()
         );
     }
     let sandbox = execute::sandbox(1)?;
@@ -91,41 +159,63 @@ pub fn package(args: PackageArgs) -> anyhow::Result<ExitCode> {
     let plugin = Plugin::load(
         &sandbox,
         &cache,
-        &args.component,
+        request.component,
         &LoadOptions::authoring(Limits::default()),
     )?;
-    let file_name = args
+    let file_name = request
         .component
         .file_name()
         .context("the component path names no file")?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    std::fs::copy(&args.component, args.out.join(file_name))
-        .with_context(|| format!("copying {} into the package", args.component.display()))?;
+    let mut staging_name = out
+        .file_name()
+        .context("the package path names no directory")?
+        .to_owned();
+    staging_name.push(".partial");
+    let staging = out.with_file_name(staging_name);
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging)
+            .with_context(|| format!("removing {}", staging.display()))?;
+    }
+    std::fs::create_dir_all(&staging)
+        .with_context(|| format!("creating {}", staging.display()))?;
+    std::fs::copy(request.component, staging.join(file_name)).with_context(|| {
+        format!(
+            "copying {} into the package",
+            request.component.display()
+        )
+    })?;
     let mut manifest = Manifest::describing(
         &plugin.info,
-        &args.publisher,
+        request.publisher,
         Path::new(file_name),
         &plugin.sha256,
     );
-    if let Some(data) = &args.data {
-        let target = args.out.join("data");
+    manifest.limits = request.limits.clone();
+    if let Some(data) = request.data {
+        let target = staging.join("data");
         copy_dir(data, &target)?;
         manifest.grants.data = Some("data".into());
-        manifest.grants.data_sha256 =
-            Some(tree_sha256(&target).with_context(|| format!("hashing {}", target.display()))?);
+        manifest.grants.data_sha256 = Some(
+            tree_sha256(&target).with_context(|| format!("hashing {}", target.display()))?,
+        );
     }
-    std::fs::write(&manifest_path, manifest.to_toml())
+    for dir in request.extra_dirs {
+        let name = dir.file_name().context("an extra directory names no directory")?;
+        copy_dir(dir, &staging.join(name))?;
+    }
+    std::fs::write(staging.join(MANIFEST_FILE), manifest.to_toml())
         .with_context(|| format!("writing {}", manifest_path.display()))?;
-    println!(
-        "packaged {} {} into {} (component sha256 {}); review it with `livelab check {}`, sign it with `livelab sign`",
-        plugin.info.id,
-        plugin.info.version,
-        args.out.display(),
-        plugin.sha256,
-        args.out.display()
-    );
-    Ok(ExitCode::SUCCESS)
+    if out.exists() {
+        // Only an empty directory (package) or, with `replace`, an earlier package is here.
+        std::fs::remove_dir_all(out).with_context(|| format!("replacing {}", out.display()))?;
+    }
+    std::fs::rename(&staging, out)
+        .with_context(|| format!("moving {} to {}", staging.display(), out.display()))?;
+    Ok(Packaged {
+        info: plugin.info.clone(),
+        sha256: plugin.sha256.clone(),
+        manifest_path,
+    })
 }
 
 fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {

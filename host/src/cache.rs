@@ -46,22 +46,25 @@ impl ArtifactCache {
         Some(dir.join(format!("{sha256}-{:016x}.cwasm", hasher.finish())))
     }
 
-    /// The compiled component for `bytes`, from the cache when present.
+    /// The compiled component for `bytes`, from the cache when present, and how it was
+    /// obtained (compiling a JavaScript or Python component takes seconds: callers say so).
     pub fn component(
         &self,
         engine: &Engine,
         bytes: &[u8],
         sha256: &str,
-    ) -> wasmtime::Result<Component> {
+    ) -> wasmtime::Result<(Component, Obtained)> {
+        let start = std::time::Instant::now();
         let Some(entry) = self.entry_path(engine, sha256) else {
-            return Component::new(engine, bytes);
+            let component = Component::new(engine, bytes)?;
+            return Ok((component, Obtained::Compiled(start.elapsed())));
         };
         if entry.is_file() {
             // SAFETY: the entry was written by `Engine::precompile_component` of an engine
             // with the same compatibility hash, for the component with this SHA-256 (the
             // file name says so), in a directory only this host writes to.
             if let Ok(component) = unsafe { Component::deserialize_file(engine, &entry) } {
-                return Ok(component);
+                return Ok((component, Obtained::Cached(start.elapsed())));
             }
             // A truncated or stale entry is rebuilt, not trusted.
         }
@@ -70,8 +73,15 @@ impl ArtifactCache {
         let component = unsafe { Component::deserialize(engine, &compiled)? };
         // Failing to write the cache costs time later, never correctness now.
         let _ = write_atomically(&entry, &compiled);
-        Ok(component)
+        Ok((component, Obtained::Compiled(start.elapsed())))
     }
+}
+
+/// How a component was obtained, and how long it took.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Obtained {
+    Compiled(std::time::Duration),
+    Cached(std::time::Duration),
 }
 
 fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -30,6 +30,7 @@
 mod codes;
 mod enriched;
 mod fhir;
+mod guideline_topics;
 mod measure;
 mod realistic;
 mod scenario;
@@ -48,7 +49,14 @@ use scenario::{MAX_PATIENTS, Pseudonymiser};
 use synthea::Padding;
 
 /// The labelled topics, in `labels.csv` order.
-pub const TOPICS: [&str; 3] = ["metformin-egfr", "af-anticoagulation", "home-bp"];
+pub const TOPICS: [&str; scenario::TOPIC_COUNT] = [
+    "metformin-egfr",
+    "af-anticoagulation",
+    "home-bp",
+    "nsaid-gastroprotection",
+    "score2",
+    "phq9",
+];
 
 /// Name and version written to `cohort.json`. Version 2: mixes, shapes, measurement noise and
 /// real-export shapes.
@@ -261,7 +269,7 @@ pub fn write_cohort(spec: &CohortSpec, out_dir: &Path) -> Result<CohortSummary, 
 
     let mut sink = Sink::open(spec, out_dir)?;
     let pseudonymiser = Pseudonymiser::new(spec.seed);
-    let mut positives = [0usize; 3];
+    let mut positives = [0usize; TOPICS.len()];
     let mut us_coded = 0;
     for index in 0..spec.patients as u64 {
         let patient = scenario::generate(

@@ -24,7 +24,7 @@ use crate::wit::{Card, Request};
 pub const DECISION_SCHEMA: &str = "livelab.decision/1";
 
 /// `[decision_log]` in a trial file.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DecisionLogConfig {
     /// The log file, relative to the trial's output directory. Lines are appended.

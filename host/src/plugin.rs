@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, types::ComponentItem};
 use wasmtime::{Store, Trap};
 
-use crate::cache::ArtifactCache;
+use crate::cache::{ArtifactCache, Obtained};
 use crate::manifest::{LoadedManifest, ManifestError, PluginSource};
 use crate::record::{Record, minimise};
 use crate::sandbox::{EvaluationState, LimitExceeded, Limits, Sandbox, StoreSetup};
@@ -152,6 +152,8 @@ pub struct Plugin {
     pub pinned: bool,
     /// The granted data directory, mounted read-only at `/data`.
     pub data_dir: Option<Arc<Path>>,
+    /// Whether the component was compiled now or loaded precompiled, and how long it took.
+    pub obtained: Obtained,
     pre: PluginBindingsPre<EvaluationState>,
 }
 
@@ -238,7 +240,7 @@ impl Plugin {
             .as_ref()
             .and_then(|m| m.data_dir.as_deref())
             .map(Arc::from);
-        let (info, pre) = compile_and_describe(
+        let (info, pre, obtained) = compile_and_describe(
             sandbox,
             cache,
             &component_path,
@@ -266,6 +268,7 @@ impl Plugin {
             signature,
             pinned: options.expected_sha256.is_some(),
             data_dir,
+            obtained,
             pre,
         })
     }
@@ -454,8 +457,8 @@ fn compile_and_describe(
     sha256: &str,
     limits: &Limits,
     data_dir: Option<Arc<Path>>,
-) -> Result<(PluginInfo, PluginBindingsPre<EvaluationState>), LoadError> {
-    let component = cache
+) -> Result<(PluginInfo, PluginBindingsPre<EvaluationState>, Obtained), LoadError> {
+    let (component, obtained) = cache
         .component(sandbox.engine(), bytes, sha256)
         .map_err(|e| LoadError::Invalid {
             path: path.to_owned(),
@@ -494,7 +497,7 @@ fn compile_and_describe(
         path: path.to_owned(),
         reason,
     })?;
-    Ok((info, pre))
+    Ok((info, pre, obtained))
 }
 
 /// Calls `describe` once, in the sandbox, under the plugin's limits.

@@ -197,7 +197,7 @@ impl Trial {
         let base = path.parent().unwrap_or(Path::new(".")).to_owned();
         let resolve = |p: &mut PathBuf| {
             if p.is_relative() {
-                *p = base.join(&*p);
+                *p = tidy(&base.join(&*p));
             }
         };
         resolve(&mut spec.records);
@@ -227,7 +227,7 @@ impl Trial {
         }
         let path = PathBuf::from(&plugin.path);
         Ok(if path.is_relative() {
-            self.file.parent().unwrap_or(Path::new(".")).join(path)
+            tidy(&self.file.parent().unwrap_or(Path::new(".")).join(path))
         } else {
             path
         })
@@ -257,6 +257,10 @@ pub struct TrialInfo {
     /// `i/N` for one shard; `merged N shards` after `livelab merge`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shards: Option<String>,
+    /// The decision log the trial wrote (relative to its output directory), and what it
+    /// leaves out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision_log: Option<DecisionLogConfig>,
 }
 
 impl Trial {
@@ -271,6 +275,7 @@ impl Trial {
             trust: self.spec.trust.as_ref().map(|p| p.display().to_string()),
             labels: self.spec.labels.as_ref().map(|p| p.display().to_string()),
             shards: None,
+            decision_log: self.spec.decision_log.clone(),
         }
     }
 }
@@ -308,9 +313,35 @@ pub struct ShardState {
     pub effectiveness: Option<crate::effectiveness::EffectivenessCounts>,
 }
 
+/// `a/b/../c` as `a/c`, without touching the file system: paths in reports and summaries
+/// should read as the place they name. (A `..` after a symlink could name another place;
+/// trial directories are plain directories.)
+fn tidy(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::ParentDir
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) =>
+            {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn paths_are_tidied() {
+        assert_eq!(tidy(Path::new("/a/b/../c/./d")), Path::new("/a/c/d"));
+        assert_eq!(tidy(Path::new("../x")), Path::new("../x"));
+    }
 
     const MINIMAL: &str = r#"
 name = "t"

@@ -7,6 +7,7 @@
 mod support;
 
 mod anonymise;
+mod authoring;
 mod determinism;
 mod hostile;
 mod ingest;

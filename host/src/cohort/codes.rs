@@ -119,6 +119,19 @@ pub const DEPRESSION: Term = Term {
     us: &[c(SNOMED, "35489007", "Depressive disorder")],
 };
 
+pub const PEPTIC_ULCER: Term = Term {
+    nl: &[c(ICPC, "D86", "Ulcus pepticum (ander)")],
+    us: &[c(SNOMED, "13200003", "Peptic ulcer")],
+};
+pub const DUODENAL_ULCER: Term = Term {
+    nl: &[c(ICPC, "D85", "Ulcus duodeni")],
+    us: &[c(SNOMED, "51868009", "Ulcer of duodenum")],
+};
+pub const GASTRIC_ULCER: Term = Term {
+    nl: &[c(ICPC, "D86", "Ulcus pepticum (ander)")],
+    us: &[c(SNOMED, "397825006", "Gastric ulcer")],
+};
+
 // ------------------------------------------------------------------ medications
 // Terms with `us: &[]` are Dutch-only: no RxNorm code we are sure of, so US-coded patients
 // never get them.
@@ -203,6 +216,48 @@ pub const SALBUTAMOL: Term = Term {
 pub const OMEPRAZOLE: Term = Term {
     nl: &[c(ATC, "A02BC01", "omeprazol")],
     us: &[c(RXNORM, "7646", "omeprazole")],
+};
+
+/// NSAIDs (`nsaid-gastroprotection`): US codes are the clinical drugs the shipped RxNorm → ATC
+/// map covers (ibuprofen 400 mg [Ibu] 206905, naproxen sodium 220 mg 849574); diclofenac is
+/// Dutch-only.
+pub const IBUPROFEN: Term = Term {
+    nl: &[c(ATC, "M01AE01", "ibuprofen")],
+    us: &[c(RXNORM, "206905", "Ibuprofen 400 MG Oral Tablet [Ibu]")],
+};
+pub const NAPROXEN: Term = Term {
+    nl: &[c(ATC, "M01AE02", "naproxen")],
+    us: &[c(RXNORM, "849574", "Naproxen sodium 220 MG Oral Tablet")],
+};
+pub const DICLOFENAC: Term = Term {
+    nl: &[c(ATC, "M01AB05", "diclofenac")],
+    us: &[],
+};
+pub const PANTOPRAZOLE: Term = Term {
+    nl: &[c(ATC, "A02BC02", "pantoprazol")],
+    us: &[c(RXNORM, "40790", "pantoprazole")],
+};
+pub const ESOMEPRAZOLE: Term = Term {
+    nl: &[c(ATC, "A02BC05", "esomeprazol")],
+    us: &[c(RXNORM, "283742", "esomeprazole")],
+};
+pub const SERTRALINE: Term = Term {
+    nl: &[c(ATC, "N06AB06", "sertraline")],
+    us: &[c(RXNORM, "36437", "sertraline")],
+};
+pub const CITALOPRAM: Term = Term {
+    nl: &[c(ATC, "N06AB04", "citalopram")],
+    us: &[c(RXNORM, "2556", "citalopram")],
+};
+/// Dutch GPs prescribe prednisolone, US exports carry prednisone (RxNorm 8640, not in the
+/// shipped map: the plugin declares it).
+pub const PREDNISOLONE: Term = Term {
+    nl: &[c(ATC, "H02AB06", "prednisolon")],
+    us: &[],
+};
+pub const PREDNISONE: Term = Term {
+    nl: &[c(ATC, "H02AB07", "prednison")],
+    us: &[c(RXNORM, "8640", "prednisone")],
 };
 
 // ------------------------------------------------------------------ allergies
@@ -293,6 +348,56 @@ pub const PHQ9: Term = Term {
         "Patient Health Questionnaire 9 item (PHQ-9) total score",
     )],
 };
+/// HDL cholesterol (SCORE2): Dutch mmol/L, US mg/dL, one LOINC code.
+pub const HDL: Term = Term {
+    nl: &[c(
+        LOINC,
+        "2085-9",
+        "Cholesterol in HDL [Mass/volume] in Serum or Plasma",
+    )],
+    us: &[c(
+        LOINC,
+        "2085-9",
+        "Cholesterol in HDL [Mass/volume] in Serum or Plasma",
+    )],
+};
+/// Tobacco smoking status with a SNOMED CT value (as US Core and the zib TobaccoUse write it),
+/// in Dutch and US records alike.
+pub const SMOKING_STATUS: [Coding; 1] = [c(LOINC, "72166-2", "Tobacco smoking status")];
+/// Smoking status values, indexed like [`super::scenario::Smoking`].
+pub const SMOKING_VALUES: [[Coding; 1]; 4] = [
+    [c(SNOMED, "449868002", "Smokes tobacco daily")],
+    [c(SNOMED, "428041000124106", "Occasional tobacco smoker")],
+    [c(SNOMED, "8517006", "Ex-smoker")],
+    [c(SNOMED, "266919005", "Never smoked tobacco")],
+];
+/// The PHQ-9 panel (LOINC 44249-1), its nine items in questionnaire order and its total.
+pub const PHQ9_PANEL: [Coding; 1] = [c(
+    LOINC,
+    "44249-1",
+    "PHQ-9 quick depression assessment panel [Reported.PHQ]",
+)];
+pub const PHQ9_ITEMS: [[Coding; 1]; 9] = [
+    [c(LOINC, "44250-9", "Little interest or pleasure in doing things")],
+    [c(LOINC, "44255-8", "Feeling down, depressed, or hopeless")],
+    [c(LOINC, "44259-0", "Trouble falling or staying asleep, or sleeping too much")],
+    [c(LOINC, "44254-1", "Feeling tired or having little energy")],
+    [c(LOINC, "44251-7", "Poor appetite or overeating")],
+    [c(LOINC, "44258-2", "Feeling bad about yourself")],
+    [c(LOINC, "44252-5", "Trouble concentrating on things")],
+    [c(LOINC, "44253-3", "Moving or speaking slowly, or being fidgety or restless")],
+    [c(
+        LOINC,
+        "44260-8",
+        "Thoughts that you would be better off dead, or of hurting yourself",
+    )],
+];
+pub const PHQ9_TOTAL: [Coding; 1] = [c(
+    LOINC,
+    "44261-6",
+    "Patient Health Questionnaire 9 item (PHQ-9) total score",
+)];
+pub const CAT_SOCIAL_HISTORY: [Coding; 1] = [c(OBS_CATEGORY, "social-history", "Social History")];
 pub const BP_PANEL: [Coding; 1] = [c(
     LOINC,
     "85354-9",

@@ -279,7 +279,10 @@ pub struct ConditionResource<'a> {
 #[serde(rename_all = "camelCase")]
 pub struct Component {
     code: CodeableConcept,
-    value_quantity: Quantity,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value_quantity: Option<Quantity>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value_integer: Option<i64>,
 }
 
 #[derive(Serialize)]
@@ -305,7 +308,9 @@ pub struct ObservationResource<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) value_quantity: Option<Quantity>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) component: Option<[Component; 2]>,
+    pub(super) value_codeable_concept: Option<CodeableConcept>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) component: Option<Vec<Component>>,
 }
 
 #[derive(Serialize)]
@@ -666,7 +671,56 @@ pub fn render<'a>(p: &'a Patient, as_of: Date, style: RefStyle) -> Vec<Rendered<
                     issued,
                     performer: None,
                     value_quantity: Some(value_quantity),
+                    value_codeable_concept: None,
                     component: None,
+                }
+            }
+            ObsKind::Smoking(status) => ObservationResource {
+                id: &o.uuid,
+                extension: None,
+                status: o.status.code(),
+                category: [cc(&codes::CAT_SOCIAL_HISTORY)],
+                code: cc(&codes::SMOKING_STATUS),
+                subject: subject(),
+                encounter: None,
+                effective_date_time: Some(clock.date(o.days_ago)),
+                effective_period: None,
+                issued: None,
+                performer: None,
+                value_quantity: None,
+                value_codeable_concept: Some(cc(&codes::SMOKING_VALUES[status.index()])),
+                component: None,
+            },
+            ObsKind::Phq9Panel { items, time } => {
+                let mut component: Vec<Component> = items
+                    .iter()
+                    .zip(&codes::PHQ9_ITEMS)
+                    .map(|(&answer, code)| Component {
+                        code: cc(code),
+                        value_quantity: None,
+                        value_integer: Some(i64::from(answer)),
+                    })
+                    .collect();
+                component.push(Component {
+                    code: cc(&codes::PHQ9_TOTAL),
+                    value_quantity: None,
+                    value_integer: Some(items.iter().map(|&a| i64::from(a)).sum()),
+                });
+                ObservationResource {
+                    id: &o.uuid,
+                    extension: None,
+                    status: o.status.code(),
+                    category: [cc(&codes::CAT_SURVEY)],
+                    code: cc(&codes::PHQ9_PANEL),
+                    subject: subject(),
+                    encounter: None,
+                    effective_date_time: Some(clock.date_time(o.days_ago, *time)),
+                    effective_period: None,
+                    issued: None,
+                    performer: Some([subject()]),
+                    value_quantity: None,
+                    value_codeable_concept: None,
+                    component: Some(component),
                 }
             }
             ObsKind::BloodPressure {
@@ -699,14 +753,17 @@ pub fn render<'a>(p: &'a Patient, as_of: Date, style: RefStyle) -> Vec<Rendered<
                     Performer::Unrecorded => None,
                 },
                 value_quantity: None,
-                component: Some([
+                value_codeable_concept: None,
+                component: Some(vec![
                     Component {
                         code: cc(&codes::BP_SYSTOLIC),
-                        value_quantity: quantity(Number::Int(*systolic), "mm[Hg]"),
+                        value_quantity: Some(quantity(Number::Int(*systolic), "mm[Hg]")),
+                        value_integer: None,
                     },
                     Component {
                         code: cc(&codes::BP_DIASTOLIC),
-                        value_quantity: quantity(Number::Int(*diastolic), "mm[Hg]"),
+                        value_quantity: Some(quantity(Number::Int(*diastolic), "mm[Hg]")),
+                        value_integer: None,
                     },
                 ]),
             },

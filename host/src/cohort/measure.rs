@@ -53,7 +53,7 @@ pub fn scatter(rng: &mut StdRng, kind: LabKind, latent: i64) -> i64 {
     let measured = match kind {
         LabKind::Egfr => scatter_relative(rng, latent, 60),
         LabKind::Creatinine => scatter_relative(rng, latent, 50),
-        LabKind::Cholesterol => scatter_relative(rng, latent, 50),
+        LabKind::Cholesterol | LabKind::Hdl => scatter_relative(rng, latent, 50),
         LabKind::Glucose => scatter_relative(rng, latent, 80),
         LabKind::Hba1c => scatter_absolute(rng, latent, 2),
         LabKind::Potassium => scatter_absolute(rng, latent, 2),
@@ -74,8 +74,10 @@ pub fn record(kind: LabKind, measured: i64, us: bool) -> Value {
         (LabKind::Egfr | LabKind::Phq9, _) => Value::Int(measured),
         (LabKind::Hba1c, false) => Value::Int(measured),
         (LabKind::Hba1c, true) => Value::Tenths(hba1c_percent_tenths(measured)),
-        (LabKind::Cholesterol, false) => Value::Tenths(div_round(measured, 10)),
-        (LabKind::Cholesterol, true) => Value::Int(div_round(measured * 3867, 10_000)),
+        (LabKind::Cholesterol | LabKind::Hdl, false) => Value::Tenths(div_round(measured, 10)),
+        (LabKind::Cholesterol | LabKind::Hdl, true) => {
+            Value::Int(div_round(measured * 3867, 10_000))
+        }
         (LabKind::Potassium, _) => Value::Tenths(measured),
         (LabKind::Glucose, false) => Value::Tenths(measured),
         (LabKind::Glucose, true) => Value::Int(div_round(measured * 18_016, 10_000)),

@@ -186,6 +186,9 @@ pub enum CondKind {
     Asthma,
     Copd,
     Depression,
+    PepticUlcer,
+    DuodenalUlcer,
+    GastricUlcer,
 }
 
 /// A CHA2DS2-VASc category.
@@ -215,6 +218,9 @@ impl CondKind {
             CondKind::Asthma => &codes::ASTHMA,
             CondKind::Copd => &codes::COPD,
             CondKind::Depression => &codes::DEPRESSION,
+            CondKind::PepticUlcer => &codes::PEPTIC_ULCER,
+            CondKind::DuodenalUlcer => &codes::DUODENAL_ULCER,
+            CondKind::GastricUlcer => &codes::GASTRIC_ULCER,
         }
     }
 
@@ -314,6 +320,15 @@ pub enum MedKind {
     Lisinopril,
     Salbutamol,
     Omeprazole,
+    Ibuprofen,
+    Naproxen,
+    Diclofenac,
+    Pantoprazole,
+    Esomeprazole,
+    Sertraline,
+    Citalopram,
+    Prednisolone,
+    Prednisone,
 }
 
 impl MedKind {
@@ -337,7 +352,39 @@ impl MedKind {
             MedKind::Lisinopril => &codes::LISINOPRIL,
             MedKind::Salbutamol => &codes::SALBUTAMOL,
             MedKind::Omeprazole => &codes::OMEPRAZOLE,
+            MedKind::Ibuprofen => &codes::IBUPROFEN,
+            MedKind::Naproxen => &codes::NAPROXEN,
+            MedKind::Diclofenac => &codes::DICLOFENAC,
+            MedKind::Pantoprazole => &codes::PANTOPRAZOLE,
+            MedKind::Esomeprazole => &codes::ESOMEPRAZOLE,
+            MedKind::Sertraline => &codes::SERTRALINE,
+            MedKind::Citalopram => &codes::CITALOPRAM,
+            MedKind::Prednisolone => &codes::PREDNISOLONE,
+            MedKind::Prednisone => &codes::PREDNISONE,
         }
+    }
+
+    /// The high-dose threshold of an NSAID (more than this many mg a day), `None` for other
+    /// medications (`nsaid-gastroprotection`: ibuprofen 1600, naproxen 750, diclofenac 100).
+    pub(super) fn nsaid_high_dose_mg(self) -> Option<u64> {
+        match self {
+            MedKind::Ibuprofen => Some(1600),
+            MedKind::Naproxen => Some(750),
+            MedKind::Diclofenac => Some(100),
+            _ => None,
+        }
+    }
+
+    pub(super) fn is_ppi(self) -> bool {
+        matches!(
+            self,
+            MedKind::Omeprazole | MedKind::Pantoprazole | MedKind::Esomeprazole
+        )
+    }
+
+    /// Anticoagulant (rule 2's) or aspirin (carbasalate calcium included).
+    pub(super) fn is_anticoagulant_or_aspirin(self) -> bool {
+        self.is_anticoagulant() || matches!(self, MedKind::Aspirin | MedKind::Carbasalate)
     }
 
     pub(super) fn is_metformin(self) -> bool {
@@ -397,6 +444,7 @@ pub enum LabKind {
     Creatinine,
     Glucose,
     Phq9,
+    Hdl,
 }
 
 /// Observation category.
@@ -416,6 +464,7 @@ impl LabKind {
             LabKind::Creatinine => &codes::CREATININE,
             LabKind::Glucose => &codes::GLUCOSE,
             LabKind::Phq9 => &codes::PHQ9,
+            LabKind::Hdl => &codes::HDL,
         }
     }
 
@@ -427,8 +476,11 @@ impl LabKind {
             (LabKind::Egfr, _) => "mL/min/{1.73_m2}",
             (LabKind::Hba1c, false) => "mmol/mol",
             (LabKind::Hba1c, true) => "%",
-            (LabKind::Cholesterol | LabKind::Glucose, false) => "mmol/L",
-            (LabKind::Cholesterol | LabKind::Glucose | LabKind::Creatinine, true) => "mg/dL",
+            (LabKind::Cholesterol | LabKind::Hdl | LabKind::Glucose, false) => "mmol/L",
+            (
+                LabKind::Cholesterol | LabKind::Hdl | LabKind::Glucose | LabKind::Creatinine,
+                true,
+            ) => "mg/dL",
             (LabKind::Potassium, _) => "mmol/L",
             (LabKind::Creatinine, false) => "umol/L",
             (LabKind::Phq9, _) => "{score}",
@@ -515,6 +567,11 @@ pub enum ObsKind {
         above_limit: bool,
         timing: LabTiming,
     },
+    /// Tobacco smoking status (LOINC 72166-2, SNOMED CT value), recorded at a consultation.
+    Smoking(Smoking),
+    /// A PHQ-9 filled in at home (performer: the patient): panel 44249-1 with the nine answers
+    /// (0–3) and their total as components, at local time `time`.
+    Phq9Panel { items: [u8; 9], time: Hms },
     BloodPressure {
         systolic: i64,
         diastolic: i64,
@@ -524,6 +581,25 @@ pub enum ObsKind {
         /// Carries the `observation-bodyPosition` extension (sitting).
         body_position: bool,
     },
+}
+
+/// Smoking status, indexed like [`codes::SMOKING_VALUES`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Smoking {
+    Daily,
+    Occasional,
+    Ex,
+    Never,
+}
+
+impl Smoking {
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn current(self) -> bool {
+        matches!(self, Smoking::Daily | Smoking::Occasional)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -571,9 +647,9 @@ pub struct Patient {
     pub padding_seed: u64,
     /// The label each topic's scenario was built to have (checked against [`truth`] in tests).
     /// In the realistic mix nothing is built toward a label: it is the truth itself.
-    pub intended: [bool; 3],
+    pub intended: [bool; TOPIC_COUNT],
     /// Which scenario each topic drew, for summaries and tests.
-    pub scenario: [&'static str; 3],
+    pub scenario: [&'static str; TOPIC_COUNT],
 }
 
 // ------------------------------------------------------------------ ground truth
@@ -694,9 +770,235 @@ fn truth_home_bp(p: &Patient) -> bool {
     n >= 12 && (sys >= 135 * n || dia >= 85 * n)
 }
 
+/// The number of labelled topics ([`super::TOPICS`]).
+pub const TOPIC_COUNT: usize = 6;
+
 /// The reference labels of a patient, in [`super::TOPICS`] order.
-pub fn truth(p: &Patient, as_of: Date) -> [bool; 3] {
-    [truth_metformin(p), truth_af(p, as_of), truth_home_bp(p)]
+pub fn truth(p: &Patient, as_of: Date) -> [bool; TOPIC_COUNT] {
+    [
+        truth_metformin(p),
+        truth_af(p, as_of),
+        truth_home_bp(p),
+        truth_nsaid(p, as_of),
+        truth_score2(p, as_of),
+        truth_phq9(p),
+    ]
+}
+
+// ------------------------------------------------------------------ the guideline topics
+
+/// An active medication of a kind.
+fn on(p: &Patient, pred: impl Fn(MedKind) -> bool) -> bool {
+    p.medications
+        .iter()
+        .any(|m| m.status == MedStatus::Active && pred(m.kind))
+}
+
+/// A counting condition of one of `kinds`, active only if `active_only`.
+fn has(p: &Patient, kinds: &[CondKind], active_only: bool) -> bool {
+    p.conditions
+        .iter()
+        .any(|c| c.counts() && kinds.contains(&c.kind) && (!active_only || c.status.is_active()))
+}
+
+/// nsaid-gastroprotection (rule 3, CBO/NHG): the indications and risk factors of a patient on
+/// an active NSAID without an active PPI, as (protect, risk factor count); `None` when no NSAID
+/// or a PPI.
+pub(super) fn nsaid_assessment(p: &Patient, as_of: Date) -> Option<(bool, usize)> {
+    let nsaids: Vec<&Medication> = p
+        .medications
+        .iter()
+        .filter(|m| m.status == MedStatus::Active && m.kind.nsaid_high_dose_mg().is_some())
+        .collect();
+    if nsaids.is_empty() || on(p, MedKind::is_ppi) {
+        return None;
+    }
+    let age = age_at(as_of, p.birth_year);
+    let ulcer = &[
+        CondKind::PepticUlcer,
+        CondKind::DuodenalUlcer,
+        CondKind::GastricUlcer,
+    ];
+    let protect = age > 70 || has(p, ulcer, false);
+    let high_dose = nsaids.iter().any(|m| {
+        let limit = m.kind.nsaid_high_dose_mg().expect("an NSAID");
+        u64::from(m.dose_ug) * u64::from(m.frequency) > limit * 1000 * u64::from(m.period_days)
+    });
+    let factors = [
+        (60..=70).contains(&age),
+        on(p, MedKind::is_anticoagulant_or_aspirin),
+        on(p, |k| matches!(k, MedKind::Prednisolone | MedKind::Prednisone)),
+        on(p, |k| matches!(k, MedKind::Sertraline | MedKind::Citalopram)),
+        high_dose,
+        has(p, &[CondKind::HeartFailure, CondKind::Diabetes], true),
+    ];
+    Some((protect, factors.iter().filter(|&&f| f).count()))
+}
+
+/// Label: an active NSAID, no active PPI, and age > 70 or a prior ulcer (any status).
+pub(super) fn truth_nsaid(p: &Patient, as_of: Date) -> bool {
+    nsaid_assessment(p, as_of).is_some_and(|(protect, _)| protect)
+}
+
+/// Inputs older than this are not used by SCORE2.
+pub(super) const SCORE2_LOOK_BACK: u32 = 730;
+
+/// A lab value as the host hands it to a plugin, in mmol/L: Dutch tenths as written, US mg/dL
+/// divided by 38.67 and rounded to hundredths (the host's conversion; an exact tie cannot
+/// occur, 3867 being odd).
+fn cholesterol_mmol(value: Value) -> f64 {
+    let hundredths = match value {
+        Value::Tenths(t) => t * 10,
+        Value::Int(mg) => measure::div_round(mg * 10_000, 3867),
+        Value::Hundredths(h) => h,
+    };
+    hundredths as f64 / 100.0
+}
+
+/// The values `read` gives on the most recent day within the SCORE2 look-back, in record
+/// order.
+fn most_recent_day<T>(p: &Patient, read: impl Fn(&Observation) -> Option<T>) -> Vec<T> {
+    let found: Vec<(u32, T)> = p
+        .observations
+        .iter()
+        .filter(|o| o.days_ago <= SCORE2_LOOK_BACK && o.status.counts())
+        .filter_map(|o| read(o).map(|v| (o.days_ago, v)))
+        .collect();
+    let Some(day) = found.iter().map(|f| f.0).min() else {
+        return Vec::new();
+    };
+    found
+        .into_iter()
+        .filter(|f| f.0 == day)
+        .map(|f| f.1)
+        .collect()
+}
+
+fn mean(values: &[f64]) -> Option<f64> {
+    (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
+}
+
+/// SCORE2 (ESC 2021, low-risk region; rule 5): the 10-year risk in percent from age, sex, SBP
+/// (mmHg), total and HDL cholesterol (mmol/L) and smoking. The same floating-point steps as the
+/// rule text, in the order written there.
+pub fn score2_percent(male: bool, age: f64, sbp: f64, tc: f64, hdl: f64, smoker: bool) -> f64 {
+    let (beta, s0, a, b): ([f64; 9], f64, f64, f64) = if male {
+        (
+            [
+                0.3742, 0.6012, 0.2777, 0.1458, -0.2698, -0.0755, -0.0255, -0.0281, 0.0426,
+            ],
+            0.9605,
+            -0.5699,
+            0.7476,
+        )
+    } else {
+        (
+            [
+                0.4648, 0.7744, 0.3131, 0.1002, -0.2606, -0.1088, -0.0277, -0.0226, 0.0613,
+            ],
+            0.9776,
+            -0.7380,
+            0.7019,
+        )
+    };
+    let cage = (age - 60.0) / 5.0;
+    let smoke = if smoker { 1.0 } else { 0.0 };
+    let csbp = (sbp - 120.0) / 20.0;
+    let ctc = tc - 6.0;
+    let chdl = (hdl - 1.3) / 0.5;
+    let terms = [
+        cage,
+        smoke,
+        csbp,
+        ctc,
+        chdl,
+        cage * smoke,
+        cage * csbp,
+        cage * ctc,
+        cage * chdl,
+    ];
+    let lp: f64 = beta.iter().zip(terms).map(|(b, t)| b * t).sum();
+    let p0 = 1.0 - s0.powf(lp.exp());
+    100.0 * (1.0 - (-(a + b * (-(1.0 - p0).ln()).ln()).exp()).exp())
+}
+
+/// The SCORE2 band edges (high from, very high from), percent, for an age in 40–69.
+pub(super) fn score2_edges(age: i32) -> (f64, f64) {
+    if age < 50 { (2.5, 7.5) } else { (5.0, 10.0) }
+}
+
+/// SCORE2 of a patient in scope (age 40–69, female or male, no active diabetes, every input
+/// recorded in the last 730 days): (age, risk in percent).
+pub(super) fn score2_of(p: &Patient, as_of: Date) -> Option<(i32, f64)> {
+    let age = age_at(as_of, p.birth_year);
+    let male = match p.gender {
+        Gender::Male => true,
+        Gender::Female => false,
+        Gender::Other | Gender::Unknown => return None,
+    };
+    if !(40..=69).contains(&age) || has(p, &[CondKind::Diabetes], true) {
+        return None;
+    }
+    let sbp = mean(&most_recent_day(p, |o| match &o.kind {
+        ObsKind::BloodPressure {
+            systolic,
+            performer: Performer::Practitioner(_) | Performer::Unrecorded,
+            ..
+        } => Some(*systolic as f64),
+        _ => None,
+    }))?;
+    let lab = |wanted: LabKind| {
+        mean(&most_recent_day(p, |o| match o.kind {
+            ObsKind::Lab { kind, value, .. } if kind == wanted => Some(cholesterol_mmol(value)),
+            _ => None,
+        }))
+    };
+    let (tc, hdl) = (lab(LabKind::Cholesterol)?, lab(LabKind::Hdl)?);
+    let smoking = most_recent_day(p, |o| match o.kind {
+        ObsKind::Smoking(s) => Some(s.current()),
+        _ => None,
+    });
+    if smoking.is_empty() {
+        return None;
+    }
+    let risk = score2_percent(male, f64::from(age), sbp, tc, hdl, smoking.contains(&true));
+    Some((age, risk))
+}
+
+/// Label: SCORE2 in the very-high band for the age (≥ 7.5 % below 50, ≥ 10 % from 50).
+pub(super) fn truth_score2(p: &Patient, as_of: Date) -> bool {
+    score2_of(p, as_of).is_some_and(|(age, risk)| risk >= score2_edges(age).1)
+}
+
+/// The PHQ-9 look-back: days 0..=30.
+pub(super) const PHQ9_LOOK_BACK: u32 = 30;
+
+/// The most recent PHQ-9 of the last 30 days as (days ago, total, item 9 if answered). The
+/// generator never records two questionnaires on one day.
+pub(super) fn latest_phq9(p: &Patient) -> Option<(u32, i64, Option<u8>)> {
+    p.observations
+        .iter()
+        .filter(|o| o.days_ago <= PHQ9_LOOK_BACK && o.status.counts())
+        .filter_map(|o| match o.kind {
+            ObsKind::Lab {
+                kind: LabKind::Phq9,
+                value: Value::Int(total),
+                ..
+            } => Some((o.days_ago, total, None)),
+            ObsKind::Phq9Panel { items, .. } => Some((
+                o.days_ago,
+                items.iter().map(|&i| i64::from(i)).sum(),
+                Some(items[8]),
+            )),
+            _ => None,
+        })
+        .min_by_key(|q| q.0)
+}
+
+/// Label: the most recent PHQ-9 of the last 30 days has item 9 > 0 (critical) or a total ≥ 10
+/// (moderate or worse).
+pub(super) fn truth_phq9(p: &Patient) -> bool {
+    latest_phq9(p).is_some_and(|(_, total, item9)| item9.is_some_and(|a| a > 0) || total >= 10)
 }
 
 // ------------------------------------------------------------------ generation
@@ -734,7 +1036,7 @@ impl Builder {
         uuid(&mut self.rng)
     }
 
-    fn hms(&mut self, hours: std::ops::RangeInclusive<u8>) -> Hms {
+    pub(super) fn hms(&mut self, hours: std::ops::RangeInclusive<u8>) -> Hms {
         (
             self.rng.random_range(hours),
             self.rng.random_range(0..60),
@@ -1076,7 +1378,8 @@ impl Builder {
                 Verification::Refuted,
             );
         }
-        debug_assert_eq!(self.p.intended, truth(&self.p, as_of));
+        // The first three topics; the guideline topics are built after (`guideline_topics.rs`).
+        debug_assert_eq!(self.p.intended[..3], truth(&self.p, as_of)[..3]);
     }
 }
 
@@ -1113,8 +1416,15 @@ pub fn generate(seed: u64, index: u64, pseudonym: String, as_of: Date, mix: Coho
             encounters: Vec::new(),
             latent_egfr: None,
             padding_seed: splitmix64(patient_seed ^ PADDING_SALT),
-            intended: [false; 3],
-            scenario: ["no-metformin", "no-af", "no-home-series"],
+            intended: [false; TOPIC_COUNT],
+            scenario: [
+                "no-metformin",
+                "no-af",
+                "no-home-series",
+                "no-nsaid",
+                "no-risk-profile",
+                "no-phq9",
+            ],
         },
         history_cap_days: 7000,
     };
@@ -1125,9 +1435,45 @@ pub fn generate(seed: u64, index: u64, pseudonym: String, as_of: Date, mix: Coho
     b.refuted_and_entered_in_error(as_of);
 
     // Record order carries no meaning: "most recent" must come from dates.
-    let Builder { mut rng, mut p, .. } = b;
+    let Builder {
+        mut rng,
+        mut p,
+        history_cap_days,
+    } = b;
     p.conditions.shuffle(&mut rng);
     p.medications.shuffle(&mut rng);
     p.observations.shuffle(&mut rng);
+
+    // The guideline topics (nsaid-gastroprotection, score2, phq9) draw from a stream of their
+    // own, on the finished patient: the first three topics' draws, and the records of patients
+    // who get nothing for the later topics, are what they were before those topics existed.
+    let mut b = Builder {
+        rng: StdRng::seed_from_u64(splitmix64(patient_seed ^ GUIDELINE_SALT)),
+        p,
+        history_cap_days,
+    };
+    let before = (
+        b.p.conditions.len(),
+        b.p.medications.len(),
+        b.p.observations.len(),
+    );
+    b.guideline_topics(as_of, mix);
+    let Builder { mut rng, mut p, .. } = b;
+    interleave(&mut rng, &mut p.conditions, before.0);
+    interleave(&mut rng, &mut p.medications, before.1);
+    interleave(&mut rng, &mut p.observations, before.2);
     p
+}
+
+/// Salt of the guideline topics' RNG stream.
+const GUIDELINE_SALT: u64 = 0x6775_6964_656c_696e;
+
+/// Moves the items from `from` on to random places among the earlier ones, keeping the earlier
+/// ones' order.
+fn interleave<T>(rng: &mut StdRng, items: &mut Vec<T>, from: usize) {
+    let added = items.split_off(from);
+    for item in added {
+        let at = rng.random_range(0..=items.len());
+        items.insert(at, item);
+    }
 }

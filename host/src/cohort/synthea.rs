@@ -351,7 +351,7 @@ impl Padding {
                     uuid: uuid(rng),
                     observation,
                     code: match kind {
-                        LabKind::Cholesterol => &codes::LIPID_PANEL,
+                        LabKind::Cholesterol | LabKind::Hdl => &codes::LIPID_PANEL,
                         _ => &codes::METABOLIC_PANEL,
                     },
                 }),
@@ -905,6 +905,7 @@ impl Padding {
                         issued: Some(taken),
                         performer: None,
                         value_quantity: Some(quantity(value, vital.kind.unit())),
+                        value_codeable_concept: None,
                         component: None,
                     }),
                 );
