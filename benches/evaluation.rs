@@ -49,6 +49,9 @@ fn native_rule(id: &str) -> Option<NativeRule> {
         "metformin-egfr" => Some(metformin_egfr::evaluate),
         "af-anticoagulation" => Some(af_anticoagulation::evaluate),
         "home-bp" => Some(home_bp::evaluate),
+        "nsaid-gastroprotection" => Some(nsaid_gastroprotection::evaluate),
+        "score2" => Some(score2::evaluate),
+        "phq9" => Some(phq9::evaluate),
         _ => None,
     }
 }

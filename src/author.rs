@@ -81,7 +81,10 @@ pub struct BuildArgs {
 type TemplateFile = (&'static str, &'static str);
 
 const COMMON: &[TemplateFile] = &[
-    ("plugin.toml", include_str!("../templates/common/plugin.toml")),
+    (
+        "plugin.toml",
+        include_str!("../templates/common/plugin.toml"),
+    ),
     ("wit/cds.wit", CDS_WIT),
     (
         "fixtures/cohort.json",
@@ -107,6 +110,8 @@ const COMMON: &[TemplateFile] = &[
 
 const RUST: &[TemplateFile] = &[
     ("Cargo.toml", include_str!("../templates/rust/Cargo.toml")),
+    // Pins wit-bindgen and its dependencies (the versions livelab's own plugins build with).
+    ("Cargo.lock", include_str!("../templates/rust/Cargo.lock")),
     ("src/lib.rs", include_str!("../templates/rust/src/lib.rs")),
     ("README.md", include_str!("../templates/rust/README.md")),
     (".gitignore", include_str!("../templates/rust/gitignore")),
@@ -165,7 +170,10 @@ pub fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
     if args.publisher.trim().is_empty() || args.publisher.contains(['"', '\\', '\n']) {
         bail!("--publisher must be a non-empty name without quotes, backslashes or line breaks");
     }
-    let dir = args.dir.clone().unwrap_or_else(|| PathBuf::from(&args.name));
+    let dir = args
+        .dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(&args.name));
     if dir.exists()
         && std::fs::read_dir(&dir)
             .with_context(|| format!("reading {}", dir.display()))?
@@ -285,8 +293,8 @@ pub fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let (component, tool) = match lang {
         Lang::Rust => build_rust(dir)?,
-        Lang::Js => build_js(dir, scratch.path())?,
-        Lang::Python => build_python(dir, scratch.path())?,
+        Lang::Js => build_js(dir, scratch.path(), template.as_ref())?,
+        Lang::Python => build_python(dir, scratch.path(), template.as_ref())?,
     };
     let built_in = started.elapsed();
     eprintln!(
@@ -358,12 +366,12 @@ fn run_tool(command: &mut Command, what: &str) -> anyhow::Result<std::process::O
         )
     })?;
     if !output.status.success() {
-        bail!(
-            "{what} failed ({}):\n{}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
+        // The end of the tool's output says what went wrong; usage texts can be long.
+        let text = String::from_utf8_lossy(&output.stdout).into_owned()
+            + &String::from_utf8_lossy(&output.stderr);
+        let lines: Vec<&str> = text.lines().collect();
+        let tail = lines[lines.len().saturating_sub(40)..].join("\n");
+        bail!("{what} failed ({}):\n{tail}", output.status);
     }
     Ok(output)
 }
@@ -381,14 +389,18 @@ fn wit_dir(dir: &Path, scratch: &Path) -> anyhow::Result<PathBuf> {
     Ok(wit)
 }
 
-/// The component's file name: the directory's name, `-` as `_` (as cargo names Rust ones).
-fn component_name(dir: &Path) -> anyhow::Result<String> {
-    let name = std::path::absolute(dir)?
-        .file_name()
-        .and_then(|n| n.to_str())
-        .map(|n| n.replace('-', "_"))
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| "plugin".into());
+/// The component's file name: the plugin id from plugin.toml, else the directory's name, with
+/// `-` as `_` (as cargo names Rust components).
+fn component_name(dir: &Path, template: Option<&Manifest>) -> anyhow::Result<String> {
+    let name = match template {
+        Some(t) if !t.plugin.id.is_empty() => t.plugin.id.replace('-', "_"),
+        _ => std::path::absolute(dir)?
+            .file_name()
+            .and_then(|n| n.to_str())
+            .map(|n| n.replace('-', "_"))
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| "plugin".into()),
+    };
     Ok(format!("{name}.wasm"))
 }
 
@@ -469,11 +481,15 @@ fn ensure_rust_target() -> anyhow::Result<()> {
     Ok(())
 }
 
-fn build_js(dir: &Path, scratch: &Path) -> anyhow::Result<(PathBuf, String)> {
+fn build_js(
+    dir: &Path,
+    scratch: &Path,
+    template: Option<&Manifest>,
+) -> anyhow::Result<(PathBuf, String)> {
     let entry = js_entry(dir)?;
     let tools = ensure_js_tools()?;
     let wit = wit_dir(dir, scratch)?;
-    let component = scratch.join(component_name(dir)?);
+    let component = scratch.join(component_name(dir, template)?);
     let cli = tools.join("node_modules/@bytecodealliance/componentize-js/src/cli.js");
     let mut command = Command::new("node");
     command
@@ -493,10 +509,7 @@ fn build_js(dir: &Path, scratch: &Path) -> anyhow::Result<(PathBuf, String)> {
     );
     run_tool(&mut command, "componentize-js")?;
     if !component.is_file() {
-        bail!(
-            "componentize-js wrote no component for {}",
-            entry.display()
-        );
+        bail!("componentize-js wrote no component for {}", entry.display());
     }
     Ok((
         component,
@@ -531,14 +544,18 @@ fn js_entry(dir: &Path) -> anyhow::Result<PathBuf> {
     }
 }
 
-fn build_python(dir: &Path, scratch: &Path) -> anyhow::Result<(PathBuf, String)> {
+fn build_python(
+    dir: &Path,
+    scratch: &Path,
+    template: Option<&Manifest>,
+) -> anyhow::Result<(PathBuf, String)> {
     let module = python_module(dir)?;
     let venv = ensure_python_tools()?;
     let wit = wit_dir(dir, scratch)?;
     // componentize-py writes __pycache__ beside the sources it bundles: give it a copy.
     let sources = scratch.join("src");
     copy_sources(dir, &sources)?;
-    let component = scratch.join(component_name(dir)?);
+    let component = scratch.join(component_name(dir, template)?);
     let mut command = Command::new(venv.join("bin/componentize-py"));
     command
         .arg("--wit-path")
@@ -772,6 +789,10 @@ mod tests {
 
     #[test]
     fn scaffolds_carry_the_current_wit() {
-        assert!(COMMON.iter().any(|(path, text)| *path == "wit/cds.wit" && *text == CDS_WIT));
+        assert!(
+            COMMON
+                .iter()
+                .any(|(path, text)| *path == "wit/cds.wit" && *text == CDS_WIT)
+        );
     }
 }

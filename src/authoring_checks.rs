@@ -91,9 +91,10 @@ fn read_records(path: &Path, date: Option<Date>) -> anyhow::Result<(Vec<Record>,
     };
     let mut records = Vec::new();
     for record in RecordReader::open(path, date)? {
-        records.push(record.map_err(|e| {
-            anyhow::anyhow!("{}: {} (fix the fixture)", e.location, e.message)
-        })?);
+        records.push(
+            record
+                .map_err(|e| anyhow::anyhow!("{}: {} (fix the fixture)", e.location, e.message))?,
+        );
     }
     Ok((records, date))
 }
@@ -224,7 +225,12 @@ fn sample_effectiveness(sandbox: &Sandbox, plugin: &Plugin, topic: &str) -> anyh
     if !labels.topics().contains(topic) {
         bail!(
             "the sample labels have no topic {topic:?}; they have {} (pass --sample TOPIC)",
-            labels.topics().iter().cloned().collect::<Vec<_>>().join(", ")
+            labels
+                .topics()
+                .iter()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     let (records, date) = read_records(samples, None)?;
@@ -247,7 +253,12 @@ fn sample_effectiveness(sandbox: &Sandbox, plugin: &Plugin, topic: &str) -> anyh
     let m = confusion.metrics();
     let pct = |p: &livelab_host::stats::Proportion| match (p.estimate, p.ci95) {
         (Some(e), Some((lo, hi))) => {
-            format!("{:.1} % (95 % CI {:.1}–{:.1})", e * 100.0, lo * 100.0, hi * 100.0)
+            format!(
+                "{:.1} % (95 % CI {:.1}–{:.1})",
+                e * 100.0,
+                lo * 100.0,
+                hi * 100.0
+            )
         }
         _ => "-".into(),
     };
@@ -368,7 +379,10 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
     };
     let mut paths = vec![args.plugin.clone()];
     if args.reference != "none" {
-        let id = args.reference.strip_prefix("sample:").unwrap_or(&args.reference);
+        let id = args
+            .reference
+            .strip_prefix("sample:")
+            .unwrap_or(&args.reference);
         let reference = artifacts::SAMPLE_PACKAGES
             .iter()
             .find(|(name, _)| *name == id)

@@ -13,8 +13,8 @@ use livelab_host::manifest::{
 };
 use livelab_host::plugin::sha256_hex;
 use livelab_host::sandbox::LimitOverrides;
-use livelab_host::wit::PluginInfo;
 use livelab_host::signing::{self, PluginSignature, SecretKey, TrustPolicy};
+use livelab_host::wit::PluginInfo;
 use livelab_host::{ArtifactCache, EvaluationContext, Limits, LoadOptions, Plugin, RecordReader};
 
 use crate::execute;
@@ -125,7 +125,6 @@ pub struct Packaged {
     /// What the component describes (the manifest's identity and data needs come from it).
     pub info: PluginInfo,
     pub sha256: String,
-    pub manifest_path: PathBuf,
 }
 
 /// Loads the component in the sandbox (it must be a valid plugin), asks it to `describe`
@@ -176,14 +175,9 @@ pub fn write_package(request: &PackageRequest) -> anyhow::Result<Packaged> {
         std::fs::remove_dir_all(&staging)
             .with_context(|| format!("removing {}", staging.display()))?;
     }
-    std::fs::create_dir_all(&staging)
-        .with_context(|| format!("creating {}", staging.display()))?;
-    std::fs::copy(request.component, staging.join(file_name)).with_context(|| {
-        format!(
-            "copying {} into the package",
-            request.component.display()
-        )
-    })?;
+    std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
+    std::fs::copy(request.component, staging.join(file_name))
+        .with_context(|| format!("copying {} into the package", request.component.display()))?;
     let mut manifest = Manifest::describing(
         &plugin.info,
         request.publisher,
@@ -195,12 +189,13 @@ pub fn write_package(request: &PackageRequest) -> anyhow::Result<Packaged> {
         let target = staging.join("data");
         copy_dir(data, &target)?;
         manifest.grants.data = Some("data".into());
-        manifest.grants.data_sha256 = Some(
-            tree_sha256(&target).with_context(|| format!("hashing {}", target.display()))?,
-        );
+        manifest.grants.data_sha256 =
+            Some(tree_sha256(&target).with_context(|| format!("hashing {}", target.display()))?);
     }
     for dir in request.extra_dirs {
-        let name = dir.file_name().context("an extra directory names no directory")?;
+        let name = dir
+            .file_name()
+            .context("an extra directory names no directory")?;
         copy_dir(dir, &staging.join(name))?;
     }
     std::fs::write(staging.join(MANIFEST_FILE), manifest.to_toml())
@@ -214,7 +209,6 @@ pub fn write_package(request: &PackageRequest) -> anyhow::Result<Packaged> {
     Ok(Packaged {
         info: plugin.info.clone(),
         sha256: plugin.sha256.clone(),
-        manifest_path,
     })
 }
 

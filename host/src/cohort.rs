@@ -4,8 +4,9 @@
 //! Each patient's latent state is decided first, then the FHIR resources that express it, then
 //! one label per topic in [`TOPICS`], computed from the generator's own items by the rule text of
 //! each topic (never by plugin code). Thresholds follow `clinical-reference.md`: metformin/eGFR
-//! dose limits (NHG/KNMP), CHA2DS2-VASc with ESC 2020 anticoagulation thresholds, and the ESC/ESH
-//! home blood-pressure threshold of 135/85 mmHg.
+//! dose limits (NHG/KNMP), CHA2DS2-VASc with ESC 2020 anticoagulation thresholds, the ESC/ESH
+//! home blood-pressure threshold of 135/85 mmHg, NSAID gastroprotection (CBO/NHG), SCORE2
+//! (ESC 2021, low-risk region) and PHQ-9 (`guideline_topics.rs`).
 //!
 //! - **Labels follow the recorded data.** A lab value in the record is the latent truth plus
 //!   measurement scatter, in the patient's reporting unit (`measure.rs`); the label is what the
@@ -59,9 +60,9 @@ pub const TOPICS: [&str; scenario::TOPIC_COUNT] = [
 ];
 
 /// Name and version written to `cohort.json`. Version 2: mixes, shapes, measurement noise and
-/// real-export shapes.
+/// real-export shapes; version 3: the guideline topics (NSAID gastroprotection, SCORE2, PHQ-9).
 const GENERATOR: &str = "livelab-cohort";
-const VERSION: u32 = 2;
+const VERSION: u32 = 3;
 const MANIFEST: &str = "cohort.json";
 const LABELS: &str = "labels.csv";
 

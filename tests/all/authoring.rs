@@ -21,7 +21,11 @@ fn package_with_fixtures(dir: &Path) -> PathBuf {
     ]));
     let fixtures = pkg.join("fixtures");
     std::fs::create_dir(&fixtures).unwrap();
-    for file in ["cohort.json", "pt-0686dd96c2da.json", "pt-005a98e1cd5f.json"] {
+    for file in [
+        "cohort.json",
+        "pt-0686dd96c2da.json",
+        "pt-005a98e1cd5f.json",
+    ] {
         std::fs::copy(Path::new(SAMPLE_RECORDS).join(file), fixtures.join(file)).unwrap();
     }
     pkg
@@ -35,7 +39,11 @@ fn test_blesses_expected_cards_then_passes_and_shows_a_diff_when_they_change() {
 
     let first = livelab(&["test", pkg_arg]);
     assert!(!first.status.success(), "no expected files yet");
-    assert!(stdout(&first).contains("run with --bless"), "{}", stdout(&first));
+    assert!(
+        stdout(&first).contains("run with --bless"),
+        "{}",
+        stdout(&first)
+    );
 
     assert_success(&livelab(&["test", pkg_arg, "--bless"]));
     let expected = pkg.join("expected/pt-0686dd96c2da.json");
@@ -43,7 +51,11 @@ fn test_blesses_expected_cards_then_passes_and_shows_a_diff_when_they_change() {
     assert_eq!(cards[0]["indicator"], "warning", "{cards}");
     let passed = livelab(&["test", pkg_arg]);
     assert_success(&passed);
-    assert!(stdout(&passed).contains("2 passed, 0 failed"), "{}", stdout(&passed));
+    assert!(
+        stdout(&passed).contains("2 passed, 0 failed"),
+        "{}",
+        stdout(&passed)
+    );
 
     // An expectation the plugin does not meet: a readable line diff, and a failing exit.
     let text = std::fs::read_to_string(&expected).unwrap();
@@ -81,7 +93,10 @@ fn bench_measures_the_plugin_beside_the_reference() {
         assert_eq!(cost["errors"], 0, "{id}: {cost}");
         let p50 = cost["latency_us"]["p50"].as_f64().unwrap();
         let instantiate = cost["instantiate_us"]["p50"].as_f64().unwrap();
-        assert!(p50 > 0.0 && instantiate > 0.0 && instantiate < p50, "{id}: {cost}");
+        assert!(
+            p50 > 0.0 && instantiate > 0.0 && instantiate < p50,
+            "{id}: {cost}"
+        );
         assert!(cost["fuel"]["p50"].as_f64().unwrap() > 0.0, "{id}: {cost}");
         assert!(cost["compile_ms"].as_f64().unwrap() > 0.0, "{id}: {cost}");
     }

@@ -12,6 +12,7 @@ mod determinism;
 mod hostile;
 mod ingest;
 mod input_errors;
+mod languages;
 mod minimisation;
 mod report;
 mod sample_run;

@@ -74,8 +74,8 @@ fn the_sample_trial_reproduces_the_label_counts_and_writes_every_output() {
     assert!(rows[0].starts_with("record,source,sex,age_band,coding,plugin,"));
     assert_eq!(
         rows.len(),
-        1 + 4 * 300,
-        "three sample plugins and one candidate"
+        1 + 7 * 300,
+        "six sample plugins and one candidate"
     );
     let comparisons = summary["effectiveness"]["comparisons"].as_array().unwrap();
     assert_eq!(comparisons.len(), 1);

@@ -378,14 +378,26 @@ pub const PHQ9_PANEL: [Coding; 1] = [c(
     "PHQ-9 quick depression assessment panel [Reported.PHQ]",
 )];
 pub const PHQ9_ITEMS: [[Coding; 1]; 9] = [
-    [c(LOINC, "44250-9", "Little interest or pleasure in doing things")],
+    [c(
+        LOINC,
+        "44250-9",
+        "Little interest or pleasure in doing things",
+    )],
     [c(LOINC, "44255-8", "Feeling down, depressed, or hopeless")],
-    [c(LOINC, "44259-0", "Trouble falling or staying asleep, or sleeping too much")],
+    [c(
+        LOINC,
+        "44259-0",
+        "Trouble falling or staying asleep, or sleeping too much",
+    )],
     [c(LOINC, "44254-1", "Feeling tired or having little energy")],
     [c(LOINC, "44251-7", "Poor appetite or overeating")],
     [c(LOINC, "44258-2", "Feeling bad about yourself")],
     [c(LOINC, "44252-5", "Trouble concentrating on things")],
-    [c(LOINC, "44253-3", "Moving or speaking slowly, or being fidgety or restless")],
+    [c(
+        LOINC,
+        "44253-3",
+        "Moving or speaking slowly, or being fidgety or restless",
+    )],
     [c(
         LOINC,
         "44260-8",

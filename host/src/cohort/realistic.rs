@@ -162,7 +162,7 @@ impl Builder {
         let home_series = self.blood_pressure_care(age, dx.hypertension);
         self.other_care(age, decade, &dx);
 
-        self.p.scenario = [
+        self.p.scenario[..3].copy_from_slice(&[
             if on_metformin {
                 "metformin"
             } else {
@@ -174,7 +174,7 @@ impl Builder {
             } else {
                 "no-home-series"
             },
-        ];
+        ]);
         self.p.intended = truth(&self.p, as_of);
     }
 

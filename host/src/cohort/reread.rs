@@ -525,9 +525,229 @@ pub fn expected_unit(code: &str) -> Option<&'static str> {
 /// patient's coding.
 pub fn expected_shared_unit(code: &str, us: bool) -> Option<&'static str> {
     Some(match (code, us) {
-        ("2093-3", false) => "mmol/L",
-        ("2093-3" | "38483-4", true) => "mg/dL",
+        ("2093-3" | "2085-9", false) => "mmol/L",
+        ("2093-3" | "2085-9" | "38483-4", true) => "mg/dL",
         ("38483-4", false) => "umol/L",
         _ => return None,
     })
+}
+
+/// Age in whole years with the host's rule (birth year, a 1 July birthday).
+fn age_of(rec: &Record, as_of: Date) -> i32 {
+    i32::from(as_of.year()) - rec.birth_year - i32::from((as_of.month(), as_of.day()) < (7, 1))
+}
+
+/// nsaid-gastroprotection (rule 3): an active NSAID, no active PPI, and age > 70 or a prior
+/// peptic ulcer (any clinical status, not refuted or entered in error).
+pub fn reread_nsaid(rec: &Record, export: &Export, as_of: Date, reading: Reading) -> bool {
+    let active: Vec<&Json> = medications(rec)
+        .filter(|m| m["status"] == "active")
+        .map(|m| medication_concept(m, export))
+        .collect();
+    let nsaid = active.iter().any(|cc| {
+        coded(
+            cc,
+            &[
+                (ATC_URI, "M01AE01"),
+                (ATC_URI, "M01AE02"),
+                (ATC_URI, "M01AB05"),
+                (RXN, "206905"),
+                (RXN, "849574"),
+            ],
+        )
+    });
+    let ppi = active.iter().any(|cc| {
+        coded(
+            cc,
+            &[
+                (ATC_URI, "A02BC"),
+                (RXN, "7646"),
+                (RXN, "40790"),
+                (RXN, "283742"),
+            ],
+        )
+    });
+    if !nsaid || ppi {
+        return false;
+    }
+    let ulcer = of_type(rec, "Condition").any(|c| {
+        condition_counts(c, reading)
+            && coded(
+                &c["code"],
+                &[
+                    (ICPC_URI, "D85"),
+                    (ICPC_URI, "D86"),
+                    (SCT, "13200003"),
+                    (SCT, "51868009"),
+                    (SCT, "397825006"),
+                ],
+            )
+    });
+    age_of(rec, as_of) > 70 || ulcer
+}
+
+/// The values `read` gives on the most recent day of the last `look_back` days, among
+/// observations not entered in error.
+fn latest_day_values(
+    rec: &Record,
+    as_of: Date,
+    look_back: i64,
+    read: impl Fn(&Json) -> Option<f64>,
+) -> Vec<f64> {
+    let found: Vec<(i64, f64)> = of_type(rec, "Observation")
+        .filter(|o| o["status"] != "entered-in-error")
+        .map(|o| (days_ago(as_of, observation_day(o)), o))
+        .filter(|(d, _)| (0..=look_back).contains(d))
+        .filter_map(|(d, o)| read(o).map(|v| (d, v)))
+        .collect();
+    let Some(day) = found.iter().map(|f| f.0).min() else {
+        return Vec::new();
+    };
+    found
+        .into_iter()
+        .filter(|f| f.0 == day)
+        .map(|f| f.1)
+        .collect()
+}
+
+/// score2 (rule 5, ESC 2021 low-risk region): age 40–69, female or male, no active diabetes,
+/// and the risk from the most recent clinic SBP, total and HDL cholesterol and smoking status
+/// of the last 730 days is in the very-high band (≥ 7.5 % below 50, ≥ 10 % from 50).
+pub fn reread_score2(rec: &Record, as_of: Date) -> bool {
+    let age = age_of(rec, as_of);
+    let male = match rec.gender.as_str() {
+        "male" => true,
+        "female" => false,
+        _ => return false,
+    };
+    let diabetes = of_type(rec, "Condition").any(|c| {
+        condition_counts(c, Reading::Careful)
+            && matches!(clinical_status(c), "active" | "recurrence" | "relapse")
+            && coded(&c["code"], &[(ICPC_URI, "T90"), (SCT, "44054006")])
+    });
+    if !(40..=69).contains(&age) || diabetes {
+        return false;
+    }
+    let mean = |v: Vec<f64>| (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64);
+    let sbp = mean(latest_day_values(rec, as_of, 730, |o| {
+        let by_patient = o["performer"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|r| r["reference"] == *rec.reference));
+        if by_patient || !coded(&o["code"], &[(LNC, "85354-9")]) {
+            return None;
+        }
+        o["component"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| coded(&c["code"], &[(LNC, "8480-6")]))
+            .and_then(|c| c["valueQuantity"]["value"].as_f64())
+    }));
+    // In mmol/L as the host hands it over: mg/dL ÷ 38.67, rounded to hundredths.
+    let lipid = |code: &'static str| {
+        mean(latest_day_values(rec, as_of, 730, move |o| {
+            if !coded(&o["code"], &[(LNC, code)]) {
+                return None;
+            }
+            let q = &o["valueQuantity"];
+            let v = q["value"].as_f64().unwrap();
+            Some(match q["code"].as_str().unwrap() {
+                "mmol/L" => v,
+                "mg/dL" => (v / 38.67 * 100.0).round() / 100.0,
+                other => panic!("cholesterol in {other}"),
+            })
+        }))
+    };
+    let smoking = latest_day_values(rec, as_of, 730, |o| {
+        if !coded(&o["code"], &[(LNC, "72166-2")]) {
+            return None;
+        }
+        let current = coded(
+            &o["valueCodeableConcept"],
+            &[(SCT, "449868002"), (SCT, "428041000124106")],
+        );
+        Some(if current { 1.0 } else { 0.0 })
+    });
+    let (Some(sbp), Some(tc), Some(hdl)) = (sbp, lipid("2093-3"), lipid("2085-9")) else {
+        return false;
+    };
+    if smoking.is_empty() {
+        return false;
+    }
+    let smoker = smoking.contains(&1.0);
+    // SCORE2 as rule 5 writes it.
+    let (beta, s0, a, b): ([f64; 9], f64, f64, f64) = if male {
+        (
+            [
+                0.3742, 0.6012, 0.2777, 0.1458, -0.2698, -0.0755, -0.0255, -0.0281, 0.0426,
+            ],
+            0.9605,
+            -0.5699,
+            0.7476,
+        )
+    } else {
+        (
+            [
+                0.4648, 0.7744, 0.3131, 0.1002, -0.2606, -0.1088, -0.0277, -0.0226, 0.0613,
+            ],
+            0.9776,
+            -0.7380,
+            0.7019,
+        )
+    };
+    let cage = (f64::from(age) - 60.0) / 5.0;
+    let smoke = if smoker { 1.0 } else { 0.0 };
+    let (csbp, ctc, chdl) = ((sbp - 120.0) / 20.0, tc - 6.0, (hdl - 1.3) / 0.5);
+    let x = [
+        cage,
+        smoke,
+        csbp,
+        ctc,
+        chdl,
+        cage * smoke,
+        cage * csbp,
+        cage * ctc,
+        cage * chdl,
+    ];
+    let lp: f64 = beta.iter().zip(x).map(|(b, t)| b * t).sum();
+    let p0 = 1.0 - s0.powf(lp.exp());
+    let risk = 100.0 * (1.0 - (-(a + b * (-(1.0 - p0).ln()).ln()).exp()).exp());
+    risk >= if age < 50 { 7.5 } else { 10.0 }
+}
+
+/// phq9 (rule 6): the most recent PHQ-9 of the last 30 days (a 44261-6 total, or a 44249-1
+/// panel with its answers and total) has item 9 (44260-8) above 0 or a total of 10 or more.
+pub fn reread_phq9(rec: &Record, as_of: Date) -> bool {
+    let latest = of_type(rec, "Observation")
+        .filter(|o| {
+            o["status"] != "entered-in-error"
+                && coded(&o["code"], &[(LNC, "44261-6"), (LNC, "44249-1")])
+        })
+        .map(|o| (days_ago(as_of, observation_day(o)), o))
+        .filter(|(d, _)| (0..=30).contains(d))
+        .min_by_key(|(d, _)| *d);
+    let Some((_, o)) = latest else {
+        return false;
+    };
+    let component = |code: &str| {
+        o["component"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| coded(&c["code"], &[(LNC, code)]))
+            .map(|c| c["valueInteger"].as_i64().unwrap())
+    };
+    let total = o["valueQuantity"]["value"]
+        .as_i64()
+        .or_else(|| component("44261-6"))
+        .unwrap();
+    if let Some(items) = o["component"].as_array() {
+        assert_eq!(items.len(), 10);
+        let sum: i64 = items[..9]
+            .iter()
+            .map(|c| c["valueInteger"].as_i64().unwrap())
+            .sum();
+        assert_eq!(sum, total, "the total is the sum of the answers");
+    }
+    component("44260-8").is_some_and(|a| a > 0) || total >= 10
 }

@@ -827,8 +827,12 @@ pub(super) fn nsaid_assessment(p: &Patient, as_of: Date) -> Option<(bool, usize)
     let factors = [
         (60..=70).contains(&age),
         on(p, MedKind::is_anticoagulant_or_aspirin),
-        on(p, |k| matches!(k, MedKind::Prednisolone | MedKind::Prednisone)),
-        on(p, |k| matches!(k, MedKind::Sertraline | MedKind::Citalopram)),
+        on(p, |k| {
+            matches!(k, MedKind::Prednisolone | MedKind::Prednisone)
+        }),
+        on(p, |k| {
+            matches!(k, MedKind::Sertraline | MedKind::Citalopram)
+        }),
         high_dose,
         has(p, &[CondKind::HeartFailure, CondKind::Diabetes], true),
     ];

@@ -193,16 +193,17 @@ fn cohort_manifest_and_layout() {
     let manifest = fs::read_to_string(dir.0.join(MANIFEST)).unwrap();
     assert_eq!(
         manifest,
-        "{\"generator\":\"livelab-cohort\",\"version\":2,\"seed\":42,\"patients\":5,\
+        "{\"generator\":\"livelab-cohort\",\"version\":3,\"seed\":42,\"patients\":5,\
          \"as_of\":\"2024-09-30\",\"format\":\"ndjson\",\"shape\":\"plain\",\
          \"mix\":\"realistic\",\
-         \"topics\":[\"metformin-egfr\",\"af-anticoagulation\",\"home-bp\"]}\n"
+         \"topics\":[\"metformin-egfr\",\"af-anticoagulation\",\"home-bp\",\
+         \"nsaid-gastroprotection\",\"score2\",\"phq9\"]}\n"
     );
     let rows = labels(&dir.0);
-    assert_eq!(rows.len(), 15);
+    assert_eq!(rows.len(), 30);
     for (i, (record, topic, _)) in rows.iter().enumerate() {
-        assert_eq!(topic, TOPICS[i % 3]);
-        assert_eq!(record, &rows[i - i % 3].0);
+        assert_eq!(topic, TOPICS[i % TOPICS.len()]);
+        assert_eq!(record, &rows[i - i % TOPICS.len()].0);
         assert!(record.starts_with("pt-") && record.len() == 15, "{record}");
     }
     let types: Vec<&str> = summary
@@ -325,20 +326,23 @@ fn check_against_reread(s: &CohortSpec, min_positives: usize) -> Shapes {
     let rows = labels(&dir.0);
     assert_eq!(rows.len(), s.patients * TOPICS.len());
     assert_eq!(summary.labels, rows.len());
-    let mut positives = [0usize; 3];
-    let mut negatives = [0usize; 3];
+    let mut positives = [0usize; TOPICS.len()];
+    let mut negatives = [0usize; TOPICS.len()];
     let mut us_models = 0;
     let mut shapes = Shapes::default();
     let pseudonyms = Pseudonymiser::new(s.seed);
     let mut naive_wrong = BTreeSet::new();
     for (i, (id, topic, expected)) in rows.iter().enumerate() {
-        let t = i % 3;
+        let t = i % TOPICS.len();
         assert_eq!(topic, TOPICS[t]);
         let rec = &export.records[id];
         let read = |reading| match t {
             0 => reread::reread_metformin(rec, &export, s.as_of, reading),
             1 => reread::reread_af(rec, &export, s.as_of, reading),
-            _ => reread::reread_home_bp(rec, s.as_of),
+            2 => reread::reread_home_bp(rec, s.as_of),
+            3 => reread::reread_nsaid(rec, &export, s.as_of, reading),
+            4 => reread::reread_score2(rec, s.as_of),
+            _ => reread::reread_phq9(rec, s.as_of),
         };
         let careful = read(Reading::Careful);
         assert_eq!(
@@ -362,7 +366,7 @@ fn check_against_reread(s: &CohortSpec, min_positives: usize) -> Shapes {
         }
         // Once per record: references, dates, codings, units and the export shapes. Which way
         // the patient is coded comes from the model (rows are in patient order).
-        let index = (i / 3) as u64;
+        let index = (i / TOPICS.len()) as u64;
         assert_eq!(*id, pseudonyms.pseudonym(index));
         let us = scenario::generate(s.seed, index, id.clone(), s.as_of, s.mix).us;
         us_models += usize::from(us);
@@ -450,7 +454,7 @@ fn check_against_reread(s: &CohortSpec, min_positives: usize) -> Shapes {
         shapes.dutch_with_snomed_conditions += usize::from(!us && snomed_condition);
     }
     shapes.naive_disagreements = naive_wrong.len();
-    for t in 0..3 {
+    for t in 0..TOPICS.len() {
         assert!(
             positives[t] >= min_positives,
             "{}: {positives:?}",
@@ -635,6 +639,29 @@ fn cohort_scenarios_reach_their_intended_labels_and_edges() {
         for (name, label) in p.scenario.iter().zip(truth) {
             names.entry(name).or_default()[usize::from(label)] += 1;
         }
+        // The guideline topics' edges, as the labels see them.
+        let age = scenario::age_at(as_of, p.birth_year);
+        if scenario::nsaid_assessment(&p, as_of).is_some() && (69..=72).contains(&age) {
+            edges.insert(format!("nsaid age {age} -> {}", truth[3]));
+        }
+        if let Some((age, risk)) = scenario::score2_of(&p, as_of) {
+            let (high, very_high) = scenario::score2_edges(age);
+            for (edge, name) in [(high, "high"), (very_high, "very-high")] {
+                if (risk - edge).abs() < 0.5 {
+                    let side = if risk >= edge { "above" } else { "below" };
+                    edges.insert(format!("score2 just {side} {name} -> {}", truth[4]));
+                }
+            }
+        }
+        if let Some((_, total, item9)) = scenario::latest_phq9(&p) {
+            edges.insert(format!(
+                "phq9 total {total} item9 {item9:?} -> {}",
+                truth[5]
+            ));
+            if total < 10 && item9.is_some_and(|a| a > 0) {
+                edges.insert(format!("phq9 low total, item 9 positive -> {}", truth[5]));
+            }
+        }
         let latest_egfr = p
             .observations
             .iter()
@@ -684,6 +711,19 @@ fn cohort_scenarios_reach_their_intended_labels_and_edges() {
         "bp-incomplete",
         "bp-old-series",
         "bp-home-plus-clinic",
+        "nsaid-over-70",
+        "nsaid-prior-ulcer",
+        "nsaid-consider",
+        "nsaid-with-ppi",
+        "nsaid-not-active",
+        "nsaid-low-risk",
+        "score2-edge",
+        "score2-missing-input",
+        "score2-very-high",
+        "phq9-recent",
+        "phq9-day-30",
+        "phq9-day-31",
+        "phq9-series",
     ] {
         assert!(names.contains_key(name), "scenario {name} never drawn");
     }
@@ -701,6 +741,17 @@ fn cohort_scenarios_reach_their_intended_labels_and_edges() {
         "egfr 29 dose 500 -> false",
         "egfr 49 dose 1000 -> false",
         "egfr 49 dose 1500 -> true",
+        "nsaid age 70 -> false",
+        "nsaid age 71 -> true",
+        "score2 just below very-high -> false",
+        "score2 just above very-high -> true",
+        "score2 just below high -> false",
+        "score2 just above high -> false",
+        "phq9 total 9 item9 Some(0) -> false",
+        "phq9 total 10 item9 Some(0) -> true",
+        "phq9 total 4 item9 Some(0) -> false",
+        "phq9 total 5 item9 Some(0) -> false",
+        "phq9 low total, item 9 positive -> true",
     ] {
         assert!(edges.contains(edge), "edge case {edge} never generated");
     }
@@ -729,7 +780,7 @@ fn cohort_realistic_mix_prevalences_fall_in_the_documented_ranges() {
     let (mut indicated, mut indicated_anticoagulated) = (0, 0);
     let (mut old_with_kidney, mut old_ckd) = (0, 0);
     let mut home_series = 0;
-    let mut positives = [0usize; 3];
+    let mut positives = [0usize; TOPICS.len()];
     for i in 0..n {
         let p = scenario::generate(
             31337,
@@ -740,7 +791,7 @@ fn cohort_realistic_mix_prevalences_fall_in_the_documented_ranges() {
         );
         let truth = scenario::truth(&p, as_of);
         assert_eq!(p.intended, truth);
-        for t in 0..3 {
+        for t in 0..TOPICS.len() {
             positives[t] += usize::from(truth[t]);
         }
         let age = age_at(as_of, p.birth_year);
@@ -837,6 +888,11 @@ fn cohort_realistic_mix_prevalences_fall_in_the_documented_ranges() {
     for t in 0..3 {
         let rate = share(positives[t], n as usize);
         assert!(positives[t] >= 3 && rate < 0.02, "{}: {rate}", TOPICS[t]);
+    }
+    // The guideline topics: alerts occur, in a small share of the list.
+    for t in 3..TOPICS.len() {
+        let rate = share(positives[t], n as usize);
+        assert!(positives[t] >= 3 && rate < 0.05, "{}: {rate}", TOPICS[t]);
     }
 }
 

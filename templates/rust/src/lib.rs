@@ -34,8 +34,8 @@ impl Guest for Plugin {
             id: ID.into(),
             name: "{{title}}".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "Example: warns when the latest HbA1c of the last year is above 53 mmol/mol."
-                .into(),
+            description:
+                "Example: warns when the latest HbA1c of the last year is above 53 mmol/mol.".into(),
             hooks: vec![HookKind::PatientView],
             data_needs: vec![DataNeed {
                 section: Section::Observations,
@@ -61,9 +61,9 @@ impl Guest for Plugin {
             .observations
             .iter()
             .filter(|o| {
-                o.code
-                    .iter()
-                    .any(|c| c.system == CodeSystem::Loinc && c.code.starts_with(HBA1C_LOINC))
+                o.code.iter().any(|c| {
+                    matches!(c.system, CodeSystem::Loinc) && c.code.starts_with(HBA1C_LOINC)
+                })
             })
             .filter_map(|o| match &o.value {
                 Some(ObservationValue::Quantity(q)) if q.unit == "mmol/mol" => {
