@@ -63,7 +63,28 @@ pub struct BenchArgs {
     json: bool,
 }
 
+/// What to load for an author's directory: a plugin's source directory (its `plugin.toml` is
+/// a template with no hash yet) stands for the package `livelab build` made of it.
+fn built_package(path: &Path) -> anyhow::Result<PathBuf> {
+    let template = path.join("plugin.toml");
+    let is_template = std::fs::read_to_string(&template)
+        .is_ok_and(|text| text.lines().any(|l| l.trim() == "sha256 = \"\""));
+    if !is_template {
+        return Ok(path.to_owned());
+    }
+    let package = path.join("target/package");
+    if !package.join("plugin.toml").is_file() {
+        bail!(
+            "{} is a plugin's source; build it first (`livelab build {}`)",
+            path.display(),
+            path.display()
+        );
+    }
+    Ok(package)
+}
+
 fn load(sandbox: &Sandbox, cache: &ArtifactCache, path: &Path) -> anyhow::Result<Plugin> {
+    let path = &built_package(path)?;
     let plugin = Plugin::load(
         sandbox,
         cache,

@@ -585,7 +585,7 @@ mod tests {
         assert_eq!(snomed.name, "urn:livelab:conceptmap:snomed-to-icpc");
         assert_eq!(snomed.origin, "shipped:snomed-to-icpc.json");
         assert!(t.maps().iter().all(|m| m.codes > 0));
-        assert_eq!(snomed.codes + snomed.not_applied, 22);
+        assert_eq!(snomed.codes + snomed.not_applied, 25);
     }
 
     #[test]
