@@ -342,6 +342,7 @@ fn measure(
     ctx: &EvaluationContext,
     rounds: usize,
 ) -> anyhow::Result<Cost> {
+    let path = &built_package(path)?;
     // Compile without a cache, then load through a fresh cache twice: the second load is
     // what every later run pays.
     let uncached = Plugin::load(

@@ -248,6 +248,32 @@ fn scaffold_builds_and_passes_its_own_test(lang: &str) {
         .map(|l| l["cards"].as_array().unwrap().len())
         .collect();
     assert_eq!(cards, [1, 0]);
+
+    // The author's loop on the source directory: `test` uses the built package with the
+    // source's fixtures and expected cards; `bench` measures it beside a shipped plugin.
+    let tested = livelab_env(&["test", plugin.to_str().unwrap()], &[]);
+    assert_success(&tested);
+    assert!(
+        stdout(&tested).contains("2 passed, 0 failed"),
+        "{}",
+        stdout(&tested)
+    );
+    let bench = livelab_env(
+        &[
+            "bench",
+            plugin.to_str().unwrap(),
+            "--records",
+            plugin.join("fixtures").to_str().unwrap(),
+            "--rounds",
+            "1",
+            "--json",
+        ],
+        &[],
+    );
+    assert_success(&bench);
+    let costs: Value = serde_json::from_str(&stdout(&bench)).unwrap();
+    assert_eq!(costs[name.as_str()]["evaluations"], 2, "{costs}");
+    assert_eq!(costs["home-bp"]["evaluations"], 2, "{costs}");
 }
 
 #[test]

@@ -228,12 +228,7 @@ fn a_trial_refuses_a_plugin_whose_hash_differs_from_its_pin() {
         "allow_unsigned = true",
     );
     let out = tmp.path().join("out");
-    let output = livelab(&[
-        "trial",
-        trial.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]);
+    let output = run_trial(&trial, &out);
     assert_error(&output, &["differs from the pinned", &pin, "livelab check"]);
 
     // With the right pin the trial runs, and the summary says it was pinned.
@@ -244,12 +239,7 @@ fn a_trial_refuses_a_plugin_whose_hash_differs_from_its_pin() {
         &format!("sha256 = {sha:?}"),
         "allow_unsigned = true",
     );
-    assert_success(&livelab(&[
-        "trial",
-        trial.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    assert_success(&run_trial(&trial, &out));
     let summary = summary(&out);
     let plugin = &summary["run"]["plugins"][0];
     assert_eq!(plugin["pinned"], true);
@@ -273,12 +263,7 @@ fn a_trial_without_allow_unsigned_refuses_unsigned_plugins() {
     let trial = trial_file(tmp.path(), &pkg, "", "");
     let out = tmp.path().join("out");
     assert_error(
-        &livelab(&[
-            "trial",
-            trial.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]),
+        &run_trial(&trial, &out),
         &["refused: unsigned", "allow_unsigned = true"],
     );
 }
@@ -295,12 +280,7 @@ fn limits_above_the_host_ceiling_are_refused_and_per_plugin_limits_apply() {
     );
     let out = tmp.path().join("out");
     assert_error(
-        &livelab(&[
-            "trial",
-            trial.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]),
+        &run_trial(&trial, &out),
         &["memory_mib", "above the host ceiling of 1024"],
     );
 
@@ -311,12 +291,7 @@ fn limits_above_the_host_ceiling_are_refused_and_per_plugin_limits_apply() {
         "[plugin.limits]\nfuel = 5000000",
         "allow_unsigned = true",
     );
-    assert_success(&livelab(&[
-        "trial",
-        trial.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    assert_success(&run_trial(&trial, &out));
     let summary = summary(&out);
     let plugin = &summary["run"]["plugins"][0];
     assert_eq!(plugin["limits"]["fuel"], 5_000_000);
@@ -470,12 +445,7 @@ fn a_decision_log_can_leave_out_sensitive_fields_and_says_what_cannot_be_replaye
         "allow_unsigned = true\n[decision_log]\npath = \"log.jsonl\"\nomit = [\"record\", \"input\"]",
     );
     let out = tmp.path().join("out");
-    assert_success(&livelab(&[
-        "trial",
-        trial.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    assert_success(&run_trial(&trial, &out));
     let log = out.join("log.jsonl");
     let text = std::fs::read_to_string(&log).unwrap();
     let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();

@@ -116,6 +116,16 @@ pub fn run(records: &Path, plugins: &[&str], out: &Path, extra: &[&str]) -> Vec<
     results(out)
 }
 
+/// `livelab trial TRIAL --out OUT`, whatever its outcome.
+pub fn run_trial(trial: &Path, out: &Path) -> Output {
+    livelab(&[
+        "trial",
+        trial.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ])
+}
+
 pub fn results(out: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(out.join("results.jsonl")).expect("reading results.jsonl");
     text.lines()

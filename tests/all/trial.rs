@@ -295,12 +295,7 @@ fn trial_files_with_mistakes_get_errors_that_name_them() {
     .unwrap();
     let out = tmp.path().join("out");
     assert_error(
-        &livelab(&[
-            "trial",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]),
+        &run_trial(&file, &out),
         &["bad.toml", "no sample plugin \"nope\""],
     );
     let file = ab_trial(tmp.path(), "");
@@ -314,12 +309,7 @@ fn trial_files_with_mistakes_get_errors_that_name_them() {
     )
     .unwrap();
     assert_error(
-        &livelab(&[
-            "trial",
-            file.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ]),
+        &run_trial(&file, &out),
         &["[[compare]] names plugin \"home-bp\""],
     );
 }
