@@ -135,7 +135,7 @@ pub fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| args.plugin.join("expected"));
     let sandbox = execute::sandbox(1)?;
-    let cache = ArtifactCache::new(ArtifactCache::default_dir());
+    let cache = execute::cache(ArtifactCache::default_dir());
     let plugin = load(&sandbox, &cache, &args.plugin)?;
     let (records, date) = read_records(&fixtures, args.date)
         .with_context(|| format!("reading the fixtures in {}", fixtures.display()))?;
@@ -347,12 +347,12 @@ fn measure(
     // what every later run pays.
     let uncached = Plugin::load(
         sandbox,
-        &ArtifactCache::new(None),
+        &execute::cache(None),
         path,
         &LoadOptions::authoring(Limits::default()),
     )?;
     let cache_dir = tempfile::tempdir().context("creating a scratch cache")?;
-    let cache = ArtifactCache::new(Some(cache_dir.path().to_owned()));
+    let cache = execute::cache(Some(cache_dir.path().to_owned()));
     load(sandbox, &cache, path)?;
     let plugin = load(sandbox, &cache, path)?;
     let ms = |o: Obtained| match o {

@@ -149,6 +149,22 @@ pub fn load_plugins(
     Ok(plugins)
 }
 
+/// The precompiled-artifact cache in `dir` (`None`: compile every time), announcing each
+/// compilation of a large component before it starts.
+pub fn cache(dir: Option<PathBuf>) -> ArtifactCache {
+    ArtifactCache::new(dir).announcing(|bytes, sha256| {
+        // Rust components compile in milliseconds; JavaScript and Python ones embed their
+        // runtime (10–20 MB) and take seconds.
+        if bytes >= 1 << 20 {
+            eprintln!(
+                "livelab: compiling component {} ({:.1} MB) for its first use; this takes a few seconds, and later runs load it from the cache",
+                &sha256[..12],
+                bytes as f64 / 1e6
+            );
+        }
+    })
+}
+
 /// Says so when a plugin had to be compiled (seconds for JavaScript or Python components),
 /// and why the next run will be faster.
 pub fn announce_compilation(plugin: &Plugin, cache: &ArtifactCache) {

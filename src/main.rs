@@ -230,9 +230,9 @@ struct CacheArgs {
 impl CacheArgs {
     fn cache(&self) -> ArtifactCache {
         if self.no_cache {
-            ArtifactCache::new(None)
+            execute::cache(None)
         } else {
-            ArtifactCache::new(self.cache_dir.clone().or_else(ArtifactCache::default_dir))
+            execute::cache(self.cache_dir.clone().or_else(ArtifactCache::default_dir))
         }
     }
 }
@@ -427,7 +427,7 @@ fn anonymise(args: AnonymiseArgs) -> anyhow::Result<ExitCode> {
 
 fn describe(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
     let sandbox = execute::sandbox(1)?;
-    let cache = ArtifactCache::new(ArtifactCache::default_dir());
+    let cache = execute::cache(ArtifactCache::default_dir());
     let planned: Vec<_> = paths
         .iter()
         .map(|path| execute::PlannedPlugin {

@@ -28,7 +28,7 @@ pub struct ReplayArgs {
 pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let decisions = decision_log::read(&args.log)?;
     let sandbox = execute::sandbox(1)?;
-    let cache = ArtifactCache::new(ArtifactCache::default_dir());
+    let cache = execute::cache(ArtifactCache::default_dir());
     let mut plugins: HashMap<(String, String), Plugin> = HashMap::new();
     let (mut identical, mut different, mut unreplayable) = (0u64, 0u64, 0u64);
     for (i, decision) in decisions.iter().enumerate() {

@@ -154,7 +154,7 @@ pub fn write_package(request: &PackageRequest) -> anyhow::Result<Packaged> {
         );
     }
     let sandbox = execute::sandbox(1)?;
-    let cache = ArtifactCache::new(ArtifactCache::default_dir());
+    let cache = execute::cache(ArtifactCache::default_dir());
     let plugin = Plugin::load(
         &sandbox,
         &cache,
@@ -322,7 +322,7 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         None => TrustPolicy::empty(),
     });
     let sandbox = execute::sandbox(1)?;
-    let cache = ArtifactCache::new(ArtifactCache::default_dir());
+    let cache = execute::cache(ArtifactCache::default_dir());
     let options = LoadOptions {
         limits: Limits::default(),
         overrides: Default::default(),

@@ -17,11 +17,26 @@ use wasmtime::component::Component;
 #[derive(Clone, Debug)]
 pub struct ArtifactCache {
     dir: Option<PathBuf>,
+    /// Called with the component's size and SHA-256 just before it is compiled, so that a
+    /// command can say why the next seconds pass (a JavaScript or Python component takes
+    /// 10–20 s).
+    on_compile: Option<fn(usize, &str)>,
 }
 
 impl ArtifactCache {
     pub fn new(dir: Option<PathBuf>) -> Self {
-        ArtifactCache { dir }
+        ArtifactCache {
+            dir,
+            on_compile: None,
+        }
+    }
+
+    /// This cache, calling `notice(bytes, sha256)` before each compilation.
+    pub fn announcing(self, notice: fn(usize, &str)) -> Self {
+        ArtifactCache {
+            on_compile: Some(notice),
+            ..self
+        }
     }
 
     /// `$LIVELAB_CACHE_DIR`, else `$XDG_CACHE_HOME/livelab`, else `~/.cache/livelab`.
@@ -56,6 +71,9 @@ impl ArtifactCache {
     ) -> wasmtime::Result<(Component, Obtained)> {
         let start = std::time::Instant::now();
         let Some(entry) = self.entry_path(engine, sha256) else {
+            if let Some(notice) = self.on_compile {
+                notice(bytes.len(), sha256);
+            }
             let component = Component::new(engine, bytes)?;
             return Ok((component, Obtained::Compiled(start.elapsed())));
         };
@@ -67,6 +85,9 @@ impl ArtifactCache {
                 return Ok((component, Obtained::Cached(start.elapsed())));
             }
             // A truncated or stale entry is rebuilt, not trusted.
+        }
+        if let Some(notice) = self.on_compile {
+            notice(bytes.len(), sha256);
         }
         let compiled = engine.precompile_component(bytes)?;
         // SAFETY: `compiled` was produced just now by this engine.
