@@ -19,7 +19,8 @@ const SYSTOLIC_LOINC: &str = "8480-6";
 const DIASTOLIC_LOINC: &str = "8462-4";
 /// Days 0..=6 before the evaluation date: the last 7 days (rule 4).
 const LOOK_BACK_DAYS: u32 = 6;
-/// 2 readings a day for 7 days (rule 4 protocol).
+/// At least 12 of the protocol's 14 readings (2 a day for 7 days, rule 4): a week with up to
+/// two missed readings still counts as a series.
 const FULL_SERIES: usize = 12;
 /// ESC/ESH 2023 home blood-pressure thresholds (mmHg), compared with the unrounded means.
 const HOME_SYSTOLIC: f64 = 135.0;
