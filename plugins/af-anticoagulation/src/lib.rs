@@ -7,8 +7,8 @@
 //! B01AA (vitamin K antagonist), B01AE or B01AF (DOAC).
 
 use livelab_plugin_sdk::{
-    Card, CodeFilter, CodeSystem, Coded, Condition, DataNeed, EvaluationError, Guest, HookKind,
-    Indicator, PluginInfo, Request, Section, Sex, Source,
+    Card, CodeFilter, CodeSystem, Coded, Condition, DataNeed, EvaluationError, HookKind, Indicator,
+    PluginInfo, Request, Section, Sex, Source,
 };
 
 pub const ID: &str = "af-anticoagulation";
@@ -148,21 +148,7 @@ pub fn evaluate(request: &Request) -> Result<Vec<Card>, EvaluationError> {
     ])
 }
 
-/// The component's implementation of the `evaluator` export.
-pub struct AfAnticoagulation;
-
-impl Guest for AfAnticoagulation {
-    fn describe() -> PluginInfo {
-        describe()
-    }
-
-    fn evaluate(request: Request) -> Result<Vec<Card>, EvaluationError> {
-        evaluate(&request)
-    }
-}
-
-#[cfg(target_arch = "wasm32")]
-livelab_plugin_sdk::export!(AfAnticoagulation);
+livelab_plugin_sdk::component!(AfAnticoagulation);
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,7 @@
 //! asks 2 readings a day, morning and evening, for 7 days.
 
 use livelab_plugin_sdk::{
-    Card, CodeFilter, CodeSystem, Coded, DataNeed, EvaluationError, Guest, HookKind, Indicator,
+    Card, CodeFilter, CodeSystem, Coded, DataNeed, EvaluationError, HookKind, Indicator,
     Observation, Origin, PluginInfo, Request, Section, Source,
 };
 
@@ -106,21 +106,7 @@ pub fn evaluate(request: &Request) -> Result<Vec<Card>, EvaluationError> {
     ])
 }
 
-/// The component's implementation of the `evaluator` export.
-pub struct HomeBp;
-
-impl Guest for HomeBp {
-    fn describe() -> PluginInfo {
-        describe()
-    }
-
-    fn evaluate(request: Request) -> Result<Vec<Card>, EvaluationError> {
-        evaluate(&request)
-    }
-}
-
-#[cfg(target_arch = "wasm32")]
-livelab_plugin_sdk::export!(HomeBp);
+livelab_plugin_sdk::component!(HomeBp);
 
 #[cfg(test)]
 mod tests {

@@ -35,7 +35,7 @@
 //! active PPI → info ("consider"); otherwise none.
 
 use livelab_plugin_sdk::{
-    Card, CodeFilter, CodeSystem, Coded, DataNeed, EvaluationError, Guest, HookKind, Indicator,
+    Card, CodeFilter, CodeSystem, Coded, DataNeed, EvaluationError, HookKind, Indicator,
     Medication, PluginInfo, Request, Section, Source,
 };
 
@@ -231,21 +231,7 @@ pub fn evaluate(request: &Request) -> Result<Vec<Card>, EvaluationError> {
     Ok(Vec::new())
 }
 
-/// The component's implementation of the `evaluator` export.
-pub struct NsaidGastroprotection;
-
-impl Guest for NsaidGastroprotection {
-    fn describe() -> PluginInfo {
-        describe()
-    }
-
-    fn evaluate(request: Request) -> Result<Vec<Card>, EvaluationError> {
-        evaluate(&request)
-    }
-}
-
-#[cfg(target_arch = "wasm32")]
-livelab_plugin_sdk::export!(NsaidGastroprotection);
+livelab_plugin_sdk::component!(NsaidGastroprotection);
 
 #[cfg(test)]
 mod tests {

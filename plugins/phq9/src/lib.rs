@@ -26,7 +26,7 @@
 //! total 5–9 (mild) → info (watchful waiting: repeat the questionnaire); 0–4 → none.
 
 use livelab_plugin_sdk::{
-    Card, CodeFilter, CodeSystem, Coded, DataNeed, EvaluationError, Guest, HookKind, Indicator,
+    Card, CodeFilter, CodeSystem, Coded, DataNeed, EvaluationError, HookKind, Indicator,
     Observation, ObservationValue, PluginInfo, Request, Section, Source,
 };
 
@@ -189,21 +189,7 @@ pub fn evaluate(request: &Request) -> Result<Vec<Card>, EvaluationError> {
     ])
 }
 
-/// The component's implementation of the `evaluator` export.
-pub struct Phq9;
-
-impl Guest for Phq9 {
-    fn describe() -> PluginInfo {
-        describe()
-    }
-
-    fn evaluate(request: Request) -> Result<Vec<Card>, EvaluationError> {
-        evaluate(&request)
-    }
-}
-
-#[cfg(target_arch = "wasm32")]
-livelab_plugin_sdk::export!(Phq9);
+livelab_plugin_sdk::component!(Phq9);
 
 #[cfg(test)]
 mod tests {

@@ -36,7 +36,7 @@
 //! low-to-moderate → none.
 
 use livelab_plugin_sdk::{
-    Card, CodeFilter, CodeSystem, Coded, DataNeed, EvaluationError, Guest, HookKind, Indicator,
+    Card, CodeFilter, CodeSystem, Coded, DataNeed, EvaluationError, HookKind, Indicator,
     Observation, ObservationValue, Origin, PluginInfo, Quantity, Request, Section, Sex, Source,
 };
 
@@ -383,21 +383,7 @@ pub fn evaluate(request: &Request) -> Result<Vec<Card>, EvaluationError> {
     ])
 }
 
-/// The component's implementation of the `evaluator` export.
-pub struct Score2;
-
-impl Guest for Score2 {
-    fn describe() -> PluginInfo {
-        describe()
-    }
-
-    fn evaluate(request: Request) -> Result<Vec<Card>, EvaluationError> {
-        evaluate(&request)
-    }
-}
-
-#[cfg(target_arch = "wasm32")]
-livelab_plugin_sdk::export!(Score2);
+livelab_plugin_sdk::component!(Score2);
 
 #[cfg(test)]
 mod tests {

@@ -44,6 +44,9 @@
 //! # fn main() {}
 //! ```
 //!
+//! The `MyPlugin` type, its `Guest` impl and the `export!` are what [`component!`] writes:
+//! `livelab_plugin_sdk::component!(MyPlugin);` after the two functions.
+//!
 //! Besides re-exporting the generated types, the SDK offers the few helpers every rule needs:
 //! code matching ([`CodeFilter::matches`], [`Coded`]), the most recent observation
 //! ([`latest`]), numeric values of observations and components, medication and condition
@@ -70,6 +73,37 @@ pub mod bindings {
 
 pub use bindings::export;
 pub use bindings::exports::livelab::cds::evaluator::Guest;
+
+/// Declares a plugin crate's component: a type `$name` whose [`Guest`] implementation calls
+/// the crate's own `describe()` and `evaluate(&Request)`, exported on `wasm32`. Keeping the
+/// rule in those plain functions lets the host call it natively too (baselines, tests).
+///
+/// ```ignore
+/// livelab_plugin_sdk::component!(HomeBp);
+/// ```
+#[macro_export]
+macro_rules! component {
+    ($name:ident) => {
+        /// The component's implementation of the `evaluator` export.
+        pub struct $name;
+
+        impl $crate::Guest for $name {
+            fn describe() -> $crate::PluginInfo {
+                describe()
+            }
+
+            fn evaluate(
+                request: $crate::Request,
+            ) -> ::core::result::Result<::std::vec::Vec<$crate::Card>, $crate::EvaluationError>
+            {
+                evaluate(&request)
+            }
+        }
+
+        #[cfg(target_arch = "wasm32")]
+        $crate::export!($name);
+    };
+}
 pub use bindings::livelab::cds::log::Level;
 pub use bindings::livelab::cds::types::*;
 
