@@ -27,8 +27,8 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use livelab_host::ingest::record::minimise;
 use livelab_host::plugin::LiveInstance;
-use livelab_host::record::minimise;
 use livelab_host::sandbox::StoreSetup;
 use livelab_host::wit::{Hook, Request};
 use livelab_host::{

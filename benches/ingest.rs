@@ -22,7 +22,7 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use livelab_host::RecordReader;
 use livelab_host::cohort::{CohortFormat, CohortMix, CohortShape, CohortSpec, write_cohort};
-use livelab_host::fhir::{IngestOptions, METADATA_FILES};
+use livelab_host::ingest::{IngestOptions, METADATA_FILES};
 
 /// The FHIR files the reader reads (not the cohort metadata), with their total size.
 fn fhir_files(dir: &Path) -> (Vec<PathBuf>, u64) {

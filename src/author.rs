@@ -13,9 +13,12 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 use clap::{Args, ValueEnum};
-use livelab_host::manifest::{MANIFEST_FILE, Manifest};
+use livelab_host::package::manifest::{MANIFEST_FILE, Manifest};
 
-use crate::supply::{PackageRequest, write_package};
+use livelab_host::ArtifactCache;
+use livelab_host::plugin::write_package::{PackageRequest, write_package};
+
+use crate::progress;
 
 /// The contract, as this livelab speaks it: every scaffold and every JS/Python build uses it.
 const CDS_WIT: &str = include_str!("../wit/cds.wit");
@@ -309,18 +312,22 @@ pub fn build(args: BuildArgs) -> anyhow::Result<ExitCode> {
         .filter(|d| d.is_dir())
         .collect();
     let extra: Vec<&Path> = extra.iter().map(PathBuf::as_path).collect();
-    let packaged = write_package(&PackageRequest {
-        component: &component,
-        out: &out,
-        publisher: &publisher,
-        data: None,
-        limits: template
-            .as_ref()
-            .map(|t| t.limits.clone())
-            .unwrap_or_default(),
-        extra_dirs: &extra,
-        replace: true,
-    })?;
+    let packaged = write_package(
+        &progress::sandbox(1)?,
+        &progress::cache(ArtifactCache::default_dir()),
+        &PackageRequest {
+            component: &component,
+            out: &out,
+            publisher: &publisher,
+            data: None,
+            limits: template
+                .as_ref()
+                .map(|t| t.limits.clone())
+                .unwrap_or_default(),
+            extra_dirs: &extra,
+            replace: true,
+        },
+    )?;
     if let Some(template) = &template {
         let disagreements = template.disagreements(&packaged.info);
         if !disagreements.is_empty() {

@@ -11,17 +11,17 @@ use anyhow::{Context as _, bail};
 use clap::Args;
 use hdrhistogram::Histogram;
 use jiff::civil::Date;
-use livelab_host::cache::Obtained;
-use livelab_host::effectiveness::{Labels, alerted};
+use livelab_host::plugin::cache::Obtained;
 use livelab_host::run::CdsCard;
-use livelab_host::stats::Confusion;
 use livelab_host::trial::AlertThreshold;
+use livelab_host::trial::effectiveness::{Labels, alerted};
+use livelab_host::trial::stats::Confusion;
 use livelab_host::{
     ArtifactCache, EvaluationContext, Limits, LoadOptions, Plugin, Record, RecordReader, Sandbox,
 };
 use serde::Serialize;
 
-use crate::{SAMPLE_RECORDS, artifacts, execute};
+use crate::{SAMPLE_RECORDS, artifacts, progress};
 
 #[derive(Args)]
 pub struct TestArgs {
@@ -91,7 +91,7 @@ fn load(sandbox: &Sandbox, cache: &ArtifactCache, path: &Path) -> anyhow::Result
         path,
         &LoadOptions::authoring(Limits::default()),
     )?;
-    execute::announce_compilation(&plugin, cache);
+    progress::announce_compilation(&plugin, cache.dir());
     Ok(plugin)
 }
 
@@ -107,7 +107,7 @@ fn read_records(path: &Path, date: Option<Date>) -> anyhow::Result<(Vec<Record>,
                     path.display()
                 );
             }
-            execute::evaluation_date(None, path)?.0
+            progress::evaluation_date(None, path)?.0
         }
     };
     let mut records = Vec::new();
@@ -134,8 +134,8 @@ pub fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
         .expected
         .clone()
         .unwrap_or_else(|| args.plugin.join("expected"));
-    let sandbox = execute::sandbox(1)?;
-    let cache = execute::cache(ArtifactCache::default_dir());
+    let sandbox = progress::sandbox(1)?;
+    let cache = progress::cache(ArtifactCache::default_dir());
     let plugin = load(&sandbox, &cache, &args.plugin)?;
     let (records, date) = read_records(&fixtures, args.date)
         .with_context(|| format!("reading the fixtures in {}", fixtures.display()))?;
@@ -272,16 +272,11 @@ fn sample_effectiveness(sandbox: &Sandbox, plugin: &Plugin, topic: &str) -> anyh
         }
     }
     let m = confusion.metrics();
-    let pct = |p: &livelab_host::stats::Proportion| match (p.estimate, p.ci95) {
-        (Some(e), Some((lo, hi))) => {
-            format!(
-                "{:.1} % (95 % CI {:.1}–{:.1})",
-                e * 100.0,
-                lo * 100.0,
-                hi * 100.0
-            )
-        }
-        _ => "-".into(),
+    // The shared pieces of a proportion, in this command's sentence form.
+    let pct = |p: &livelab_host::trial::stats::Proportion| match (p.percent(), p.interval_percent())
+    {
+        (Some(e), Some(ci)) => format!("{e} % (95 % CI {ci})"),
+        _ => "–".into(),
     };
     Ok(format!(
         "on the {} sample records, topic {topic} (alert = a warning or critical card):\n  \
@@ -347,12 +342,12 @@ fn measure(
     // what every later run pays.
     let uncached = Plugin::load(
         sandbox,
-        &execute::cache(None),
+        &progress::cache(None),
         path,
         &LoadOptions::authoring(Limits::default()),
     )?;
     let cache_dir = tempfile::tempdir().context("creating a scratch cache")?;
-    let cache = execute::cache(Some(cache_dir.path().to_owned()));
+    let cache = progress::cache(Some(cache_dir.path().to_owned()));
     load(sandbox, &cache, path)?;
     let plugin = load(sandbox, &cache, path)?;
     let ms = |o: Obtained| match o {
@@ -391,8 +386,8 @@ fn measure(
 }
 
 pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
-    let sandbox = execute::sandbox(1)?;
-    let (date, _) = execute::evaluation_date(None, &args.records)?;
+    let sandbox = progress::sandbox(1)?;
+    let (date, _) = progress::evaluation_date(None, &args.records)?;
     let (records, date) = read_records(&args.records, Some(date))?;
     let ctx = EvaluationContext {
         evaluation_date: date,

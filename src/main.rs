@@ -4,7 +4,7 @@
 mod artifacts;
 mod author;
 mod authoring_checks;
-mod execute;
+mod progress;
 mod replay;
 mod report;
 mod supply;
@@ -19,11 +19,13 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jiff::civil::Date;
 use livelab_host::cohort::{CohortFormat, CohortSpec};
-use livelab_host::decision_log::DecisionLogConfig;
-use livelab_host::fhir::IngestOptions;
+use livelab_host::ingest::IngestOptions;
+use livelab_host::ingest::terminology::Terminology;
+use livelab_host::package::signing::TrustPolicy;
+use livelab_host::run::decision_log::DecisionLogConfig;
+use livelab_host::run::plan::Plan;
 use livelab_host::sandbox::LimitOverrides;
-use livelab_host::signing::TrustPolicy;
-use livelab_host::terminology::Terminology;
+use livelab_host::trial::execute::{Judging, create_file, execute};
 use livelab_host::{ArtifactCache, Limits, LoadOptions};
 
 /// The sample records shipped with livelab (the default of `--records`).
@@ -45,6 +47,9 @@ enum Command {
     Trial(trials::TrialArgs),
     /// Combine the outputs of `trial --shard i/N` runs into one summary and report.
     Merge(trials::MergeArgs),
+    /// Render report.html again from a trial's summary.json (e.g. one kept from an earlier
+    /// run, or copied from another machine).
+    Report(trials::ReportArgs),
     /// Evaluate every plugin on every record; write results.jsonl and summary.json.
     ///
     /// With no arguments: all sample plugins on the shipped sample records.
@@ -146,14 +151,7 @@ struct IngestArgs {
 
 impl IngestArgs {
     fn options(&self) -> anyhow::Result<IngestOptions> {
-        let mut terminology = if self.no_shipped_terminology {
-            Terminology::empty()
-        } else {
-            Terminology::shipped()
-        };
-        for dir in &self.terminology_dirs {
-            terminology.load_dir(dir)?;
-        }
+        let terminology = Terminology::load(!self.no_shipped_terminology, &self.terminology_dirs)?;
         Ok(IngestOptions {
             terminology: Arc::new(terminology),
             allow_identifiers: self.allow_identifiers,
@@ -230,9 +228,9 @@ struct CacheArgs {
 impl CacheArgs {
     fn cache(&self) -> ArtifactCache {
         if self.no_cache {
-            execute::cache(None)
+            progress::cache(None)
         } else {
-            execute::cache(self.cache_dir.clone().or_else(ArtifactCache::default_dir))
+            progress::cache(self.cache_dir.clone().or_else(ArtifactCache::default_dir))
         }
     }
 }
@@ -296,6 +294,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Trial(args) => trials::trial(args),
         Command::Merge(args) => trials::merge(args),
+        Command::Report(args) => trials::report(args),
         Command::Run(args) => run_plugins(*args),
         Command::Generate(args) => generate(args),
         Command::Anonymise(args) => anonymise(args),
@@ -327,11 +326,9 @@ fn run_plugins(args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         args.plugins.clone()
     };
-    let trust = Arc::new(match &args.trust {
-        Some(path) => TrustPolicy::load(path)?,
-        None => TrustPolicy::empty(),
-    });
-    let plan = execute::Plan {
+    let trust = Arc::new(TrustPolicy::load_or_empty(args.trust.as_deref())?);
+    let cache = args.cache.cache();
+    let plan = Plan {
         records: args.records.clone(),
         date: args.date,
         seed: args.seed,
@@ -340,7 +337,7 @@ fn run_plugins(args: RunArgs) -> anyhow::Result<ExitCode> {
         limits: limits.clone(),
         plugins: paths
             .into_iter()
-            .map(|path| execute::PlannedPlugin {
+            .map(|path| progress::PlannedPlugin {
                 path,
                 options: LoadOptions {
                     limits: limits.clone(),
@@ -352,17 +349,23 @@ fn run_plugins(args: RunArgs) -> anyhow::Result<ExitCode> {
                 },
             })
             .collect(),
-        cache: args.cache.cache(),
+        cache: cache.clone(),
         out: args.out.clone(),
         decision_log: args.decision_log.as_ref().map(|path| DecisionLogConfig {
             path: std::path::absolute(path).unwrap_or_else(|_| path.clone()),
             omit: Default::default(),
         }),
         shard: None,
+        results_csv: false,
     };
-    let executed = execute::execute(plan, |_| Ok(Box::new(|_, _| {})))?;
+    let executed = execute(
+        plan,
+        |_| Ok(Judging::default()),
+        &create_file,
+        &progress::Terminal::new(&cache),
+    )?;
     let summary_path = args.out.join("summary.json");
-    execute::write_json(&summary_path, &executed.summary)?;
+    progress::write_json(&summary_path, &executed.summary)?;
     print!("{}", table::render(&executed.summary));
     println!(
         "\nwrote {} and {}",
@@ -426,16 +429,16 @@ fn anonymise(args: AnonymiseArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn describe(paths: &[PathBuf]) -> anyhow::Result<ExitCode> {
-    let sandbox = execute::sandbox(1)?;
-    let cache = execute::cache(ArtifactCache::default_dir());
+    let sandbox = progress::sandbox(1)?;
+    let cache = progress::cache(ArtifactCache::default_dir());
     let planned: Vec<_> = paths
         .iter()
-        .map(|path| execute::PlannedPlugin {
+        .map(|path| progress::PlannedPlugin {
             path: path.clone(),
             options: LoadOptions::authoring(Limits::default()),
         })
         .collect();
-    for plugin in execute::load_plugins(&sandbox, &cache, &planned)? {
+    for plugin in progress::load_plugins(&sandbox, &cache, &planned)? {
         print!("{}", table::describe(&plugin));
     }
     Ok(ExitCode::SUCCESS)

@@ -9,12 +9,13 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
-use livelab_host::decision_log::{self, input_sha256, output_json};
+use livelab_host::package::signing::TrustPolicy;
+use livelab_host::run::decision_log::{self, input_sha256, output_json};
 use livelab_host::sandbox::StoreSetup;
-use livelab_host::signing::TrustPolicy;
-use livelab_host::{ArtifactCache, LoadOptions, Plugin};
+use livelab_host::wit::Card;
+use livelab_host::{ArtifactCache, Failure, LoadOptions, Plugin};
 
-use crate::execute;
+use crate::progress;
 
 #[derive(Args)]
 pub struct ReplayArgs {
@@ -27,8 +28,8 @@ pub struct ReplayArgs {
 
 pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let decisions = decision_log::read(&args.log)?;
-    let sandbox = execute::sandbox(1)?;
-    let cache = execute::cache(ArtifactCache::default_dir());
+    let sandbox = progress::sandbox(1)?;
+    let cache = progress::cache(ArtifactCache::default_dir());
     let mut plugins: HashMap<(String, String), Plugin> = HashMap::new();
     let (mut identical, mut different, mut unreplayable) = (0u64, 0u64, 0u64);
     for (i, decision) in decisions.iter().enumerate() {
@@ -73,12 +74,13 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             random_seed: decision.random_seed,
             data_dir: plugin.data_dir.clone(),
         };
-        let outcome = plugin.evaluate_request(&sandbox, input, setup);
-        let (output, sha256) = output_json(&outcome.result);
+        let outcome = plugin.evaluate_request(&sandbox, input, &setup);
+        let (_, sha256) = output_json(&outcome.result);
+        let replayed = summary_of_result(&outcome.result);
         if sha256 == decision.output_sha256 {
             identical += 1;
             if args.verbose {
-                println!("{what}: identical ({})", summary_of(&output));
+                println!("{what}: identical ({replayed})");
             }
         } else {
             different += 1;
@@ -87,8 +89,8 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
                 decision
                     .output
                     .as_ref()
-                    .map_or("(output omitted)".into(), summary_of),
-                summary_of(&output)
+                    .map_or("(output omitted)".into(), |raw| summary_of_logged(raw)),
+                replayed
             );
         }
     }
@@ -104,8 +106,17 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// "ok, 2 cards" or "error: deadline-exceeded".
-fn summary_of(output: &serde_json::Value) -> String {
+/// "ok, 2 card(s)" or "error: deadline-exceeded", of a replayed result.
+fn summary_of_result(result: &Result<Vec<Card>, Failure>) -> String {
+    match result {
+        Ok(cards) => format!("ok, {} card(s)", cards.len()),
+        Err(failure) => format!("error: {}", failure.cause()),
+    }
+}
+
+/// The same of a logged output (as the file has it: read, not trusted to be well formed).
+fn summary_of_logged(raw: &serde_json::value::RawValue) -> String {
+    let output: serde_json::Value = serde_json::from_str(raw.get()).unwrap_or_default();
     match output["status"].as_str() {
         Some("ok") => format!(
             "ok, {} card(s)",

@@ -7,14 +7,14 @@
 
 use std::fmt::{self, Write as _};
 
-use livelab_host::effectiveness::{
-    ComparisonReport, Discordant, Effectiveness, PluginEffectiveness, SubgroupEffectiveness,
-};
+use livelab_host::package::signing::SignatureStatus;
 use livelab_host::run::{Distribution, PluginSummary, RunSummary};
 use livelab_host::sandbox::Limits;
-use livelab_host::signing::SignatureStatus;
-use livelab_host::stats::{McNemar, McNemarMethod, Paired, PairedDifference, Proportion};
 use livelab_host::trial::TrialSummary;
+use livelab_host::trial::effectiveness::{
+    ComparisonReport, Discordant, Effectiveness, PluginEffectiveness, SubgroupEffectiveness,
+};
+use livelab_host::trial::stats::{McNemar, McNemarMethod, Paired, PairedDifference, Proportion};
 
 /// Rows shown of long lists (discordant patients, unreadable records); summary.json has all.
 const LIST_CAP: usize = 200;
@@ -93,13 +93,11 @@ fn pct(share: f64) -> String {
 }
 
 fn estimate(p: &Proportion) -> String {
-    p.estimate.map_or("–".into(), pct)
+    p.percent().map_or("–".into(), |e| e + "%")
 }
 
 fn interval(p: &Proportion) -> String {
-    p.ci95.map_or("–".into(), |(lo, hi)| {
-        format!("{:.1}–{:.1}", lo * 100.0, hi * 100.0)
-    })
+    p.interval_percent().unwrap_or_else(|| "–".into())
 }
 
 /// `92.5% (85.1–96.4)`, or `–` when the denominator is empty.
@@ -295,7 +293,7 @@ fn header(out: &mut String, s: &TrialSummary) {
         out,
         "<p class=\"sub\"><strong>{}</strong> · evaluation date {} · {} records · {} plugins",
         escape(&s.trial.region),
-        escape(&r.evaluation_date),
+        r.evaluation_date,
         r.records.read,
         r.plugins.len()
     );
@@ -327,9 +325,9 @@ fn footer(out: &mut String, s: &TrialSummary) {
         out,
         "<footer>Made by livelab {} from the trial's summary.json (schema {}, run schema {}). \
          Self-contained: no scripts and no network fetches; every figure here is in summary.json.</footer>\n",
-        escape(s.run.livelab_version),
-        escape(s.schema),
-        escape(s.run.schema)
+        escape(&s.run.livelab_version),
+        escape(&s.schema),
+        escape(&s.run.schema)
     );
 }
 
@@ -364,7 +362,7 @@ fn trial_section(out: &mut String, s: &TrialSummary) {
             format_args!("<span class=\"pre\">{}</span>", escape(d.trim())),
         );
     }
-    kv(out, "Evaluation date", escape(&r.evaluation_date));
+    kv(out, "Evaluation date", r.evaluation_date);
     kv(
         out,
         "Trial file",
@@ -435,7 +433,7 @@ fn trial_section(out: &mut String, s: &TrialSummary) {
         },
     );
     kv(out, "Trial limits", limits_text(&r.limits));
-    kv(out, "livelab", escape(r.livelab_version));
+    kv(out, "livelab", escape(&r.livelab_version));
     out.push_str("</table>\n");
     plugin_identity_table(out, r);
     section_close(out);
@@ -463,8 +461,14 @@ fn banners(out: &mut String, s: &TrialSummary) {
     let untrusted: Vec<String> = r
         .plugins
         .iter()
-        .filter(|p| !p.signature.is_trusted())
-        .map(|p| format!("{} ({})", escape(&p.id), signature_word(&p.signature)))
+        .filter(|p| !p.plugin.signature.is_trusted())
+        .map(|p| {
+            format!(
+                "{} ({})",
+                escape(&p.plugin.id),
+                signature_word(&p.plugin.signature)
+            )
+        })
         .collect();
     if !untrusted.is_empty() {
         bad.push(format!(
@@ -477,8 +481,8 @@ fn banners(out: &mut String, s: &TrialSummary) {
     let unpinned: Vec<String> = r
         .plugins
         .iter()
-        .filter(|p| !p.pinned)
-        .map(|p| escape(&p.id).to_string())
+        .filter(|p| !p.plugin.pinned)
+        .map(|p| escape(&p.plugin.id).to_string())
         .collect();
     if !unpinned.is_empty() {
         caution.push(format!(
@@ -623,18 +627,18 @@ fn plugin_identity_table(out: &mut String, r: &RunSummary) {
         w!(
             out,
             "<tr id=\"identity-{}\"><td><strong>{}</strong> {}<br><span class=\"note\">{}</span><br><code class=\"hash\">{}</code></td>",
-            anchor(&p.id),
-            escape(&p.id),
-            escape(&p.version),
-            escape(&p.name),
-            escape(&p.path)
+            anchor(&p.plugin.id),
+            escape(&p.plugin.id),
+            escape(&p.plugin.version),
+            escape(&p.plugin.name),
+            escape(&p.plugin.path)
         );
         w!(
             out,
             "<td><span class=\"note\">component</span><br><code class=\"hash\">{}</code><br>\
              <span class=\"note\">manifest</span><br>{}</td>",
-            escape(&p.sha256),
-            p.manifest_sha256.as_ref().map_or(
+            escape(&p.plugin.sha256),
+            p.plugin.manifest_sha256.as_ref().map_or(
                 "<span class=\"note\">none (bare component)</span>".into(),
                 |m| format!("<code class=\"hash\">{}</code>", escape(m))
             )
@@ -642,17 +646,20 @@ fn plugin_identity_table(out: &mut String, r: &RunSummary) {
         w!(
             out,
             "<td>{}<br>{}</td><td><span class=\"note\">data</span> {}<br>{}</td></tr>\n",
-            signature_html(&p.signature),
-            if p.pinned {
+            signature_html(&p.plugin.signature),
+            if p.plugin.pinned {
                 "<span class=\"ok\">✓ pinned</span>"
             } else {
                 "<span class=\"flag\">⚠ NOT PINNED</span>"
             },
-            p.data_grant.as_ref().map_or("none".into(), |d| format!(
-                "<code>{}</code> (read-only)",
-                escape(d)
-            )),
-            limits_vs(&p.limits, &r.limits)
+            p.plugin
+                .data_grant
+                .as_ref()
+                .map_or("none".into(), |d| format!(
+                    "<code>{}</code> (read-only)",
+                    escape(d)
+                )),
+            limits_vs(&p.plugin.limits, &r.limits)
         );
     }
     out.push_str("</tbody></table></div>\n");
@@ -682,7 +689,7 @@ fn plugins_section(out: &mut String, s: &TrialSummary) {
          <th class=\"n\">n</th><th class=\"n\">share</th><th class=\"n\">per 100</th><th>alert from</th></tr></thead>\n<tbody>\n",
     );
     for p in &r.plugins {
-        let eff = plugin_effectiveness(s.effectiveness.as_ref(), &p.id);
+        let eff = plugin_effectiveness(s.effectiveness.as_ref(), &p.plugin.id);
         let share = if p.evaluations > 0 {
             pct(p.patients_with_cards as f64 / p.evaluations as f64)
         } else {
@@ -691,9 +698,9 @@ fn plugins_section(out: &mut String, s: &TrialSummary) {
         w!(
             out,
             "<tr id=\"plugin-{}\"><td><strong>{}</strong> {}</td>{}{}{}{}{}{}{}<td class=\"n\">{share}</td>",
-            anchor(&p.id),
-            escape(&p.id),
-            escape(&p.version),
+            anchor(&p.plugin.id),
+            escape(&p.plugin.id),
+            escape(&p.plugin.version),
             num(p.evaluations),
             num(p.ok),
             num(p.evaluations - p.ok),
@@ -732,16 +739,16 @@ fn plugins_section(out: &mut String, s: &TrialSummary) {
         let memory_share = p
             .peak_memory_bytes
             .as_ref()
-            .filter(|_| p.limits.memory_bytes > 0)
+            .filter(|_| p.plugin.limits.memory_bytes > 0)
             .map_or("–".into(), |d| {
-                pct(d.max as f64 / p.limits.memory_bytes as f64)
+                pct(d.max as f64 / p.plugin.limits.memory_bytes as f64)
             });
         w!(
             out,
             "<tr><td><strong>{}</strong></td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
              <td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td>\
              <td class=\"n\">{}</td><td class=\"n\">{memory_share}</td><td class=\"n\">{:.0}</td></tr>\n",
-            escape(&p.id),
+            escape(&p.plugin.id),
             dist(&p.latency_ns, |d| d.p50, micros),
             dist(&p.latency_ns, |d| d.p90, micros),
             dist(&p.latency_ns, |d| d.p99, micros),
@@ -785,12 +792,12 @@ fn effectiveness_section(out: &mut String, e: Option<&Effectiveness>, r: &RunSum
         escape(&e.labels)
     );
     for p in &r.plugins {
-        match plugin_effectiveness(Some(e), &p.id) {
+        match plugin_effectiveness(Some(e), &p.plugin.id) {
             Some(pe) => plugin_effectiveness_block(out, pe),
             None => w!(
                 out,
                 "<div class=\"block\"><h3>{}</h3><p class=\"note\">Not judged against labels.</p></div>\n",
-                escape(&p.id)
+                escape(&p.plugin.id)
             ),
         }
     }
@@ -903,14 +910,6 @@ fn below_overall(subgroup: &Proportion, overall: &Proportion) -> bool {
     matches!((subgroup.ci95, overall.estimate), (Some((_, hi)), Some(est)) if hi < est)
 }
 
-/// Dimensions in reading order: sex, age, coding, then any other.
-fn dimension_rank(dimension: &str) -> usize {
-    ["sex", "age", "coding"]
-        .iter()
-        .position(|d| *d == dimension)
-        .unwrap_or(3)
-}
-
 fn subgroups_section(out: &mut String, e: Option<&Effectiveness>) {
     section_open(out, "subgroups");
     let Some(e) = e else {
@@ -942,8 +941,8 @@ fn subgroups_section(out: &mut String, e: Option<&Effectiveness>) {
                     flags.push(format!(
                         "<strong>{}</strong>: {name} for {}={} is {} ({}) against {} overall",
                         escape(&p.plugin),
-                        escape(&g.dimension),
-                        escape(&g.value),
+                        g.subgroup.dimension().as_str(),
+                        escape(g.subgroup.value()),
                         estimate(sub),
                         interval(sub),
                         estimate(overall)
@@ -975,8 +974,8 @@ fn subgroup_row(
     out: &mut String,
     class: &str,
     label: &str,
-    c: &livelab_host::stats::Confusion,
-    m: &livelab_host::stats::Metrics,
+    c: &livelab_host::trial::stats::Confusion,
+    m: &livelab_host::trial::stats::Metrics,
     flags: [bool; 2],
 ) {
     let mark = |flag: bool| {
@@ -1026,19 +1025,17 @@ fn subgroup_table(out: &mut String, p: &PluginEffectiveness) {
         [false, false],
     );
     let mut groups: Vec<&SubgroupEffectiveness> = p.subgroups.iter().collect();
-    groups.sort_by(|a, b| {
-        (dimension_rank(&a.dimension), &a.dimension)
-            .cmp(&(dimension_rank(&b.dimension), &b.dimension))
-    });
+    // Sex, age, coding (the report's order); within a dimension, the summary's.
+    groups.sort_by_key(|g| g.subgroup.dimension());
     let mut dimension = None;
     for g in groups {
-        if dimension != Some(&g.dimension) {
+        if dimension != Some(g.subgroup.dimension()) {
             w!(
                 out,
                 "<tr class=\"dim\"><th colspan=\"8\">{}</th></tr>\n",
-                escape(&g.dimension)
+                g.subgroup.dimension().as_str()
             );
-            dimension = Some(&g.dimension);
+            dimension = Some(g.subgroup.dimension());
         }
         let flags = [
             below_overall(&g.metrics.sensitivity, &p.metrics.sensitivity),
@@ -1048,7 +1045,7 @@ fn subgroup_table(out: &mut String, p: &PluginEffectiveness) {
         subgroup_row(
             out,
             class,
-            &escape(&g.value).to_string(),
+            &escape(g.subgroup.value()).to_string(),
             &g.confusion,
             &g.metrics,
             flags,
@@ -1228,7 +1225,13 @@ fn discordant_list(out: &mut String, list: &[Discordant]) {
             alert_word(d.baseline_alert),
             alert_word(d.candidate_alert),
             change(d),
-            escape(&d.subgroups.join(", "))
+            escape(
+                &d.subgroups
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         );
     }
     out.push_str("</tbody></table></div>\n");
@@ -1386,18 +1389,18 @@ fn latency_section(out: &mut String, r: &RunSummary) {
         .filter_map(|p| p.latency_ns.as_ref().map(|d| (p, d)))
         .max_by_key(|(_, d)| d.max)
     {
-        let deadline_ns = p.limits.deadline_ms as f64 * 1e6;
+        let deadline_ns = p.plugin.limits.deadline_ms as f64 * 1e6;
         w!(
             out,
             "<p>The slowest single evaluation took <strong>{} µs</strong> ({}), {} of its {} ms deadline.</p>\n",
             micros(d.max),
-            escape(&p.id),
+            escape(&p.plugin.id),
             if deadline_ns > 0.0 {
                 pct(d.max as f64 / deadline_ns)
             } else {
                 "–".into()
             },
-            p.limits.deadline_ms
+            p.plugin.limits.deadline_ms
         );
     }
     let min = measured
@@ -1515,8 +1518,8 @@ fn latency_chart(plugins: &[&PluginSummary], min_us: f64, max_us: f64) -> String
                 "start",
                 &format!(
                     "{} {}: p50 {} µs · p99 {} µs · max {} µs",
-                    p.id,
-                    p.version,
+                    p.plugin.id,
+                    p.plugin.version,
                     micros(d.p50),
                     micros(d.p99),
                     micros(d.max)
@@ -1557,7 +1560,10 @@ fn fuel_chart(plugins: &[&PluginSummary]) -> String {
         svg.text(
             (left + 2.0, y0 + 14.0),
             "start",
-            &format!("{}: p50 {} · p99 {} · max {}", p.id, d.p50, d.p99, d.max),
+            &format!(
+                "{}: p50 {} · p99 {} · max {}",
+                p.plugin.id, d.p50, d.p99, d.max
+            ),
         );
         let (x50, x99, xmax) = (
             axis.x(d.p50 as f64),
@@ -1595,8 +1601,8 @@ fn errors_section(out: &mut String, r: &RunSummary) {
                     out,
                     "<tr><td><strong>{}</strong></td><td class=\"nowrap\"><code>{}</code></td><td class=\"n\">{}</td>\
                      <td class=\"n\">{}</td><td class=\"wrap\"><code>{}</code></td></tr>\n",
-                    escape(&p.id),
-                    escape(cause),
+                    escape(&p.plugin.id),
+                    cause,
                     c.count,
                     if p.evaluations > 0 {
                         pct(c.count as f64 / p.evaluations as f64)
@@ -1764,8 +1770,9 @@ mod tests {
     use std::collections::BTreeMap;
 
     use livelab_host::IngestStats;
+    use livelab_host::plugin::Cause;
     use livelab_host::run::{
-        CardCounts, CauseSummary, RecordCounts, RecordErrorSummary, SUMMARY_SCHEMA,
+        CardCounts, CauseSummary, PluginIdentity, RecordCounts, RecordErrorSummary, SUMMARY_SCHEMA,
     };
     use livelab_host::trial::{TRIAL_SUMMARY_SCHEMA, TrialInfo};
 
@@ -1774,22 +1781,24 @@ mod tests {
     /// A run of one plugin that failed once with a hostile message, without labels.
     fn summary(error_message: &str) -> TrialSummary {
         let plugin = PluginSummary {
-            id: "evil".into(),
-            name: "Evil <b>plugin</b>".into(),
-            version: "1.0.0".into(),
-            sha256: "0".repeat(64),
-            path: "/plugins/evil".into(),
-            manifest_sha256: None,
-            signature: SignatureStatus::Invalid {
-                reason: "<img src=x onerror=alert(2)>".into(),
+            plugin: PluginIdentity {
+                id: "evil".into(),
+                name: "Evil <b>plugin</b>".into(),
+                version: "1.0.0".into(),
+                sha256: "0".repeat(64),
+                path: "/plugins/evil".into(),
+                manifest_sha256: None,
+                signature: SignatureStatus::Invalid {
+                    reason: "<img src=x onerror=alert(2)>".into(),
+                },
+                pinned: false,
+                data_grant: None,
+                limits: Limits::default(),
             },
-            pinned: false,
-            data_grant: None,
-            limits: Limits::default(),
             evaluations: 2,
             ok: 1,
             errors: BTreeMap::from([(
-                "plugin-error".to_string(),
+                Cause::PluginError,
                 CauseSummary {
                     count: 1,
                     example: error_message.into(),
@@ -1805,7 +1814,7 @@ mod tests {
             evaluations_per_second_per_core: 0.0,
         };
         TrialSummary {
-            schema: TRIAL_SUMMARY_SCHEMA,
+            schema: TRIAL_SUMMARY_SCHEMA.into(),
             trial: TrialInfo {
                 name: "t & <i>u</i>".into(),
                 region: "r".into(),
@@ -1819,9 +1828,9 @@ mod tests {
                 decision_log: None,
             },
             run: RunSummary {
-                schema: SUMMARY_SCHEMA,
-                livelab_version: "0",
-                evaluation_date: "2026-11-01".into(),
+                schema: SUMMARY_SCHEMA.into(),
+                livelab_version: "0".into(),
+                evaluation_date: "2026-11-01".parse().unwrap(),
                 seed: 0,
                 records_source: "records".into(),
                 records: RecordCounts {

@@ -8,16 +8,13 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use clap::Args;
-use livelab_host::manifest::{
-    LoadedManifest, MANIFEST_FILE, Manifest, PluginSource, SIGNATURE_FILE, tree_sha256,
-};
-use livelab_host::plugin::sha256_hex;
+use livelab_host::package::manifest::{LoadedManifest, PluginSource, SIGNATURE_FILE};
+use livelab_host::package::signing::{self, PluginSignature, SecretKey, TrustPolicy};
+use livelab_host::plugin::write_package::{PackageRequest, write_package};
 use livelab_host::sandbox::LimitOverrides;
-use livelab_host::signing::{self, PluginSignature, SecretKey, TrustPolicy};
-use livelab_host::wit::PluginInfo;
 use livelab_host::{ArtifactCache, EvaluationContext, Limits, LoadOptions, Plugin, RecordReader};
 
-use crate::execute;
+use crate::progress;
 
 #[derive(Args)]
 pub struct PackageArgs {
@@ -81,15 +78,19 @@ pub struct CheckArgs {
 }
 
 pub fn package(args: PackageArgs) -> anyhow::Result<ExitCode> {
-    let packaged = write_package(&PackageRequest {
-        component: &args.component,
-        out: &args.out,
-        publisher: &args.publisher,
-        data: args.data.as_deref(),
-        limits: LimitOverrides::default(),
-        extra_dirs: &[],
-        replace: false,
-    })?;
+    let packaged = write_package(
+        &progress::sandbox(1)?,
+        &progress::cache(ArtifactCache::default_dir()),
+        &PackageRequest {
+            component: &args.component,
+            out: &args.out,
+            publisher: &args.publisher,
+            data: args.data.as_deref(),
+            limits: LimitOverrides::default(),
+            extra_dirs: &[],
+            replace: false,
+        },
+    )?;
     println!(
         "packaged {} {} into {} (component sha256 {}); review it with `livelab check {}`, sign it with `livelab sign`",
         packaged.info.id,
@@ -99,138 +100,6 @@ pub fn package(args: PackageArgs) -> anyhow::Result<ExitCode> {
         args.out.display()
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// What goes into a package: `livelab package` and `livelab build` both write one here.
-pub struct PackageRequest<'a> {
-    /// The built component (.wasm); copied into the package under its own file name.
-    pub component: &'a Path,
-    /// The package directory.
-    pub out: &'a Path,
-    pub publisher: &'a str,
-    /// A read-only data directory to ship and grant (copied to `data/`, tree-hashed).
-    pub data: Option<&'a Path>,
-    /// The limits the manifest asks for.
-    pub limits: LimitOverrides,
-    /// Directories copied beside the manifest as they are, not pinned by it (an authored
-    /// plugin's `fixtures/` and `expected/`, so that the package can be tested on its own).
-    pub extra_dirs: &'a [&'a Path],
-    /// Replace the package already in `out` (`build` updates its own output); otherwise
-    /// `out` must not hold a package yet.
-    pub replace: bool,
-}
-
-/// A package written by [`write_package`].
-pub struct Packaged {
-    /// What the component describes (the manifest's identity and data needs come from it).
-    pub info: PluginInfo,
-    pub sha256: String,
-}
-
-/// Loads the component in the sandbox (it must be a valid plugin), asks it to `describe`
-/// itself, and writes the package: the component and a `plugin.toml` that pins its SHA-256
-/// and declares what it described. The package is assembled beside `out` and moved into
-/// place, so a failure never leaves half a package.
-pub fn write_package(request: &PackageRequest) -> anyhow::Result<Packaged> {
-    let out = request.out;
-    let manifest_path = out.join(MANIFEST_FILE);
-    if !request.replace && manifest_path.exists() {
-        bail!(
-            "{} already exists; package into a new directory (a package is never half-replaced)",
-            manifest_path.display()
-        );
-    }
-    if request.replace
-        && out.exists()
-        && !manifest_path.is_file()
-        && std::fs::read_dir(out)
-            .with_context(|| format!("reading {}", out.display()))?
-            .next()
-            .is_some()
-    {
-        bail!(
-            "{} holds files but no {MANIFEST_FILE}: not a package to replace; choose another directory",
-            out.display()
-        );
-    }
-    let sandbox = execute::sandbox(1)?;
-    let cache = execute::cache(ArtifactCache::default_dir());
-    let plugin = Plugin::load(
-        &sandbox,
-        &cache,
-        request.component,
-        &LoadOptions::authoring(Limits::default()),
-    )?;
-    let file_name = request
-        .component
-        .file_name()
-        .context("the component path names no file")?;
-    let mut staging_name = out
-        .file_name()
-        .context("the package path names no directory")?
-        .to_owned();
-    staging_name.push(".partial");
-    let staging = out.with_file_name(staging_name);
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging)
-            .with_context(|| format!("removing {}", staging.display()))?;
-    }
-    std::fs::create_dir_all(&staging).with_context(|| format!("creating {}", staging.display()))?;
-    std::fs::copy(request.component, staging.join(file_name))
-        .with_context(|| format!("copying {} into the package", request.component.display()))?;
-    let mut manifest = Manifest::describing(
-        &plugin.info,
-        request.publisher,
-        Path::new(file_name),
-        &plugin.sha256,
-    );
-    manifest.limits = request.limits.clone();
-    if let Some(data) = request.data {
-        let target = staging.join("data");
-        copy_dir(data, &target)?;
-        manifest.grants.data = Some("data".into());
-        manifest.grants.data_sha256 =
-            Some(tree_sha256(&target).with_context(|| format!("hashing {}", target.display()))?);
-    }
-    for dir in request.extra_dirs {
-        let name = dir
-            .file_name()
-            .context("an extra directory names no directory")?;
-        copy_dir(dir, &staging.join(name))?;
-    }
-    std::fs::write(staging.join(MANIFEST_FILE), manifest.to_toml())
-        .with_context(|| format!("writing {}", manifest_path.display()))?;
-    if out.exists() {
-        // Only an empty directory (package) or, with `replace`, an earlier package is here.
-        std::fs::remove_dir_all(out).with_context(|| format!("replacing {}", out.display()))?;
-    }
-    std::fs::rename(&staging, out)
-        .with_context(|| format!("moving {} to {}", staging.display(), out.display()))?;
-    Ok(Packaged {
-        info: plugin.info.clone(),
-        sha256: plugin.sha256.clone(),
-    })
-}
-
-fn copy_dir(from: &Path, to: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(to).with_context(|| format!("creating {}", to.display()))?;
-    for entry in std::fs::read_dir(from).with_context(|| format!("reading {}", from.display()))? {
-        let entry = entry?;
-        let kind = entry.file_type()?;
-        let target = to.join(entry.file_name());
-        if kind.is_dir() {
-            copy_dir(&entry.path(), &target)?;
-        } else if kind.is_file() {
-            std::fs::copy(entry.path(), &target)
-                .with_context(|| format!("copying {}", entry.path().display()))?;
-        } else {
-            bail!(
-                "{} is not a plain file or directory; a granted data directory holds plain files only",
-                entry.path().display()
-            );
-        }
-    }
-    Ok(())
 }
 
 pub fn keygen(args: KeygenArgs) -> anyhow::Result<ExitCode> {
@@ -264,7 +133,7 @@ pub fn sign(args: SignArgs) -> anyhow::Result<ExitCode> {
     // Signing vouches for the component the manifest pins: check it is the one present.
     let component = std::fs::read(&manifest.component_path)
         .with_context(|| format!("reading {}", manifest.component_path.display()))?;
-    if sha256_hex(&component) != manifest.manifest.plugin.sha256 {
+    if manifest.component_mismatch(&component).is_some() {
         bail!(
             "{} does not match the sha256 in {}; re-package before signing",
             manifest.component_path.display(),
@@ -300,7 +169,7 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     let status = signing::verify(&manifest.bytes, signature.as_ref(), &policy);
     let component = std::fs::read(&manifest.component_path)
         .with_context(|| format!("reading {}", manifest.component_path.display()))?;
-    let component_ok = sha256_hex(&component) == manifest.manifest.plugin.sha256;
+    let component_ok = manifest.component_mismatch(&component).is_none();
     println!("{}: {status}", manifest.path.display());
     if !component_ok {
         println!(
@@ -317,12 +186,9 @@ pub fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
 
 /// What a reviewer needs, in one screen; exits non-zero on anything a trial would refuse.
 pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let trust = Arc::new(match &args.trust {
-        Some(path) => TrustPolicy::load(path)?,
-        None => TrustPolicy::empty(),
-    });
-    let sandbox = execute::sandbox(1)?;
-    let cache = execute::cache(ArtifactCache::default_dir());
+    let trust = Arc::new(TrustPolicy::load_or_empty(args.trust.as_deref())?);
+    let sandbox = progress::sandbox(1)?;
+    let cache = progress::cache(ArtifactCache::default_dir());
     let options = LoadOptions {
         limits: Limits::default(),
         overrides: Default::default(),
@@ -400,7 +266,7 @@ pub fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         writeln!(
             w,
             "            {}",
-            livelab_host::manifest::ManifestDataNeed::from_wit(need)
+            livelab_host::package::manifest::ManifestDataNeed::from_wit(need)
         )?;
     }
     match &plugin.data_dir {
@@ -519,7 +385,7 @@ fn smoke_run(
     plugin: &Plugin,
     records: &Path,
 ) -> anyhow::Result<(String, bool)> {
-    let (date, _) = execute::evaluation_date(None, records)?;
+    let (date, _) = progress::evaluation_date(None, records)?;
     let mut reader = RecordReader::open(records, date)?;
     let Some(record) = reader.by_ref().find_map(Result::ok) else {
         return Ok((

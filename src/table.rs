@@ -49,7 +49,7 @@ pub fn render(summary: &RunSummary) -> String {
         writeln!(
             out,
             "{:<22} {:>6} {:>6} {:>6} {:>5} {:>5} {:>5} {:>9} {:>9} {:>9} {:>9} {:>9}",
-            p.id,
+            p.plugin.id,
             p.evaluations,
             p.ok,
             errors,
@@ -68,7 +68,12 @@ pub fn render(summary: &RunSummary) -> String {
     }
     for p in &summary.plugins {
         for (cause, c) in &p.errors {
-            writeln!(out, "  {}: {} × {cause}, e.g. {}", p.id, c.count, c.example).unwrap();
+            writeln!(
+                out,
+                "  {}: {} × {cause}, e.g. {}",
+                p.plugin.id, c.count, c.example
+            )
+            .unwrap();
         }
     }
     if !summary.record_errors.is_empty() {
@@ -164,17 +169,12 @@ pub fn describe(plugin: &Plugin) -> String {
     out
 }
 
-fn percent(p: &livelab_host::stats::Proportion) -> String {
-    match (p.estimate, p.ci95) {
-        (Some(e), Some((lo, hi))) => {
-            format!("{:.1} ({:.1}–{:.1})", e * 100.0, lo * 100.0, hi * 100.0)
-        }
-        _ => "-".into(),
-    }
+fn percent(p: &livelab_host::trial::stats::Proportion) -> String {
+    p.to_string()
 }
 
 /// Effectiveness per plugin against the labels, and the paired comparisons.
-pub fn effectiveness(e: &livelab_host::effectiveness::Effectiveness) -> String {
+pub fn effectiveness(e: &livelab_host::trial::effectiveness::Effectiveness) -> String {
     let mut out = String::new();
     writeln!(
         out,
@@ -218,7 +218,7 @@ pub fn effectiveness(e: &livelab_host::effectiveness::Effectiveness) -> String {
         .unwrap();
     }
     for c in &e.comparisons {
-        let diff = |d: &livelab_host::stats::PairedDifference| match (d.estimate, d.ci95) {
+        let diff = |d: &livelab_host::trial::stats::PairedDifference| match (d.estimate, d.ci95) {
             (Some(e), Some((lo, hi))) => format!(
                 "{:+.1} ({:+.1} to {:+.1})",
                 e * 100.0,

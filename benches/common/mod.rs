@@ -26,7 +26,7 @@ pub fn records_dir() -> PathBuf {
             let name = e.file_name();
             let name = name.to_str().unwrap_or("");
             path.is_file()
-                && !livelab_host::fhir::METADATA_FILES.contains(&name)
+                && !livelab_host::ingest::METADATA_FILES.contains(&name)
                 && path
                     .extension()
                     .is_some_and(|ext| ext == "json" || ext == "ndjson")

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use livelab_host::SourceLocation;
-use livelab_host::fhir::{IngestOptions, IngestStats, RecordReader};
-use livelab_host::terminology::Terminology;
+use livelab_host::ingest::terminology::Terminology;
+use livelab_host::ingest::{IngestOptions, IngestStats, RecordReader};
 use serde_json::{Value, json};
 
 use crate::support::*;

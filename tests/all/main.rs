@@ -13,6 +13,7 @@ mod hostile;
 mod ingest;
 mod input_errors;
 mod languages;
+mod library;
 mod minimisation;
 mod report;
 mod sample_run;

@@ -334,7 +334,9 @@ fn normalised_trial_outputs(out: &Path) -> BTreeMap<&'static str, String> {
         // Package paths live under the build's OUT_DIR; keep only what follows `packages/`.
         let mut text = text.replace(root, "$ROOT");
         while let Some(start) = text.find("$ROOT/target/") {
-            let Some(end) = text[start..].find("/packages/") else { break };
+            let Some(end) = text[start..].find("/packages/") else {
+                break;
+            };
             text.replace_range(start..start + end + "/packages/".len(), "$PACKAGES/");
         }
         text
@@ -355,6 +357,27 @@ fn normalised_trial_outputs(out: &Path) -> BTreeMap<&'static str, String> {
         value
     };
     let read = |name: &str| std::fs::read_to_string(out.join(name)).unwrap();
+    // Component and manifest hashes change whenever a plugin's code is rebuilt differently
+    // (an SDK refactor, a toolchain); the cards they give must not. Name them by plugin.
+    let summary: Value = serde_json::from_str(&read("summary.json")).unwrap();
+    let mut hashes = Vec::new();
+    for p in summary["run"]["plugins"].as_array().unwrap() {
+        let id = p["id"].as_str().unwrap();
+        hashes.push((
+            p["sha256"].as_str().unwrap().to_owned(),
+            format!("$COMPONENT_SHA256({id})"),
+        ));
+        if let Some(m) = p["manifest_sha256"].as_str() {
+            hashes.push((m.to_owned(), format!("$MANIFEST_SHA256({id})")));
+        }
+    }
+    let paths = |text: &str| {
+        let mut text = paths(text);
+        for (hash, name) in &hashes {
+            text = text.replace(hash.as_str(), name);
+        }
+        text
+    };
     let mut outputs = BTreeMap::new();
     outputs.insert(
         "summary.json",
@@ -400,4 +423,46 @@ fn the_sample_trial_outputs_are_those_of_the_golden_run() {
     for (name, text) in normalised_trial_outputs(tmp.path()) {
         check_golden(&format!("sample-trial/{name}"), &text);
     }
+}
+
+#[test]
+fn a_report_rendered_from_the_read_back_summary_is_the_report_of_the_run() {
+    let tmp = temp_dir();
+    trial(None, tmp.path(), &[]);
+    let again = tmp.path().join("again.html");
+    assert_success(&livelab(&[
+        "report",
+        tmp.path().join("summary.json").to_str().unwrap(),
+        "--out",
+        again.to_str().unwrap(),
+    ]));
+    let original = std::fs::read_to_string(tmp.path().join("report.html")).unwrap();
+    let rendered = std::fs::read_to_string(&again).unwrap();
+    if original != rendered {
+        let line = original
+            .lines()
+            .zip(rendered.lines())
+            .position(|(a, b)| a != b)
+            .map_or(
+                original.lines().count().min(rendered.lines().count()),
+                |i| i,
+            );
+        panic!(
+            "the report from summary.json differs from the run's at line {}:\n  run:       {:?}\n  read back: {:?}",
+            line + 1,
+            original.lines().nth(line),
+            rendered.lines().nth(line)
+        );
+    }
+}
+
+#[test]
+fn report_refuses_a_file_that_is_not_a_trial_summary() {
+    let tmp = temp_dir();
+    let bogus = tmp.path().join("summary.json");
+    std::fs::write(&bogus, "{\"schema\": \"something else\"}").unwrap();
+    assert_error(
+        &livelab(&["report", bogus.to_str().unwrap()]),
+        &["summary.json", "is not a trial summary"],
+    );
 }

@@ -11,10 +11,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::run::{RecordOutcome, RecordProfile};
-use crate::stats::{Confusion, McNemar, Metrics, Paired, PairedComparison, PairedDifference};
-use crate::trial::AlertThreshold;
-use crate::wit::{Card, Sex};
+use crate::ingest::record::SourceLocation;
+use crate::run::MergeError;
+use crate::run::outcome::{Subgroup, subgroup_keys};
+use crate::trial::stats::{
+    Confusion, McNemar, Metrics, Paired, PairedComparison, PairedDifference,
+};
+use crate::wit::{Card, Indicator};
 
 /// Why a labels file cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -110,6 +113,39 @@ impl Labels {
     }
 }
 
+/// A card counts as an alert when its indicator is at least this urgent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AlertThreshold {
+    Info,
+    Warning,
+    Critical,
+}
+
+impl AlertThreshold {
+    pub fn counts(self, indicator: Indicator) -> bool {
+        let rank = |i: Indicator| match i {
+            Indicator::Info => 0,
+            Indicator::Warning => 1,
+            Indicator::Critical => 2,
+        };
+        let threshold = match self {
+            AlertThreshold::Info => Indicator::Info,
+            AlertThreshold::Warning => Indicator::Warning,
+            AlertThreshold::Critical => Indicator::Critical,
+        };
+        rank(indicator) >= rank(threshold)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertThreshold::Info => "info",
+            AlertThreshold::Warning => "warning",
+            AlertThreshold::Critical => "critical",
+        }
+    }
+}
+
 /// What a plugin answers in a trial: the label topic and what counts as an alert.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TopicSpec {
@@ -118,29 +154,35 @@ pub struct TopicSpec {
     pub alert_from: AlertThreshold,
 }
 
-/// A subgroup dimension and value, e.g. `("sex", "female")`.
-pub type Subgroup = (String, String);
+/// One evaluation judged against its plugin's topic, computed once per evaluation and used
+/// by the effectiveness tallies and by `results.csv` alike.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Judgement {
+    /// Whether the cards raise an alert; `None` when the plugin answers no topic or the
+    /// evaluation failed.
+    pub alert: Option<bool>,
+    /// The reference label of the record for the topic, if the labels have one.
+    pub label: Option<bool>,
+}
 
-/// The subgroups a patient belongs to.
-pub fn subgroups(profile: &RecordProfile) -> [Subgroup; 3] {
-    let sex = match profile.sex {
-        Sex::Female => "female",
-        Sex::Male => "male",
-        Sex::Other => "other",
-        Sex::Unknown => "unknown",
-    };
-    let age = match profile.age_years {
-        0..=17 => "0-17",
-        18..=39 => "18-39",
-        40..=64 => "40-64",
-        65..=74 => "65-74",
-        _ => "75+",
-    };
-    [
-        ("sex".into(), sex.into()),
-        ("age".into(), age.into()),
-        ("coding".into(), profile.coding.as_str().into()),
-    ]
+impl Judgement {
+    pub fn of(
+        spec: Option<&TopicSpec>,
+        labels: Option<&Labels>,
+        record: &str,
+        result: &Result<Vec<Card>, crate::plugin::Failure>,
+    ) -> Judgement {
+        let Some(spec) = spec else {
+            return Judgement::default();
+        };
+        Judgement {
+            alert: result
+                .as_ref()
+                .ok()
+                .map(|cards| alerted(cards, spec.alert_from)),
+            label: labels.and_then(|l| l.get(record, &spec.topic)),
+        }
+    }
 }
 
 /// Counts of one plugin against its topic's labels.
@@ -156,7 +198,8 @@ pub struct PluginCounts {
     /// Evaluated records with no label for the topic.
     pub unlabelled: u64,
     /// Per subgroup, keyed `dimension=value`.
-    pub subgroups: BTreeMap<String, Confusion>,
+    #[serde(with = "subgroup_keys")]
+    pub subgroups: BTreeMap<Subgroup, Confusion>,
 }
 
 /// A discordant patient of a paired comparison, for a clinician to review.
@@ -168,7 +211,8 @@ pub struct Discordant {
     pub baseline_alert: bool,
     pub candidate_alert: bool,
     /// Subgroups, `dimension=value`.
-    pub subgroups: Vec<String>,
+    #[serde(with = "subgroup_keys::list")]
+    pub subgroups: Vec<Subgroup>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -192,7 +236,7 @@ pub struct EffectivenessCounts {
 
 impl EffectivenessCounts {
     /// Adds another shard's counts; the plugins and comparisons must be the same.
-    pub fn merge(&mut self, other: EffectivenessCounts) -> Result<(), String> {
+    pub fn merge(&mut self, other: EffectivenessCounts) -> Result<(), MergeError> {
         if self.plugins.len() != other.plugins.len()
             || self.comparisons.len() != other.comparisons.len()
             || self
@@ -201,7 +245,9 @@ impl EffectivenessCounts {
                 .zip(&other.plugins)
                 .any(|(a, b)| a.spec != b.spec)
         {
-            return Err("the shards ran different plugins or topics".into());
+            return Err(MergeError(
+                "the shards ran different plugins or topics".into(),
+            ));
         }
         for (mine, theirs) in self.plugins.iter_mut().zip(other.plugins) {
             mine.confusion.merge(theirs.confusion);
@@ -241,21 +287,17 @@ impl EffectivenessCounts {
                         errors_label_positive: p.errors_label_positive,
                         errors_label_negative: p.errors_label_negative,
                         unlabelled: p.unlabelled,
-                        alerts_per_100: crate::stats::rate_per_100(
+                        alerts_per_100: crate::trial::stats::rate_per_100(
                             p.confusion.tp + p.confusion.fp,
                             p.confusion.total(),
                         ),
                         subgroups: p
                             .subgroups
                             .iter()
-                            .map(|(key, confusion)| {
-                                let (dimension, value) = key.split_once('=').unwrap_or((key, ""));
-                                SubgroupEffectiveness {
-                                    dimension: dimension.into(),
-                                    value: value.into(),
-                                    confusion: *confusion,
-                                    metrics: confusion.metrics(),
-                                }
+                            .map(|(&subgroup, confusion)| SubgroupEffectiveness {
+                                subgroup,
+                                confusion: *confusion,
+                                metrics: confusion.metrics(),
                             })
                             .collect(),
                     })
@@ -284,14 +326,14 @@ impl EffectivenessCounts {
 }
 
 /// Effectiveness figures of a trial (part of the trial summary).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Effectiveness {
     pub labels: String,
     pub plugins: Vec<PluginEffectiveness>,
     pub comparisons: Vec<ComparisonReport>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PluginEffectiveness {
     pub plugin: String,
     pub topic: String,
@@ -307,15 +349,15 @@ pub struct PluginEffectiveness {
     pub subgroups: Vec<SubgroupEffectiveness>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SubgroupEffectiveness {
-    pub dimension: String,
-    pub value: String,
+    #[serde(flatten)]
+    pub subgroup: Subgroup,
     pub confusion: Confusion,
     pub metrics: Metrics,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ComparisonReport {
     pub baseline: String,
     pub candidate: String,
@@ -338,7 +380,6 @@ pub struct ComparisonReport {
 
 /// Tallies a run's outcomes against the labels.
 pub struct EffectivenessBuilder {
-    labels: Labels,
     /// Per plugin (run order): its topic spec, if it answers one.
     specs: Vec<Option<TopicSpec>>,
     /// (baseline index, candidate index) per comparison.
@@ -354,7 +395,7 @@ pub fn alerted(cards: &[Card], threshold: AlertThreshold) -> bool {
 impl EffectivenessBuilder {
     /// `specs[i]` is plugin i's topic (or `None`); `pairs` are (baseline, candidate)
     /// indices into the same plugin order.
-    pub fn new(labels: Labels, specs: Vec<Option<TopicSpec>>, pairs: Vec<(usize, usize)>) -> Self {
+    pub fn new(labels: &Labels, specs: Vec<Option<TopicSpec>>, pairs: Vec<(usize, usize)>) -> Self {
         let counts = EffectivenessCounts {
             labels: labels.path.display().to_string(),
             plugins: specs
@@ -379,67 +420,51 @@ impl EffectivenessBuilder {
                 .collect(),
         };
         EffectivenessBuilder {
-            labels,
             specs,
             pairs,
             counts,
         }
     }
 
-    pub fn add(&mut self, outcome: &RecordOutcome) {
-        let (Ok((key, source)), Some(profile)) = (&outcome.record, &outcome.profile) else {
-            return;
-        };
-        let groups: Vec<String> = subgroups(profile)
-            .iter()
-            .map(|(d, v)| format!("{d}={v}"))
-            .collect();
-        let mut alerts: Vec<Option<bool>> = Vec::with_capacity(self.specs.len());
-        for ((spec, counts), evaluation) in self
-            .specs
-            .iter()
-            .zip(&mut self.counts.plugins)
-            .zip(&outcome.evaluations)
+    /// Adds one record's judged evaluations (in plugin order).
+    pub fn add(
+        &mut self,
+        key: &str,
+        source: &SourceLocation,
+        groups: &[Subgroup],
+        judged: &[Judgement],
+    ) {
+        for ((spec, counts), judgement) in
+            self.specs.iter().zip(&mut self.counts.plugins).zip(judged)
         {
-            let Some(spec) = spec else {
-                alerts.push(None);
+            if spec.is_none() {
                 continue;
-            };
-            let label = self.labels.get(key, &spec.topic);
-            let alert = evaluation
-                .result
-                .as_ref()
-                .map(|cards| alerted(cards, spec.alert_from));
-            alerts.push(alert.as_ref().ok().copied());
-            match (label, alert) {
+            }
+            match (judgement.label, judgement.alert) {
                 (None, _) => counts.unlabelled += 1,
-                (Some(true), Err(_)) => counts.errors_label_positive += 1,
-                (Some(false), Err(_)) => counts.errors_label_negative += 1,
-                (Some(label), Ok(alert)) => {
+                (Some(true), None) => counts.errors_label_positive += 1,
+                (Some(false), None) => counts.errors_label_negative += 1,
+                (Some(label), Some(alert)) => {
                     counts.confusion.add(alert, label);
-                    for group in &groups {
-                        counts
-                            .subgroups
-                            .entry(group.clone())
-                            .or_default()
-                            .add(alert, label);
+                    for &group in groups {
+                        counts.subgroups.entry(group).or_default().add(alert, label);
                     }
                 }
             }
         }
         for (&(a, b), comparison) in self.pairs.iter().zip(&mut self.counts.comparisons) {
-            let label = self.labels.get(key, &comparison.topic);
-            match (alerts[a], alerts[b], label) {
+            // Both plugins answer the comparison's topic: the label is the same for both.
+            match (judged[a].alert, judged[b].alert, judged[a].label) {
                 (Some(alert_a), Some(alert_b), Some(label)) => {
                     comparison.paired.add(alert_a, alert_b, label);
                     if alert_a != alert_b {
                         comparison.discordant.push(Discordant {
-                            record: key.clone(),
+                            record: key.to_owned(),
                             source: source.to_string(),
                             label,
                             baseline_alert: alert_a,
                             candidate_alert: alert_b,
-                            subgroups: groups.clone(),
+                            subgroups: groups.to_vec(),
                         });
                     }
                 }
@@ -450,5 +475,19 @@ impl EffectivenessBuilder {
 
     pub fn finish(self) -> EffectivenessCounts {
         self.counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alert_thresholds_rank_indicators() {
+        assert!(AlertThreshold::Warning.counts(Indicator::Critical));
+        assert!(AlertThreshold::Warning.counts(Indicator::Warning));
+        assert!(!AlertThreshold::Warning.counts(Indicator::Info));
+        assert!(AlertThreshold::Info.counts(Indicator::Info));
+        assert!(!AlertThreshold::Critical.counts(Indicator::Warning));
     }
 }

@@ -15,9 +15,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::plugin::{Failure, Outcome, Plugin, sha256_hex};
-use crate::run::CdsCard;
-use crate::sandbox::{Limits, StoreSetup};
+use crate::digest::sha256_hex;
+use crate::plugin::{Cause, Failure, Outcome, Plugin};
+use serde_json::value::RawValue;
+
+use super::cards::CdsCard;
+use super::outcome::Status;
+use crate::sandbox::Limits;
 use crate::wit::{Card, Request};
 
 /// The schema of a decision-log line; bump on any incompatible change.
@@ -95,14 +99,15 @@ pub struct Decision {
     pub input: Option<Request>,
     /// SHA-256 of the output (cards or error) as JSON.
     pub output_sha256: String,
+    /// The output exactly as hashed (serialised once, embedded as it is).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub output: Option<serde_json::Value>,
+    pub output: Option<Box<RawValue>>,
     pub latency_ns: u64,
     pub fuel: u64,
     pub peak_memory_bytes: u64,
     /// The failure cause (a trap or a limit) that stopped the evaluation, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stopped_by: Option<String>,
+    pub stopped_by: Option<Cause>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub log: Vec<String>,
 }
@@ -110,30 +115,30 @@ pub struct Decision {
 /// The output of an evaluation in the form that is logged and hashed.
 #[derive(Serialize)]
 struct LoggedOutput<'a> {
-    status: &'static str,
+    status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
     cards: Option<Vec<CdsCard<'a>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a Failure>,
 }
 
-/// The logged form of a result and its SHA-256.
-pub fn output_json(result: &Result<Vec<Card>, Failure>) -> (serde_json::Value, String) {
+/// The logged form of a result and its SHA-256 (of exactly those bytes).
+pub fn output_json(result: &Result<Vec<Card>, Failure>) -> (Box<RawValue>, String) {
     let output = match result {
         Ok(cards) => LoggedOutput {
-            status: "ok",
+            status: Status::Ok,
             cards: Some(cards.iter().map(CdsCard::from).collect()),
             error: None,
         },
         Err(failure) => LoggedOutput {
-            status: "error",
+            status: Status::Error,
             cards: None,
             error: Some(failure),
         },
     };
-    let bytes = serde_json::to_vec(&output).expect("an output serialises");
-    let value = serde_json::from_slice(&bytes).expect("and parses back");
-    (value, sha256_hex(&bytes))
+    let raw = serde_json::value::to_raw_value(&output).expect("an output serialises");
+    let sha256 = sha256_hex(raw.get().as_bytes());
+    (raw, sha256)
 }
 
 /// SHA-256 of a request as JSON.
@@ -149,6 +154,10 @@ pub enum DecisionLogError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error(
+        "decision log {path}: the evaluation was run without keeping its input (EvaluationContext::keep_inputs)"
+    )]
+    NotKept { path: PathBuf },
     #[error("decision log {path}, line {line}: {message}")]
     Invalid {
         path: PathBuf,
@@ -201,9 +210,13 @@ impl DecisionLog {
         &mut self,
         plugin: &Plugin,
         record_key: &str,
-        setup: &StoreSetup,
         outcome: &Outcome,
     ) -> Result<(), DecisionLogError> {
+        let Some(setup) = outcome.setup.as_ref() else {
+            return Err(DecisionLogError::NotKept {
+                path: self.path.clone(),
+            });
+        };
         let keep = |field| !self.omit.contains(&field);
         let (output, output_sha256) = output_json(&outcome.result);
         let decision = Decision {
@@ -225,7 +238,7 @@ impl DecisionLog {
             latency_ns: outcome.latency_ns,
             fuel: outcome.fuel_used,
             peak_memory_bytes: outcome.peak_memory_bytes,
-            stopped_by: outcome.result.as_ref().err().map(|f| f.cause().to_owned()),
+            stopped_by: outcome.result.as_ref().err().map(|f| f.cause()),
             log: if keep(OmittableField::Log) {
                 outcome.log.clone()
             } else {
@@ -240,6 +253,11 @@ impl DecisionLog {
             .map_err(std::io::Error::from)
             .map_err(io)?;
         self.out.write_all(b"\n").map_err(io)
+    }
+
+    /// The log's file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     pub fn finish(mut self) -> Result<(), DecisionLogError> {

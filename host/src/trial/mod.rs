@@ -6,13 +6,21 @@
 //! limits, the trust policy and where results go. Relative paths are relative to the trial
 //! file, so a trial directory can be moved or mailed as a whole.
 
+pub mod effectiveness;
+pub mod execute;
+pub mod run;
+pub mod stats;
+
+pub use effectiveness::AlertThreshold;
+
 use std::path::{Path, PathBuf};
+
+use jiff::civil::Date;
 
 use serde::{Deserialize, Serialize};
 
-use crate::decision_log::DecisionLogConfig;
+use crate::run::decision_log::DecisionLogConfig;
 use crate::sandbox::LimitOverrides;
-use crate::wit::Indicator;
 
 /// Why a trial file cannot be used; each message names the file and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -94,39 +102,6 @@ fn default_alert_from() -> AlertThreshold {
     AlertThreshold::Warning
 }
 
-/// A card counts as an alert when its indicator is at least this urgent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AlertThreshold {
-    Info,
-    Warning,
-    Critical,
-}
-
-impl AlertThreshold {
-    pub fn counts(self, indicator: Indicator) -> bool {
-        let rank = |i: Indicator| match i {
-            Indicator::Info => 0,
-            Indicator::Warning => 1,
-            Indicator::Critical => 2,
-        };
-        let threshold = match self {
-            AlertThreshold::Info => Indicator::Info,
-            AlertThreshold::Warning => Indicator::Warning,
-            AlertThreshold::Critical => Indicator::Critical,
-        };
-        rank(indicator) >= rank(threshold)
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertThreshold::Info => "info",
-            AlertThreshold::Warning => "warning",
-            AlertThreshold::Critical => "critical",
-        }
-    }
-}
-
 /// Two plugins of the trial compared on the same patients and labels.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -142,6 +117,8 @@ pub struct Comparison {
 pub struct Trial {
     pub file: PathBuf,
     pub spec: TrialFile,
+    /// `spec.evaluation_date`, parsed once.
+    pub evaluation_date: Option<Date>,
     /// The trial file's SHA-256: which definition ran.
     pub sha256: String,
 }
@@ -174,13 +151,17 @@ impl Trial {
                 "the trial names no plugins; add a [[plugin]] table per plugin".into(),
             ));
         }
-        if let Some(date) = &spec.evaluation_date {
-            date.parse::<jiff::civil::Date>().map_err(|e| {
-                invalid(format!(
-                    "evaluation_date {date:?} is not a YYYY-MM-DD date ({e})"
-                ))
-            })?;
-        }
+        let evaluation_date = spec
+            .evaluation_date
+            .as_deref()
+            .map(|date| {
+                date.parse::<Date>().map_err(|e| {
+                    invalid(format!(
+                        "evaluation_date {date:?} is not a YYYY-MM-DD date ({e})"
+                    ))
+                })
+            })
+            .transpose()?;
         for (i, plugin) in spec.plugins.iter().enumerate() {
             if let Some(sha) = &plugin.sha256
                 && (sha.len() != 64
@@ -205,8 +186,9 @@ impl Trial {
         spec.trust.iter_mut().for_each(resolve);
         spec.terminology.iter_mut().for_each(resolve);
         Ok(Trial {
+            evaluation_date,
             file: path.to_owned(),
-            sha256: crate::plugin::sha256_hex(bytes),
+            sha256: crate::digest::sha256_hex(bytes),
             spec,
         })
     }
@@ -237,7 +219,7 @@ impl Trial {
 /// The schema of a trial's `summary.json`; bump on any incompatible change.
 pub const TRIAL_SUMMARY_SCHEMA: &str = "livelab.trial-summary/1";
 /// The schema of a shard's `shard.json` (what `livelab merge` reads).
-pub const SHARD_SCHEMA: &str = "livelab.shard/1";
+pub const SHARD_SCHEMA: &str = "livelab.shard/2";
 
 /// What ran: the trial's identity as the report and summary show it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -281,36 +263,26 @@ impl Trial {
 }
 
 /// A trial's `summary.json`: the run (every plugin's cost and outcomes) and its
-/// effectiveness against the labels.
-#[derive(Clone, Debug, Serialize)]
+/// effectiveness against the labels. It reads back: a report can be rendered from the file.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrialSummary {
-    pub schema: &'static str,
+    pub schema: String,
     pub trial: TrialInfo,
     pub run: crate::run::RunSummary,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub effectiveness: Option<crate::effectiveness::Effectiveness>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effectiveness: Option<effectiveness::Effectiveness>,
 }
 
-/// Everything one shard counted, so that `livelab merge` can make the summary a single run
-/// would have made (histograms and 2×2 tables add up exactly).
+/// What one shard wrote for `livelab merge`: its summary, and the counts the summary was
+/// made from (histograms and 2×2 tables add up exactly).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ShardState {
     pub schema: String,
-    pub trial: TrialInfo,
-    /// (i, N), 1-based.
-    pub shard: (u64, u64),
-    pub evaluation_date: String,
-    pub seed: u64,
-    pub records_source: String,
-    pub ingest: crate::fhir::IngestStats,
-    pub terminology: Vec<crate::terminology::MapInfo>,
-    pub identifiers_allowed: bool,
-    pub limits: crate::sandbox::Limits,
-    pub workers: usize,
-    pub wall_ms: f64,
+    pub shard: crate::run::plan::Shard,
+    pub summary: TrialSummary,
     pub tallies: crate::run::SummaryBuilder,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub effectiveness: Option<crate::effectiveness::EffectivenessCounts>,
+    pub effectiveness: Option<effectiveness::EffectivenessCounts>,
 }
 
 /// `a/b/../c` as `a/c`, without touching the file system: paths in reports and summaries
@@ -379,14 +351,5 @@ path = "p"
             err(&MINIMAL.replace("name = \"t\"", "name = \"t\"\nevaluation_date = \"1 May\""))
                 .contains("YYYY-MM-DD")
         );
-    }
-
-    #[test]
-    fn alert_thresholds_rank_indicators() {
-        assert!(AlertThreshold::Warning.counts(Indicator::Critical));
-        assert!(AlertThreshold::Warning.counts(Indicator::Warning));
-        assert!(!AlertThreshold::Warning.counts(Indicator::Info));
-        assert!(AlertThreshold::Info.counts(Indicator::Info));
-        assert!(!AlertThreshold::Critical.counts(Indicator::Warning));
     }
 }

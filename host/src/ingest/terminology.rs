@@ -177,6 +177,23 @@ impl Terminology {
     /// Adds every `*.json` ConceptMap in `dir` (in file-name order; other files such as a
     /// README are ignored). A path to one file adds that file. Nothing is added unless every
     /// file is valid.
+    /// The shipped maps (unless `shipped` is false) and then each region directory's: what a
+    /// run or trial translates with.
+    pub fn load(
+        shipped: bool,
+        dirs: &[std::path::PathBuf],
+    ) -> Result<Terminology, TerminologyError> {
+        let mut terminology = if shipped {
+            Terminology::shipped()
+        } else {
+            Terminology::empty()
+        };
+        for dir in dirs {
+            terminology.load_dir(dir)?;
+        }
+        Ok(terminology)
+    }
+
     pub fn load_dir(&mut self, dir: &Path) -> Result<(), TerminologyError> {
         if dir.is_file() {
             return self.load_file(dir);

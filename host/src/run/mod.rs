@@ -5,64 +5,71 @@
 //! caller's sink sees them in record order whatever the thread timing, so two runs on the
 //! same inputs write the same results file.
 
+pub mod cards;
+pub mod decision_log;
+pub mod outcome;
+pub mod plan;
+
+pub use cards::CdsCard;
+pub use outcome::{RecordCause, RecordOutcome, RecordProfile, Status};
+
 use std::collections::BTreeMap;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
-use crate::fhir::{IngestStats, RecordError};
-use crate::plugin::{EvaluationContext, Failure, Outcome, Plugin};
-use crate::record::{Record, SourceLocation};
+use crate::ingest::record::Record;
+use crate::ingest::terminology::MapInfo;
+use crate::ingest::{IngestStats, RecordError};
+use crate::plugin::{Cause, EvaluationContext, Failure, Plugin};
 use crate::sandbox::Sandbox;
-use crate::terminology::MapInfo;
-use crate::wit::{Card, Indicator};
+use crate::wit::Indicator;
 
-/// Everything that happened to one record.
+/// Why the counts of two shards cannot be added up (they ran different plugins or trials).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct MergeError(pub String);
+
+/// The run stopped early because the sink failed (a full disk): the error, and how many
+/// records the sink had completed before it.
 #[derive(Debug)]
-pub struct RecordOutcome {
-    /// Position of the record in the source (0-based), the order results are reported in.
-    pub seq: u64,
-    /// The record's key and where it came from, or why it could not be read.
-    pub record: Result<(String, SourceLocation), RecordError>,
-    /// One outcome per plugin, in plugin order; empty when the record could not be read.
-    pub evaluations: Vec<Outcome>,
-    /// Who the patient is in a trial's subgroups; `None` when the record could not be read.
-    pub profile: Option<RecordProfile>,
-}
-
-/// The patient attributes a trial breaks effectiveness down by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RecordProfile {
-    pub age_years: u8,
-    pub sex: crate::wit::Sex,
-    pub coding: crate::record::CodingOrigin,
+pub struct Stopped<E> {
+    pub error: E,
+    pub completed: u64,
 }
 
 /// Evaluates every plugin on every record with `workers` threads, calling `sink` with each
 /// record's outcomes in source order. Returns the wall time of the whole run.
-pub fn run<I>(
+///
+/// When `sink` fails, no further record is read or handed to it: the workers finish the
+/// record in hand and stop, and the error comes back with the count of completed records.
+pub fn run<I, E>(
     sandbox: &Sandbox,
     plugins: &[Plugin],
     records: I,
     ctx: &EvaluationContext,
     workers: usize,
-    mut sink: impl FnMut(RecordOutcome),
-) -> Duration
+    mut sink: impl FnMut(RecordOutcome) -> Result<(), E>,
+) -> Result<Duration, Stopped<E>>
 where
     I: Iterator<Item = Result<Record, RecordError>> + Send,
 {
     let start = Instant::now();
     let source = Mutex::new(records.enumerate());
+    let stop = AtomicBool::new(false);
     let (tx, rx) = mpsc::channel::<RecordOutcome>();
+    let mut failed = None;
+    let mut completed = 0u64;
     std::thread::scope(|scope| {
         for _ in 0..workers.max(1) {
             let tx = tx.clone();
-            let source = &source;
+            let (source, stop) = (&source, &stop);
             scope.spawn(move || {
-                loop {
+                while !stop.load(Ordering::Relaxed) {
                     // Reading happens under the lock; evaluation, the costly part, does not.
                     let next = source.lock().expect("record source lock").next();
                     let Some((seq, item)) = next else { break };
@@ -76,17 +83,29 @@ where
         drop(tx);
         // Reorder: hand outcomes to the sink strictly in source order.
         let mut waiting = BTreeMap::new();
-        let mut next_seq = 0u64;
         for outcome in rx {
+            if failed.is_some() {
+                continue; // drain what the workers finish after the stop
+            }
             waiting.insert(outcome.seq, outcome);
-            while let Some(outcome) = waiting.remove(&next_seq) {
-                sink(outcome);
-                next_seq += 1;
+            while let Some(outcome) = waiting.remove(&completed) {
+                if let Err(error) = sink(outcome) {
+                    stop.store(true, Ordering::Relaxed);
+                    failed = Some(error);
+                    break;
+                }
+                completed += 1;
             }
         }
-        debug_assert!(waiting.is_empty(), "every record reaches the sink");
+        debug_assert!(
+            failed.is_some() || waiting.is_empty(),
+            "every record reaches the sink"
+        );
     });
-    start.elapsed()
+    match failed {
+        Some(error) => Err(Stopped { error, completed }),
+        None => Ok(start.elapsed()),
+    }
 }
 
 fn evaluate_record(
@@ -122,88 +141,6 @@ fn evaluate_record(
 // ------------------------------------------------------------------------------------------
 // results.jsonl: one line per evaluation, plus one per record that could not be read.
 
-/// A card as CDS Hooks writes it (optional fields omitted, never null).
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CdsCard<'a> {
-    pub summary: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<&'a str>,
-    pub indicator: &'static str,
-    pub source: CdsSource<'a>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub suggestions: Vec<CdsSuggestion<'a>>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct CdsSource<'a> {
-    pub label: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub topic: Option<CdsCoding<'a>>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct CdsCoding<'a> {
-    pub system: &'a str,
-    pub code: &'a str,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CdsSuggestion<'a> {
-    pub label: &'a str,
-    pub is_recommended: bool,
-    pub actions: Vec<CdsAction<'a>>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct CdsAction<'a> {
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub description: &'a str,
-}
-
-impl<'a> From<&'a Card> for CdsCard<'a> {
-    fn from(card: &'a Card) -> Self {
-        use crate::wit::ActionKind;
-        CdsCard {
-            summary: &card.summary,
-            detail: card.detail.as_deref(),
-            indicator: card.indicator.as_str(),
-            source: CdsSource {
-                label: &card.source.label,
-                url: card.source.url.as_deref(),
-                topic: card.source.topic.as_ref().map(|t| CdsCoding {
-                    system: t.system.uri(),
-                    code: &t.code,
-                }),
-            },
-            suggestions: card
-                .suggestions
-                .iter()
-                .map(|s| CdsSuggestion {
-                    label: &s.label,
-                    is_recommended: s.is_recommended,
-                    actions: s
-                        .actions
-                        .iter()
-                        .map(|a| CdsAction {
-                            kind: match a.kind {
-                                ActionKind::Create => "create",
-                                ActionKind::Update => "update",
-                                ActionKind::Delete => "delete",
-                            },
-                            description: &a.description,
-                        })
-                        .collect(),
-                })
-                .collect(),
-        }
-    }
-}
-
 /// One line of `results.jsonl`.
 #[derive(Debug, Serialize)]
 pub struct ResultLine<'a> {
@@ -211,8 +148,7 @@ pub struct ResultLine<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub record: Option<&'a str>,
     pub source: String,
-    /// `ok`, `error` (the evaluation failed) or `record-error` (the record could not be read).
-    pub status: &'static str,
+    pub status: Status,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plugin: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -242,7 +178,7 @@ pub enum LineError<'a> {
         message: String,
     },
     Record {
-        cause: &'static str,
+        cause: RecordCause,
         message: &'a str,
     },
 }
@@ -256,12 +192,12 @@ impl RecordOutcome {
                 return vec![ResultLine {
                     record: error.key.as_deref(),
                     source: error.location.to_string(),
-                    status: "record-error",
+                    status: Status::RecordError,
                     plugin: None,
                     plugin_sha256: None,
                     cards: None,
                     error: Some(LineError::Record {
-                        cause: "unreadable-record",
+                        cause: RecordCause::UnreadableRecord,
                         message: &error.message,
                     }),
                     latency_ns: None,
@@ -277,9 +213,13 @@ impl RecordOutcome {
             .zip(&self.evaluations)
             .map(|(plugin, outcome)| {
                 let (status, cards, error) = match &outcome.result {
-                    Ok(cards) => ("ok", Some(cards.iter().map(CdsCard::from).collect()), None),
+                    Ok(cards) => (
+                        Status::Ok,
+                        Some(cards.iter().map(CdsCard::from).collect()),
+                        None,
+                    ),
                     Err(failure) => (
-                        "error",
+                        Status::Error,
                         None,
                         Some(LineError::Evaluation {
                             failure,
@@ -326,7 +266,7 @@ pub struct SummaryBuilder {
 struct PluginTally {
     evaluations: u64,
     ok: u64,
-    errors: BTreeMap<String, CauseSummary>,
+    errors: BTreeMap<Cause, CauseSummary>,
     cards: CardCounts,
     patients_with_cards: u64,
     #[serde(with = "histogram_buckets")]
@@ -392,7 +332,7 @@ pub struct RecordErrorSummary {
 }
 
 /// Distribution of a per-evaluation measure, from an HDR histogram (3 significant digits).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Distribution {
     pub p50: u64,
     pub p90: u64,
@@ -413,28 +353,53 @@ impl Distribution {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct PluginSummary {
+/// Which plugin ran, as summaries name it: enough to tell versions apart and to merge shards
+/// without loading any component again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PluginIdentity {
     pub id: String,
     pub name: String,
     pub version: String,
     pub sha256: String,
     pub path: String,
     /// SHA-256 of the package's `plugin.toml`; absent for a bare component.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub manifest_sha256: Option<String>,
-    pub signature: crate::signing::SignatureStatus,
+    pub signature: crate::package::signing::SignatureStatus,
     /// Whether the trial pinned the component's hash.
     pub pinned: bool,
     /// The granted read-only data directory, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub data_grant: Option<String>,
     /// The limits this plugin ran under (the run's, its manifest's request, the trial's
     /// per-plugin changes).
     pub limits: crate::sandbox::Limits,
+}
+
+impl PluginIdentity {
+    pub fn of(plugin: &Plugin) -> PluginIdentity {
+        PluginIdentity {
+            id: plugin.info.id.clone(),
+            name: plugin.info.name.clone(),
+            version: plugin.info.version.clone(),
+            sha256: plugin.sha256.clone(),
+            path: plugin.path.display().to_string(),
+            manifest_sha256: plugin.manifest.as_ref().map(|m| m.sha256.clone()),
+            signature: plugin.signature.clone(),
+            pinned: plugin.pinned,
+            data_grant: plugin.data_dir.as_ref().map(|d| d.display().to_string()),
+            limits: plugin.limits.clone(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PluginSummary {
+    #[serde(flatten)]
+    pub plugin: PluginIdentity,
     pub evaluations: u64,
     pub ok: u64,
-    pub errors: BTreeMap<String, CauseSummary>,
+    pub errors: BTreeMap<Cause, CauseSummary>,
     pub cards: CardCounts,
     pub patients_with_cards: u64,
     /// Per evaluation: fresh instance, lowering, call, lifting and teardown, in nanoseconds.
@@ -450,18 +415,18 @@ pub struct PluginSummary {
     pub evaluations_per_second_per_core: f64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RecordCounts {
     pub read: u64,
     pub evaluated: u64,
     pub errors: u64,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunSummary {
-    pub schema: &'static str,
-    pub livelab_version: &'static str,
-    pub evaluation_date: String,
+    pub schema: String,
+    pub livelab_version: String,
+    pub evaluation_date: jiff::civil::Date,
     pub seed: u64,
     pub records_source: String,
     pub records: RecordCounts,
@@ -483,8 +448,9 @@ pub struct RunSummary {
 }
 
 /// What a summary says about the run besides the outcomes.
-pub struct RunFacts<'a> {
-    pub ctx: &'a EvaluationContext,
+pub struct RunFacts {
+    pub evaluation_date: jiff::civil::Date,
+    pub seed: u64,
     pub records_source: String,
     pub ingest: IngestStats,
     pub terminology: Vec<MapInfo>,
@@ -515,14 +481,19 @@ impl SummaryBuilder {
         }
     }
 
+    /// Records handed to the builder so far (read, evaluated or not).
+    pub fn records_read(&self) -> u64 {
+        self.records_read
+    }
+
     /// Adds another shard's tallies of the same plugins.
-    pub fn merge(&mut self, other: SummaryBuilder) -> Result<(), String> {
+    pub fn merge(&mut self, other: SummaryBuilder) -> Result<(), MergeError> {
         if self.plugins.len() != other.plugins.len() {
-            return Err(format!(
+            return Err(MergeError(format!(
                 "one shard ran {} plugins, another {}",
                 self.plugins.len(),
                 other.plugins.len()
-            ));
+            )));
         }
         self.records_read += other.records_read;
         self.record_errors.extend(other.record_errors);
@@ -548,7 +519,8 @@ impl SummaryBuilder {
                 (&mut mine.peak_memory, &theirs.peak_memory),
                 (&mut mine.fuel, &theirs.fuel),
             ] {
-                h.add(t).map_err(|e| format!("merging histograms: {e}"))?;
+                h.add(t)
+                    .map_err(|e| MergeError(format!("merging histograms: {e}")))?;
             }
         }
         Ok(())
@@ -591,7 +563,7 @@ impl SummaryBuilder {
                 Err(failure) => {
                     tally
                         .errors
-                        .entry(failure.cause().to_owned())
+                        .entry(failure.cause())
                         .or_insert_with(|| CauseSummary {
                             count: 0,
                             example: failure.to_string(),
@@ -602,15 +574,15 @@ impl SummaryBuilder {
         }
     }
 
-    pub fn finish(self, plugins: &[Plugin], facts: RunFacts) -> RunSummary {
+    pub fn finish(self, plugins: &[PluginIdentity], facts: RunFacts) -> RunSummary {
         let record_errors = self.record_errors.len() as u64;
         let evaluations: u64 = self.plugins.iter().map(|t| t.evaluations).sum();
         let wall_secs = facts.wall.as_secs_f64();
         RunSummary {
-            schema: SUMMARY_SCHEMA,
-            livelab_version: env!("CARGO_PKG_VERSION"),
-            evaluation_date: facts.ctx.evaluation_date.to_string(),
-            seed: facts.ctx.seed,
+            schema: SUMMARY_SCHEMA.into(),
+            livelab_version: env!("CARGO_PKG_VERSION").into(),
+            evaluation_date: facts.evaluation_date,
+            seed: facts.seed,
             records_source: facts.records_source,
             records: RecordCounts {
                 read: self.records_read,
@@ -636,16 +608,7 @@ impl SummaryBuilder {
                 .map(|(plugin, tally)| {
                     let latency = Distribution::of(&tally.latency);
                     PluginSummary {
-                        id: plugin.info.id.clone(),
-                        name: plugin.info.name.clone(),
-                        version: plugin.info.version.clone(),
-                        sha256: plugin.sha256.clone(),
-                        path: plugin.path.display().to_string(),
-                        manifest_sha256: plugin.manifest.as_ref().map(|m| m.sha256.clone()),
-                        signature: plugin.signature.clone(),
-                        pinned: plugin.pinned,
-                        data_grant: plugin.data_dir.as_ref().map(|d| d.display().to_string()),
-                        limits: plugin.limits.clone(),
+                        plugin: plugin.clone(),
                         evaluations: tally.evaluations,
                         ok: tally.ok,
                         errors: tally.errors,

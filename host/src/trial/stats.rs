@@ -51,6 +51,28 @@ impl Proportion {
             ci95: w.map(|(_, lo, hi)| (lo, hi)),
         }
     }
+
+    /// The estimate in percent with one decimal, `92.5`; `None` when there is none.
+    pub fn percent(&self) -> Option<String> {
+        self.estimate.map(|e| format!("{:.1}", e * 100.0))
+    }
+
+    /// The 95 % interval in percent, `85.1–96.4`; `None` when there is none.
+    pub fn interval_percent(&self) -> Option<String> {
+        self.ci95
+            .map(|(lo, hi)| format!("{:.1}–{:.1}", lo * 100.0, hi * 100.0))
+    }
+}
+
+/// `92.5 (85.1–96.4)` in percent, or `–` when the denominator is empty: the one way the
+/// terminal and the author checks write a proportion.
+impl std::fmt::Display for Proportion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.percent(), self.interval_percent()) {
+            (Some(e), Some(ci)) => write!(f, "{e} ({ci})"),
+            _ => f.write_str("–"),
+        }
+    }
 }
 
 /// `(estimate, lower, upper)` of the 95 % Wilson interval, `None` if `n == 0` or `x > n`.

@@ -22,6 +22,9 @@ use wasmtime_wasi::{HostMonotonicClock, HostWallClock, WasiCtx, WasiCtxView, Was
 
 use crate::wit::LogLevel;
 
+/// Where a granted data directory appears inside the sandbox (read-only).
+pub const DATA_GUEST_PATH: &str = "/data";
+
 /// How often the epoch ticker advances the engine's epoch: the deadline's resolution.
 pub const EPOCH_TICK: Duration = Duration::from_millis(1);
 
@@ -298,7 +301,7 @@ impl Sandbox {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         add_virtual_timers(&mut linker)?;
-        crate::bindings::livelab::cds::log::add_to_linker::<_, wasmtime::component::HasSelf<_>>(
+        crate::wit::add_log_to_linker::<_, wasmtime::component::HasSelf<_>>(
             &mut linker,
             |state: &mut EvaluationState| state,
         )?;
@@ -447,11 +450,9 @@ impl EvaluationState {
         if let Some(dir) = &setup.data_dir {
             // wasmtime-wasi opens it as a cap-std `Dir`: every path the plugin uses is
             // resolved beneath it, so `..`, absolute paths and symlinks cannot escape.
-            if let Err(e) = builder.preopened_dir(
-                dir,
-                crate::manifest::DATA_GUEST_PATH,
-                wasmtime_wasi::FsPerms::ReadOnly,
-            ) {
+            if let Err(e) =
+                builder.preopened_dir(dir, DATA_GUEST_PATH, wasmtime_wasi::FsPerms::ReadOnly)
+            {
                 setup_error = Some(format!(
                     "cannot open the granted data directory {}: {e:#}",
                     dir.display()
@@ -505,7 +506,7 @@ impl WasiView for EvaluationState {
     }
 }
 
-impl crate::bindings::livelab::cds::log::Host for EvaluationState {
+impl crate::wit::LogHost for EvaluationState {
     fn log(&mut self, level: LogLevel, message: String) -> wasmtime::Result<()> {
         self.log.push(level, message).map_err(wasmtime::Error::new)
     }

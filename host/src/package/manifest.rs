@@ -36,7 +36,7 @@ use cap_std::fs::Dir;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::plugin::sha256_hex;
+use crate::digest::sha256_hex;
 use crate::sandbox::LimitOverrides;
 use crate::wit::{CodeFilter, CodeSystem, DataNeed, PluginInfo, Section};
 
@@ -45,7 +45,7 @@ pub const MANIFEST_FILE: &str = "plugin.toml";
 /// The file name of the publisher's signature of the manifest.
 pub const SIGNATURE_FILE: &str = "plugin.sig";
 /// Where a granted data directory appears inside the plugin.
-pub const DATA_GUEST_PATH: &str = "/data";
+pub use crate::sandbox::DATA_GUEST_PATH;
 
 /// Why a package or manifest cannot be used. Each message names the file and what to do.
 #[derive(Debug, thiserror::Error)]
@@ -200,6 +200,13 @@ impl PluginSource {
 }
 
 impl LoadedManifest {
+    /// The hash of `component` when it is not the component this manifest pins; `None`
+    /// when it is. The one hash check that loading, signing and verifying a package share.
+    pub fn component_mismatch(&self, component: &[u8]) -> Option<String> {
+        let actual = sha256_hex(component);
+        (actual != self.manifest.plugin.sha256).then_some(actual)
+    }
+
     pub fn load(path: &Path) -> Result<LoadedManifest, ManifestError> {
         let bytes = std::fs::read(path).map_err(|source| ManifestError::Io {
             path: path.to_owned(),
@@ -404,7 +411,7 @@ impl ManifestDataNeed {
         }
     }
 
-    pub fn to_wit(&self) -> Result<DataNeed, String> {
+    pub(crate) fn to_wit(&self) -> Result<DataNeed, String> {
         let section = match self.section.as_str() {
             "conditions" => Section::Conditions,
             "observations" => Section::Observations,
@@ -506,11 +513,7 @@ fn walk(dir: &Dir, prefix: &str, files: &mut Vec<(String, String)>) -> Result<()
                 }
                 hasher.update(&buf[..n]);
             }
-            let digest: String = hasher
-                .finalize()
-                .iter()
-                .map(|b| format!("{b:02x}"))
-                .collect();
+            let digest = crate::digest::hex(&hasher.finalize());
             files.push((path, digest));
         } else {
             return Err(TreeError::NotPlain(path));

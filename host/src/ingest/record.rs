@@ -55,7 +55,20 @@ pub struct Record {
 }
 
 /// The code systems of a record's diagnoses and medications as the source wrote them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum CodingOrigin {
     /// Dutch GP systems only (ICPC, ATC, NHG Tabel 45, G-Standaard).
     Dutch,
@@ -69,6 +82,13 @@ pub enum CodingOrigin {
 }
 
 impl CodingOrigin {
+    pub const ALL: [CodingOrigin; 4] = [
+        CodingOrigin::Dutch,
+        CodingOrigin::International,
+        CodingOrigin::Mixed,
+        CodingOrigin::None,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             CodingOrigin::Dutch => "dutch",

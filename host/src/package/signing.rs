@@ -23,6 +23,8 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::digest::hex;
+
 const SECRET_KEY_HEADER: &str = "livelab-ed25519-secret-key";
 /// Domain separation: a livelab manifest signature can never be replayed as, or made from, a
 /// signature over anything else the same key signs.
@@ -188,6 +190,13 @@ impl Serialize for PublicKey {
     }
 }
 
+impl<'de> Deserialize<'de> for PublicKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<PublicKey, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_key(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 fn parse_key(text: &str) -> Result<PublicKey, String> {
     let digits = text
         .strip_prefix("ed25519:")
@@ -292,6 +301,15 @@ impl TrustPolicy {
         TrustPolicy::default()
     }
 
+    /// The policy in `path`, or the empty policy (trusting no one) when there is none: the
+    /// one way every command reads a region's trust policy.
+    pub fn load_or_empty(path: Option<&Path>) -> Result<TrustPolicy, SigningError> {
+        match path {
+            Some(path) => TrustPolicy::load(path),
+            None => Ok(TrustPolicy::empty()),
+        }
+    }
+
     pub fn load(path: &Path) -> Result<TrustPolicy, SigningError> {
         let text = read(path, "trust policy")?;
         let bad = |reason: String| SigningError::BadPolicy {
@@ -336,7 +354,7 @@ impl TrustPolicy {
 }
 
 /// What the signature says about a plugin. Only `Trusted` vouches for it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "kebab-case")]
 pub enum SignatureStatus {
     /// Valid signature by a key the policy lists; `publisher` is the policy's name for it.
@@ -442,15 +460,6 @@ fn read(path: &Path, what: &'static str) -> Result<String, SigningError> {
         path: path.to_owned(),
         source,
     })
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let digit = |n: u8| char::from(DIGITS[usize::from(n)]);
-    bytes
-        .iter()
-        .flat_map(|&b| [digit(b >> 4), digit(b & 15)])
-        .collect()
 }
 
 /// Exactly `2 * N` hex digits (either case); the error completes "the <field> ...".

@@ -1,21 +1,25 @@
 //! Loading a plugin component and evaluating it, one fresh instance per (plugin, patient).
 
+pub mod cache;
+pub mod write_package;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use serde::Serialize;
-use sha2::{Digest, Sha256};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 use wasmtime::component::{Component, types::ComponentItem};
 use wasmtime::{Store, Trap};
 
-use crate::cache::{ArtifactCache, Obtained};
-use crate::manifest::{LoadedManifest, ManifestError, PluginSource};
-use crate::record::{Record, minimise};
+use crate::digest::sha256_hex;
+use crate::ingest::record::{Record, minimise};
+use crate::package::manifest::{LoadedManifest, ManifestError, PluginSource};
+use crate::package::signing::{PluginSignature, SignatureStatus, TrustPolicy};
+use crate::plugin::cache::{ArtifactCache, Obtained};
 use crate::sandbox::{EvaluationState, LimitExceeded, Limits, Sandbox, StoreSetup};
 use crate::sandbox::{LimitError, LimitOverrides};
-use crate::signing::{PluginSignature, SignatureStatus, TrustPolicy};
 use crate::wit::{self, Card, Hook, PluginBindings, PluginBindingsPre, PluginInfo, Request};
 
 /// Why a plugin cannot be loaded. Each message says what to do.
@@ -167,12 +171,6 @@ impl fmt::Debug for Plugin {
     }
 }
 
-/// Hex SHA-256 of some bytes.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 const WASM_MAGIC: &[u8; 4] = b"\0asm";
 /// Version and layer fields: core modules are `01 00 00 00`; components have layer 1.
 const CORE_MODULE_VERSION: [u8; 4] = [1, 0, 0, 0];
@@ -192,18 +190,18 @@ impl Plugin {
         let source = PluginSource::open(path)?;
         let component_path = source.component_path().to_owned();
         let bytes = read_component(&component_path)?;
-        let sha256 = sha256_hex(&bytes);
         let manifest = source.manifest().cloned();
         if let Some(m) = &manifest
-            && m.manifest.plugin.sha256 != sha256
+            && let Some(actual) = m.component_mismatch(&bytes)
         {
             return Err(LoadError::ComponentChanged {
                 manifest: m.path.clone(),
                 component: component_path,
                 expected: m.manifest.plugin.sha256.clone(),
-                actual: sha256,
+                actual,
             });
         }
+        let sha256 = sha256_hex(&bytes);
         if let Some(expected) = &options.expected_sha256
             && *expected != sha256
         {
@@ -280,10 +278,11 @@ impl Plugin {
             hook: Hook::PatientView,
             patient: minimise(&record.patient, &self.info.data_needs),
         };
-        let mut outcome =
-            self.evaluate_request(sandbox, &request, self.store_setup(ctx, &record.key));
+        let setup = self.store_setup(ctx, &record.key);
+        let mut outcome = self.evaluate_request(sandbox, &request, &setup);
         if ctx.keep_inputs {
             outcome.input = Some(request);
+            outcome.setup = Some(setup);
         }
         outcome
     }
@@ -313,10 +312,10 @@ impl Plugin {
         &self,
         sandbox: &Sandbox,
         request: &Request,
-        setup: StoreSetup,
+        setup: &StoreSetup,
     ) -> Outcome {
         let start = Instant::now();
-        let instance = self.instantiate(sandbox, &setup);
+        let instance = self.instantiate(sandbox, setup);
         let instantiate_ns = start.elapsed().as_nanos() as u64;
         let (result, store) = match instance {
             Ok(mut instance) => {
@@ -348,6 +347,7 @@ impl Plugin {
             fuel_used,
             log,
             input: None,
+            setup: None,
         }
     }
 
@@ -444,7 +444,11 @@ fn signature_status(
         })?),
         None => None,
     };
-    Ok(crate::signing::verify(&m.bytes, signature.as_ref(), trust))
+    Ok(crate::package::signing::verify(
+        &m.bytes,
+        signature.as_ref(),
+        trust,
+    ))
 }
 
 /// Compiles (or loads from the cache), checks the world and imports, links, and calls
@@ -574,6 +578,53 @@ pub struct Outcome {
     pub log: Vec<String>,
     /// The request the plugin received, kept when the run writes a decision log.
     pub input: Option<Request>,
+    /// What the store was made from (limits, clock, seed), kept with the input.
+    pub setup: Option<StoreSetup>,
+}
+
+/// The stable name of a [`Failure`], as summaries, `results.csv` and metrics count it.
+/// Declared in the alphabetical order of the names, so that maps keyed by cause list them as
+/// a reader expects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Cause {
+    DeadlineExceeded,
+    FuelExhausted,
+    HostError,
+    InvalidOutput,
+    LogLimit,
+    MemoryLimit,
+    OutputLimit,
+    PluginError,
+    ResourceLimit,
+    StackOverflow,
+    TableLimit,
+    Trap,
+}
+
+impl Cause {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::DeadlineExceeded => "deadline-exceeded",
+            Cause::FuelExhausted => "fuel-exhausted",
+            Cause::HostError => "host-error",
+            Cause::InvalidOutput => "invalid-output",
+            Cause::LogLimit => "log-limit",
+            Cause::MemoryLimit => "memory-limit",
+            Cause::OutputLimit => "output-limit",
+            Cause::PluginError => "plugin-error",
+            Cause::ResourceLimit => "resource-limit",
+            Cause::StackOverflow => "stack-overflow",
+            Cause::TableLimit => "table-limit",
+            Cause::Trap => "trap",
+        }
+    }
+}
+
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// Why an evaluation produced no cards. `cause()` is a stable name for summaries.
@@ -616,20 +667,20 @@ fn panic_suffix(panic: &Option<String>) -> String {
 }
 
 impl Failure {
-    pub fn cause(&self) -> &'static str {
+    pub fn cause(&self) -> Cause {
         match self {
-            Failure::PluginError { .. } => "plugin-error",
-            Failure::DeadlineExceeded { .. } => "deadline-exceeded",
-            Failure::FuelExhausted { .. } => "fuel-exhausted",
-            Failure::MemoryLimit { .. } => "memory-limit",
-            Failure::TableLimit { .. } => "table-limit",
-            Failure::LogLimit { .. } => "log-limit",
-            Failure::StackOverflow => "stack-overflow",
-            Failure::Trap { .. } => "trap",
-            Failure::OutputLimit { .. } => "output-limit",
-            Failure::ResourceLimit { .. } => "resource-limit",
-            Failure::InvalidOutput { .. } => "invalid-output",
-            Failure::Host { .. } => "host-error",
+            Failure::PluginError { .. } => Cause::PluginError,
+            Failure::DeadlineExceeded { .. } => Cause::DeadlineExceeded,
+            Failure::FuelExhausted { .. } => Cause::FuelExhausted,
+            Failure::MemoryLimit { .. } => Cause::MemoryLimit,
+            Failure::TableLimit { .. } => Cause::TableLimit,
+            Failure::LogLimit { .. } => Cause::LogLimit,
+            Failure::StackOverflow => Cause::StackOverflow,
+            Failure::Trap { .. } => Cause::Trap,
+            Failure::OutputLimit { .. } => Cause::OutputLimit,
+            Failure::ResourceLimit { .. } => Cause::ResourceLimit,
+            Failure::InvalidOutput { .. } => Cause::InvalidOutput,
+            Failure::Host { .. } => Cause::HostError,
         }
     }
 
@@ -875,9 +926,41 @@ mod tests {
 
     #[test]
     fn failures_have_stable_cause_names() {
-        let f = Failure::DeadlineExceeded { deadline_ms: 5 };
-        assert_eq!(f.cause(), "deadline-exceeded");
-        let json = serde_json::to_value(&f).unwrap();
-        assert_eq!(json["cause"], "deadline-exceeded");
+        let s = String::new;
+        let failures = [
+            Failure::PluginError {
+                kind: s(),
+                detail: s(),
+            },
+            Failure::DeadlineExceeded { deadline_ms: 5 },
+            Failure::FuelExhausted { fuel: 1 },
+            Failure::MemoryLimit { detail: s() },
+            Failure::TableLimit { detail: s() },
+            Failure::LogLimit { detail: s() },
+            Failure::StackOverflow,
+            Failure::Trap {
+                trap: s(),
+                panic: None,
+            },
+            Failure::OutputLimit { detail: s() },
+            Failure::ResourceLimit { detail: s() },
+            Failure::InvalidOutput { detail: s() },
+            Failure::Host { detail: s() },
+        ];
+        let mut names = Vec::new();
+        for f in &failures {
+            // The failure's own tag, the cause's serde name and its text are one name.
+            let tag = serde_json::to_value(f).unwrap()["cause"].clone();
+            let cause = serde_json::to_value(f.cause()).unwrap();
+            assert_eq!(tag, cause, "{f:?}");
+            assert_eq!(cause, f.cause().as_str(), "{f:?}");
+            names.push(f.cause().as_str());
+        }
+        // Declared in name order, so maps keyed by cause list them alphabetically.
+        let mut causes: Vec<Cause> = failures.iter().map(Failure::cause).collect();
+        causes.sort();
+        let sorted: Vec<&str> = causes.iter().map(|c| c.as_str()).collect();
+        names.sort();
+        assert_eq!(sorted, names);
     }
 }

@@ -29,8 +29,8 @@ use super::{
     Builder, Ingest, IngestStats, Parsed, RecordError, SourceError, index_medication, is_used_type,
     normalise_reference, parse_resource,
 };
-use crate::fhir::mapping::MedicationIndex;
-use crate::record::{Position, Record, SourceLocation};
+use crate::ingest::mapping::MedicationIndex;
+use crate::ingest::record::{Position, Record, SourceLocation};
 
 /// The parts of a Bulk Data export manifest that locate the files.
 #[derive(Deserialize)]

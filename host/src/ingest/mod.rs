@@ -13,7 +13,7 @@
 //!
 //! Mapping a resource ([`mapping`]) keeps only what the WIT record holds; codings are then
 //! translated by the region's [`Terminology`] (original kept, mapped added) and quantities
-//! normalised to the units plugins compare ([`crate::units`]).
+//! normalised to the units plugins compare ([`crate::ingest::units`]).
 //!
 //! Nothing is lost silently. Resource types the record does not use are skipped and counted
 //! by type; resources that are used but unusable (no code, entered in error, dated after the
@@ -26,7 +26,10 @@
 
 mod bulk;
 mod mapping;
+pub mod record;
 mod shapes;
+pub mod terminology;
+pub mod units;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::fs;
@@ -36,9 +39,8 @@ use std::sync::Arc;
 use jiff::civil::Date;
 use serde::Deserialize;
 
-use crate::record::{CodingOrigin, Position, Record, SourceLocation};
-use crate::terminology::{CodingStats, Terminology};
-use crate::units::{self, UnitStats};
+use crate::ingest::record::{CodingOrigin, Position, Record, SourceLocation};
+use crate::ingest::terminology::{CodingStats, Terminology};
 use crate::wit::{Allergy, Condition, Medication, Observation, ObservationValue, Patient, Sex};
 use mapping::{
     MapContext, MedicationIndex, concept, map_allergy, map_condition, map_medication,
@@ -46,6 +48,7 @@ use mapping::{
 };
 use shapes::{Bundle, FhirAllergy, FhirCondition, FhirMedication, FhirMedicationUse};
 use shapes::{FhirObservation, FhirPatient, ResourceHead};
+use units::UnitStats;
 
 /// Files in a records directory that describe the cohort or export rather than hold patients.
 pub const METADATA_FILES: &[&str] = &["cohort.json", "manifest.json"];
@@ -730,7 +733,7 @@ fn normalise_reference(reference: &str) -> &str {
 /// A FHIR `date` or `dateTime` as a calendar date. Partial dates are imputed to the middle
 /// of the period they name (`1956` → 1 July 1956, `2024-03` → 15 March 2024); the time of
 /// day and time zone of a `dateTime` are ignored, the date as written is the local date.
-pub fn parse_fhir_date(value: &str) -> Option<Date> {
+pub(crate) fn parse_fhir_date(value: &str) -> Option<Date> {
     let full = match value.len() {
         4 => format!("{value}-07-01"),
         7 => format!("{value}-15"),
@@ -741,7 +744,7 @@ pub fn parse_fhir_date(value: &str) -> Option<Date> {
 }
 
 /// Whole years from `birth` (a FHIR date, possibly partial) to `on`.
-pub fn age_at(birth: &str, on: Date) -> Result<u8, String> {
+pub(crate) fn age_at(birth: &str, on: Date) -> Result<u8, String> {
     let born = parse_fhir_date(birth).ok_or_else(|| {
         format!("Patient.birthDate {birth:?} is not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)")
     })?;

@@ -33,8 +33,9 @@ use serde::{Serialize, Serializer};
 use serde_json::{Map, Value};
 use sha2::Sha256;
 
-use crate::fhir::SourceFormat;
-use crate::record::{Position, SourceLocation};
+use crate::digest::hex;
+use crate::ingest::SourceFormat;
+use crate::ingest::record::{Position, SourceLocation};
 
 /// The shortest key accepted: 32 bytes, the strength of HMAC-SHA-256.
 pub const MIN_KEY_BYTES: usize = 32;
@@ -273,14 +274,6 @@ impl PseudonymKey {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write as _;
-    bytes.iter().fold(String::new(), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
-}
-
 /// What an anonymisation read, changed and left out. Counts, never values.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct AnonymiseSummary {
@@ -436,7 +429,7 @@ impl Source {
                     not_copied.push(format!("{name}/"));
                 } else if name == "manifest.json" {
                     manifest = Some(path);
-                } else if crate::fhir::METADATA_FILES.contains(&name.as_str()) {
+                } else if crate::ingest::METADATA_FILES.contains(&name.as_str()) {
                     not_copied.push(name);
                 } else if is(&path, "json") {
                     bundles.push(path);

@@ -6,7 +6,7 @@
 //! **canonical unit** per analyte, the UCUM code that Dutch records (and the synthetic
 //! generator's Dutch patients) already use, so Dutch data passes through unchanged.
 //!
-//! Run it **after** [`crate::terminology::Terminology::translate`]: the analyte is recognised by
+//! Run it **after** [`crate::ingest::terminology::Terminology::translate`]: the analyte is recognised by
 //! LOINC and NHG Tabel 45 codes, and a mapped code can be what names it.
 //!
 //! # Canonical units and conversions

@@ -1,0 +1,165 @@
+//! The run path as a library: a trial run in-process (no subprocess), and a run whose output
+//! fails mid-way (a full disk) stopping at once with an error that names the file and the
+//! records completed.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use livelab_host::ArtifactCache;
+use livelab_host::trial::Trial;
+use livelab_host::trial::execute::{ExecuteError, Quiet, create_file};
+use livelab_host::trial::run::{TrialOptions, TrialRunError, run_trial};
+
+use crate::support::*;
+
+fn sample_trial() -> Trial {
+    Trial::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("trials/sample.toml")).unwrap()
+}
+
+fn samples(id: &str) -> Option<PathBuf> {
+    SAMPLE_PACKAGES
+        .iter()
+        .chain(CANDIDATE_PACKAGES)
+        .find(|(name, _)| *name == id)
+        .map(|(_, path)| PathBuf::from(path))
+}
+
+fn options(out: &Path) -> TrialOptions<'static> {
+    TrialOptions {
+        out: Some(out.to_owned()),
+        shard: None,
+        workers: Some(2),
+        cache: ArtifactCache::new(None),
+        samples: &samples,
+    }
+}
+
+#[test]
+fn a_trial_runs_in_process_and_its_summary_reads_back() {
+    let tmp = temp_dir();
+    let run = run_trial(&sample_trial(), options(tmp.path()), &create_file, &Quiet).unwrap();
+    let summary = &run.summary;
+    assert_eq!(summary.run.records.read, 300);
+    assert_eq!(summary.run.records.errors, 0);
+    assert_eq!(summary.run.plugins.len(), 7);
+    let effectiveness = summary
+        .effectiveness
+        .as_ref()
+        .expect("the sample trial has labels");
+    let metformin = &effectiveness.plugins[0];
+    assert_eq!(metformin.plugin, "metformin-egfr");
+    assert_eq!(
+        (
+            metformin.confusion.tp,
+            metformin.confusion.fp,
+            metformin.confusion.fn_,
+            metformin.confusion.tn
+        ),
+        (27, 0, 0, 273),
+        "metformin-egfr against its labels"
+    );
+    assert_eq!(effectiveness.comparisons[0].discordant.len(), 2);
+    // What the run wrote is what it returned, and it reads back as the same typed summary:
+    // every count, identity and table. (Floating-point figures are compared by the report
+    // test: serde_json parses decimals fast, not always to the last bit.)
+    let text = std::fs::read_to_string(tmp.path().join("summary.json")).unwrap();
+    let read_back: livelab_host::trial::TrialSummary = serde_json::from_str(&text).unwrap();
+    assert_eq!(read_back.trial, summary.trial, "trial");
+    assert_eq!(read_back.run.records, summary.run.records, "records");
+    assert_eq!(read_back.run.ingest, summary.run.ingest, "ingest");
+    assert_eq!(read_back.run.evaluation_date, summary.run.evaluation_date);
+    for (back, ran) in read_back.run.plugins.iter().zip(&summary.run.plugins) {
+        assert_eq!(back.plugin, ran.plugin, "identity of {}", ran.plugin.id);
+        assert_eq!(back.errors, ran.errors, "errors of {}", ran.plugin.id);
+        assert_eq!(back.cards, ran.cards, "cards of {}", ran.plugin.id);
+        assert_eq!(back.fuel, ran.fuel, "fuel of {}", ran.plugin.id);
+    }
+    let back = read_back.effectiveness.as_ref().unwrap();
+    for (b, r) in back.plugins.iter().zip(&effectiveness.plugins) {
+        assert_eq!(b.confusion, r.confusion, "2x2 table of {}", r.plugin);
+        let groups = |e: &livelab_host::trial::effectiveness::PluginEffectiveness| {
+            e.subgroups
+                .iter()
+                .map(|g| (g.subgroup, g.confusion))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(groups(b), groups(r), "subgroups of {}", r.plugin);
+    }
+    assert_eq!(
+        back.comparisons[0].discordant,
+        effectiveness.comparisons[0].discordant
+    );
+}
+
+/// A writer that accepts `capacity` bytes, then fails as a full disk does.
+struct FullDisk {
+    written: Arc<AtomicUsize>,
+    capacity: usize,
+}
+
+impl Write for FullDisk {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let so_far = self.written.load(Ordering::SeqCst);
+        if so_far + buf.len() > self.capacity {
+            return Err(io::Error::from(io::ErrorKind::StorageFull));
+        }
+        self.written.fetch_add(buf.len(), Ordering::SeqCst);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_full_disk_stops_the_run_at_once_and_says_where_and_after_how_many_records() {
+    let tmp = temp_dir();
+    let written = Arc::new(AtomicUsize::new(0));
+    let shared = written.clone();
+    // results.csv fills after ~20 KB: a few dozen of the 300 records.
+    let open = move |path: &Path| -> io::Result<Box<dyn Write + Send>> {
+        if path.file_name().is_some_and(|n| n == "results.csv") {
+            Ok(Box::new(FullDisk {
+                written: shared.clone(),
+                capacity: 20_000,
+            }))
+        } else {
+            create_file(path)
+        }
+    };
+    let err = match run_trial(&sample_trial(), options(tmp.path()), &open, &Quiet) {
+        Err(e) => e,
+        Ok(_) => panic!("the trial completed although results.csv could not be written"),
+    };
+    let TrialRunError::Execute(ExecuteError::Write {
+        path, completed, ..
+    }) = &err
+    else {
+        panic!("expected a write error, got: {err}");
+    };
+    assert!(path.ends_with("results.csv"), "{err}");
+    assert!(
+        *completed > 0 && *completed < 100,
+        "completed {completed}: {err}"
+    );
+    let message = err.to_string();
+    assert!(
+        message.contains("results.csv")
+            && message.contains(&format!(
+                "after {completed} record(s) were written completely"
+            )),
+        "{message}"
+    );
+    // The run stopped: results.jsonl holds the completed records' lines (one per plugin) and
+    // at most the next record's, not the other ~270 records'; no summary claims a run.
+    let lines = std::fs::read_to_string(tmp.path().join("results.jsonl")).unwrap();
+    let count = lines.lines().count() as u64;
+    assert!(
+        (completed * 7..=(completed + 1) * 7).contains(&count),
+        "results.jsonl has {count} lines after {completed} completed records"
+    );
+    assert!(!tmp.path().join("summary.json").exists());
+    assert!(written.load(Ordering::SeqCst) <= 20_000);
+}
