@@ -7,8 +7,8 @@
 //! B01AA (vitamin K antagonist), B01AE or B01AF (DOAC).
 
 use livelab_plugin_sdk::{
-    Card, CodeFilter, CodeSystem, Coded, Condition, DataNeed, EvaluationError, HookKind, Indicator,
-    PluginInfo, Request, Section, Sex, Source,
+    Card, CodeSystem, Coded, Condition, DataNeed, EvaluationError, HookKind, Indicator, PluginInfo,
+    Request, Section, Sex, Source, filters,
 };
 
 pub const ID: &str = "af-anticoagulation";
@@ -26,13 +26,6 @@ const STROKE_TIA_THROMBOEMBOLISM: &[&str] = &["K89", "K90", "K93"];
 const VASCULAR_DISEASE: &[&str] = &["K75", "K76", "K92"];
 /// Vitamin K antagonists (B01AA) and DOACs (B01AE, B01AF), per rule 2.
 const ANTICOAGULANT_ATC: &[&str] = &["B01AA", "B01AE", "B01AF"];
-
-fn filters(system: CodeSystem, prefixes: &[&str]) -> Vec<CodeFilter> {
-    prefixes
-        .iter()
-        .map(|p| CodeFilter::new(system.clone(), *p))
-        .collect()
-}
 
 pub fn describe() -> PluginInfo {
     let conditions = [
@@ -72,19 +65,17 @@ pub fn evaluate(request: &Request) -> Result<Vec<Card>, EvaluationError> {
     let patient = &request.patient;
     let any = |prefixes: &[&str], active_only: bool| {
         patient.conditions.iter().any(|c: &Condition| {
-            (!active_only || c.is_active())
-                && prefixes.iter().any(|p| c.has_code(&CodeSystem::Icpc, p))
+            (!active_only || c.is_active()) && c.has_any_code(&CodeSystem::Icpc, prefixes)
         })
     };
     if !any(AF, true) {
         return Ok(Vec::new());
     }
-    if patient.medications.iter().any(|m| {
-        m.is_active()
-            && ANTICOAGULANT_ATC
-                .iter()
-                .any(|p| m.has_code(&CodeSystem::Atc, p))
-    }) {
+    if patient
+        .medications
+        .iter()
+        .any(|m| m.is_active() && m.has_any_code(&CodeSystem::Atc, ANTICOAGULANT_ATC))
+    {
         return Ok(Vec::new());
     }
 
@@ -153,17 +144,13 @@ livelab_plugin_sdk::component!(AfAnticoagulation);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use livelab_plugin_sdk::testing::{self, patient};
     use livelab_plugin_sdk::{
-        ClinicalStatus, Coding, ErrorKind, Hook, Medication, MedicationStatus, Patient,
+        ClinicalStatus, Coding, ErrorKind, Medication, MedicationStatus, Patient,
     };
 
     fn cond(code: &str, status: ClinicalStatus) -> Condition {
-        Condition {
-            code: vec![Coding::new(CodeSystem::Icpc, code)],
-            status,
-            onset_days_ago: Some(1000),
-            abated_days_ago: None,
-        }
+        testing::condition(CodeSystem::Icpc, code, status, Some(1000))
     }
 
     fn af() -> Condition {
@@ -171,12 +158,7 @@ mod tests {
     }
 
     fn med(atc: &str, status: MedicationStatus) -> Medication {
-        Medication {
-            code: vec![Coding::new(CodeSystem::Atc, atc)],
-            status,
-            started_days_ago: Some(30),
-            daily_dose: None,
-        }
+        testing::medication(CodeSystem::Atc, atc, status, Some(30), None)
     }
 
     fn run(
@@ -185,25 +167,17 @@ mod tests {
         conditions: Vec<Condition>,
         medications: Vec<Medication>,
     ) -> Vec<Card> {
-        let request = Request {
-            hook: Hook::PatientView,
-            patient: Patient {
-                age_years: age,
-                sex,
-                conditions,
-                observations: vec![],
-                medications,
-                allergies: vec![],
-            },
+        let patient = Patient {
+            conditions,
+            medications,
+            ..patient(age, sex)
         };
-        evaluate(&request).unwrap()
+        testing::run(evaluate, patient)
     }
 
     /// (indicator, summary) of the only card, if any.
     fn outcome(age: u8, sex: Sex, conditions: Vec<Condition>) -> Option<(Indicator, String)> {
-        let cards = run(age, sex, conditions, vec![]);
-        assert!(cards.len() <= 1, "{cards:?}");
-        cards.into_iter().next().map(|c| (c.indicator, c.summary))
+        testing::outcome(run(age, sex, conditions, vec![]))
     }
 
     fn warning(score: u8) -> Option<(Indicator, String)> {
@@ -435,13 +409,7 @@ mod tests {
         );
         let card = &cards[0];
         assert_eq!(card.source.label, GUIDELINE);
-        assert_eq!(
-            card.source.topic,
-            Some(Coding::new(
-                CodeSystem::Other("urn:livelab:topic".into()),
-                "af-anticoagulation"
-            ))
-        );
+        assert_eq!(card.source.topic, testing::topic("af-anticoagulation"));
         let detail = card.detail.as_deref().unwrap();
         assert!(detail.contains("ESC 2020"));
         assert!(
@@ -453,18 +421,11 @@ mod tests {
 
     #[test]
     fn order_sign_is_not_served() {
-        let request = Request {
-            hook: Hook::OrderSign(vec![]),
-            patient: Patient {
-                age_years: 80,
-                sex: Sex::Male,
-                conditions: vec![af()],
-                observations: vec![],
-                medications: vec![],
-                allergies: vec![],
-            },
+        let patient = Patient {
+            conditions: vec![af()],
+            ..patient(80, Sex::Male)
         };
-        let err = evaluate(&request).unwrap_err();
+        let err = testing::error(evaluate, &testing::order_sign(patient, vec![]));
         assert_eq!(err.kind, ErrorKind::UnsupportedHook);
     }
 }

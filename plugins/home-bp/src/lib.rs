@@ -6,7 +6,7 @@
 
 use livelab_plugin_sdk::{
     Card, CodeFilter, CodeSystem, Coded, DataNeed, EvaluationError, HookKind, Indicator,
-    Observation, Origin, PluginInfo, Request, Section, Source,
+    Observation, Origin, PluginInfo, Quantity, Request, Section, Source,
 };
 
 pub const ID: &str = "home-bp";
@@ -47,8 +47,7 @@ pub fn describe() -> PluginInfo {
 /// quantity in mm[Hg] (UCUM; the common non-UCUM spelling `mmHg` is accepted too).
 fn mm_hg(o: &Observation, loinc: &str) -> Option<f64> {
     o.component_quantity(&CodeSystem::Loinc, loinc)
-        .filter(|q| matches!(q.unit.as_str(), "mm[Hg]" | "mmHg"))
-        .map(|q| q.value)
+        .and_then(Quantity::mm_hg)
 }
 
 pub fn evaluate(request: &Request) -> Result<Vec<Card>, EvaluationError> {
@@ -111,32 +110,29 @@ livelab_plugin_sdk::component!(HomeBp);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use livelab_plugin_sdk::testing::{self, patient};
     use livelab_plugin_sdk::{
-        Coding, ErrorKind, Hook, ObservationCategory, ObservationComponent, ObservationValue,
-        Patient, Quantity, Sex,
+        Coding, ErrorKind, ObservationCategory, ObservationComponent, Patient, Sex,
     };
 
     fn component(code: &str, value: f64, unit: &str) -> ObservationComponent {
-        ObservationComponent {
-            code: vec![Coding::new(CodeSystem::Loinc, code)],
-            value: Some(ObservationValue::Quantity(Quantity {
-                value,
-                unit: unit.into(),
-            })),
-        }
+        testing::component(CodeSystem::Loinc, code, testing::quantity(value, unit))
     }
 
     fn reading(days: u32, systolic: f64, diastolic: f64) -> Observation {
         Observation {
-            code: vec![Coding::new(CodeSystem::Loinc, "85354-9")],
-            category: ObservationCategory::VitalSigns,
-            origin: Origin::PatientGenerated,
-            effective_days_ago: days,
-            value: None,
             components: vec![
                 component("8480-6", systolic, "mm[Hg]"),
                 component("8462-4", diastolic, "mm[Hg]"),
             ],
+            ..testing::observation(
+                CodeSystem::Loinc,
+                "85354-9",
+                ObservationCategory::VitalSigns,
+                Origin::PatientGenerated,
+                days,
+                None,
+            )
         }
     }
 
@@ -148,24 +144,15 @@ mod tests {
     }
 
     fn run(observations: Vec<Observation>) -> Vec<Card> {
-        evaluate(&Request {
-            hook: Hook::PatientView,
-            patient: Patient {
-                age_years: 55,
-                sex: Sex::Female,
-                conditions: vec![],
-                observations,
-                medications: vec![],
-                allergies: vec![],
-            },
-        })
-        .unwrap()
+        let patient = Patient {
+            observations,
+            ..patient(55, Sex::Female)
+        };
+        testing::run(evaluate, patient)
     }
 
     fn outcome(observations: Vec<Observation>) -> Option<(Indicator, String)> {
-        let cards = run(observations);
-        assert!(cards.len() <= 1, "{cards:?}");
-        cards.into_iter().next().map(|c| (c.indicator, c.summary))
+        testing::outcome(run(observations))
     }
 
     fn incomplete(n: usize) -> Option<(Indicator, String)> {
@@ -288,13 +275,7 @@ mod tests {
     fn warning_card_names_guideline() {
         let card = run(series(14, 140.0, 90.0)).remove(0);
         assert_eq!(card.source.label, GUIDELINE);
-        assert_eq!(
-            card.source.topic,
-            Some(Coding::new(
-                CodeSystem::Other("urn:livelab:topic".into()),
-                "home-bp"
-            ))
-        );
+        assert_eq!(card.source.topic, testing::topic("home-bp"));
         let detail = card.detail.unwrap();
         assert!(detail.contains("ESC/ESH 2023") && detail.contains("140/90"));
         assert!(detail.contains("Mean of 14 home readings"));
@@ -302,18 +283,11 @@ mod tests {
 
     #[test]
     fn order_sign_is_not_served() {
-        let err = evaluate(&Request {
-            hook: Hook::OrderSign(vec![]),
-            patient: Patient {
-                age_years: 55,
-                sex: Sex::Male,
-                conditions: vec![],
-                observations: series(14, 150.0, 95.0),
-                medications: vec![],
-                allergies: vec![],
-            },
-        })
-        .unwrap_err();
+        let patient = Patient {
+            observations: series(14, 150.0, 95.0),
+            ..patient(55, Sex::Male)
+        };
+        let err = testing::error(evaluate, &testing::order_sign(patient, vec![]));
         assert_eq!(err.kind, ErrorKind::UnsupportedHook);
     }
 }

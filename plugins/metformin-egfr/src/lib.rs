@@ -12,9 +12,9 @@
 //! `metformin-egfr-ema` (`plugins/metformin-egfr-ema/`), which wraps [`evaluate_with`].
 
 use livelab_plugin_sdk::{
-    Action, ActionKind, Card, CodeFilter, CodeSystem, Coded, DataNeed, EvaluationError, Guest,
-    HookKind, Indicator, Medication, MedicationStatus, Observation, PluginInfo, Request, Section,
-    Source, Suggestion, latest,
+    Action, ActionKind, Card, CodeFilter, CodeSystem, Coded, DataNeed, EvaluationError, HookKind,
+    Indicator, Medication, MedicationStatus, Observation, PluginInfo, Request, Section, Source,
+    Suggestion, filters, latest,
 };
 
 pub const ID: &str = "metformin-egfr";
@@ -80,16 +80,13 @@ fn metformin_filter() -> CodeFilter {
 }
 
 fn egfr_filters() -> Vec<CodeFilter> {
-    EGFR_LOINC
-        .iter()
-        .map(|code| CodeFilter::new(CodeSystem::Loinc, *code))
-        .chain([CodeFilter::new(CodeSystem::NhgTabel45, EGFR_NHG)])
-        .collect()
+    let mut codes = filters(CodeSystem::Loinc, &EGFR_LOINC);
+    codes.push(CodeFilter::new(CodeSystem::NhgTabel45, EGFR_NHG));
+    codes
 }
 
 fn is_egfr(o: &Observation) -> bool {
-    EGFR_LOINC.iter().any(|c| o.has_code(&CodeSystem::Loinc, c))
-        || o.has_code(&CodeSystem::NhgTabel45, EGFR_NHG)
+    o.has_any_code(&CodeSystem::Loinc, &EGFR_LOINC) || o.has_code(&CodeSystem::NhgTabel45, EGFR_NHG)
 }
 
 /// The hooks the rule serves, whatever the policy.
@@ -252,50 +249,24 @@ fn suggestion(label: &str, kind: ActionKind) -> Suggestion {
     }
 }
 
-/// The component's implementation of the `evaluator` export.
-pub struct MetforminEgfr;
-
-impl Guest for MetforminEgfr {
-    fn describe() -> PluginInfo {
-        describe()
-    }
-
-    fn evaluate(request: Request) -> Result<Vec<Card>, EvaluationError> {
-        evaluate(&request)
-    }
-}
-
-/// The component's export. A plugin that compiles this file into itself as a module (the
-/// candidate `metformin-egfr-ema` on wasm32, whose build script sets
-/// `cfg(metformin_egfr_embedded)`) exports its own implementation instead: a component has one
-/// `evaluator` export, and the exported symbols of two would collide at link time.
-// This crate does not declare the cfg its embedders set.
-#[allow(unexpected_cfgs)]
-mod component {
-    #[cfg(all(target_arch = "wasm32", not(metformin_egfr_embedded)))]
-    use super::MetforminEgfr;
-
-    #[cfg(all(target_arch = "wasm32", not(metformin_egfr_embedded)))]
-    livelab_plugin_sdk::export!(MetforminEgfr);
-}
+// The component, exported unless compiled into another plugin as a module: the candidate
+// `metformin-egfr-ema` does that on wasm32 (its build script sets
+// `cfg(metformin_egfr_embedded)`) and exports its own implementation instead, since a
+// component has one `evaluator` export and the exported symbols of two would collide at link
+// time.
+livelab_plugin_sdk::component!(MetforminEgfr, unless metformin_egfr_embedded);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use livelab_plugin_sdk::testing::{self, one, patient};
     use livelab_plugin_sdk::{
-        Coding, Hook, ObservationCategory, ObservationValue, Origin, Patient, Quantity, Sex,
+        Hook, ObservationCategory, ObservationValue, Origin, Patient, Quantity, Sex,
     };
 
     fn med(atc: &str, status: MedicationStatus, dose: Option<(f64, &str)>) -> Medication {
-        Medication {
-            code: vec![Coding::new(CodeSystem::Atc, atc)],
-            status,
-            started_days_ago: Some(400),
-            daily_dose: dose.map(|(value, unit)| Quantity {
-                value,
-                unit: unit.into(),
-            }),
-        }
+        let daily_dose = dose.map(|(value, unit)| Quantity::new(value, unit));
+        testing::medication(CodeSystem::Atc, atc, status, Some(400), daily_dose)
     }
 
     fn metformin(dose_mg: Option<f64>) -> Medication {
@@ -307,17 +278,14 @@ mod tests {
     }
 
     fn egfr(system: CodeSystem, code: &str, days: u32, value: f64) -> Observation {
-        Observation {
-            code: vec![Coding::new(system, code)],
-            category: ObservationCategory::Laboratory,
-            origin: Origin::Clinical,
-            effective_days_ago: days,
-            value: Some(ObservationValue::Quantity(Quantity {
-                value,
-                unit: "mL/min/{1.73_m2}".into(),
-            })),
-            components: vec![],
-        }
+        testing::observation(
+            system,
+            code,
+            ObservationCategory::Laboratory,
+            Origin::Clinical,
+            days,
+            testing::quantity(value, "mL/min/{1.73_m2}"),
+        )
     }
 
     fn loinc_egfr(days: u32, value: f64) -> Observation {
@@ -332,30 +300,23 @@ mod tests {
         Request {
             hook,
             patient: Patient {
-                age_years: 67,
-                sex: Sex::Male,
-                conditions: vec![],
                 observations,
                 medications,
-                allergies: vec![],
+                ..patient(67, Sex::Male)
             },
         }
     }
 
     fn pv(medications: Vec<Medication>, observations: Vec<Observation>) -> Vec<Card> {
-        evaluate(&request(Hook::PatientView, medications, observations)).unwrap()
-    }
-
-    fn one(cards: Vec<Card>) -> Card {
-        assert_eq!(cards.len(), 1, "{cards:?}");
-        cards.into_iter().next().unwrap()
+        testing::cards(
+            evaluate,
+            &request(Hook::PatientView, medications, observations),
+        )
     }
 
     /// The indicator for one metformin item with `dose_mg` and one eGFR `value`.
     fn indicator(value: f64, dose_mg: Option<f64>) -> Option<Indicator> {
-        let cards = pv(vec![metformin(dose_mg)], vec![loinc_egfr(10, value)]);
-        assert!(cards.len() <= 1);
-        cards.first().map(|c| c.indicator)
+        testing::indicator(&pv(vec![metformin(dose_mg)], vec![loinc_egfr(10, value)]))
     }
 
     #[test]
@@ -552,7 +513,7 @@ mod tests {
             vec![],
             vec![loinc_egfr(0, 40.0)],
         );
-        let card = one(evaluate(&req).unwrap());
+        let card = one(testing::cards(evaluate, &req));
         assert_eq!(card.indicator, Indicator::Warning);
         assert!(card.summary.contains("2000 mg/day"));
         // The draft's dose competes with the current one.
@@ -565,30 +526,28 @@ mod tests {
             vec![metformin(Some(1500.0))],
             vec![loinc_egfr(0, 20.0)],
         );
-        assert!(one(evaluate(&req).unwrap()).summary.contains("1500 mg/day"));
+        assert!(
+            one(testing::cards(evaluate, &req))
+                .summary
+                .contains("1500 mg/day")
+        );
         // Draft orders of other drugs do not make a metformin patient.
         let req = request(
             Hook::OrderSign(vec![med("C09AA02", MedicationStatus::Draft, None)]),
             vec![],
             vec![loinc_egfr(0, 5.0)],
         );
-        assert!(evaluate(&req).unwrap().is_empty());
+        assert!(testing::cards(evaluate, &req).is_empty());
         // Draft orders are not looked at in patient-view.
         let req = request(Hook::PatientView, vec![], vec![loinc_egfr(0, 5.0)]);
-        assert!(evaluate(&req).unwrap().is_empty());
+        assert!(testing::cards(evaluate, &req).is_empty());
     }
 
     #[test]
     fn cards_name_source_and_topic() {
         let card = one(pv(vec![metformin(None)], vec![]));
         assert_eq!(card.source.label, GUIDELINE);
-        assert_eq!(
-            card.source.topic,
-            Some(Coding::new(
-                CodeSystem::Other("urn:livelab:topic".into()),
-                "metformin-egfr"
-            ))
-        );
+        assert_eq!(card.source.topic, testing::topic("metformin-egfr"));
         assert!(card.detail.unwrap().contains("NHG-Standaard"));
         assert!(card.summary.chars().count() < 140);
     }

@@ -35,8 +35,8 @@
 //! active PPI → info ("consider"); otherwise none.
 
 use livelab_plugin_sdk::{
-    Card, CodeFilter, CodeSystem, Coded, DataNeed, EvaluationError, HookKind, Indicator,
-    Medication, PluginInfo, Request, Section, Source,
+    Card, CodeSystem, Coded, DataNeed, EvaluationError, HookKind, Indicator, Medication,
+    PluginInfo, Request, Section, Source, filters,
 };
 
 pub const ID: &str = "nsaid-gastroprotection";
@@ -63,13 +63,6 @@ pub const HIGH_DOSE_MG: [(&str, f64); 3] = [
     ("M01AE02", 750.0),  // naproxen
     ("M01AB05", 100.0),  // diclofenac
 ];
-
-fn filters(system: CodeSystem, prefixes: &[&str]) -> Vec<CodeFilter> {
-    prefixes
-        .iter()
-        .map(|p| CodeFilter::new(system.clone(), *p))
-        .collect()
-}
 
 pub fn describe() -> PluginInfo {
     let mut ulcer = filters(CodeSystem::Icpc, ULCER_ICPC);
@@ -117,8 +110,7 @@ pub fn describe() -> PluginInfo {
 }
 
 fn is(m: &Medication, atc: &[&str], rxnorm: &[&str]) -> bool {
-    atc.iter().any(|p| m.has_code(&CodeSystem::Atc, p))
-        || rxnorm.iter().any(|p| m.has_code(&CodeSystem::Rxnorm, p))
+    m.has_any_code(&CodeSystem::Atc, atc) || m.has_any_code(&CodeSystem::Rxnorm, rxnorm)
 }
 
 /// The NSAID's daily dose is above its high-dose threshold.
@@ -151,8 +143,8 @@ pub fn evaluate(request: &Request) -> Result<Vec<Card>, EvaluationError> {
     let condition = |icpc: &[&str], snomed: &[&str], active_only: bool| {
         patient.conditions.iter().any(|c| {
             (!active_only || c.is_active())
-                && (icpc.iter().any(|p| c.has_code(&CodeSystem::Icpc, p))
-                    || snomed.iter().any(|p| c.has_code(&CodeSystem::SnomedCt, p)))
+                && (c.has_any_code(&CodeSystem::Icpc, icpc)
+                    || c.has_any_code(&CodeSystem::SnomedCt, snomed))
         })
     };
     let using = |atc: &[&str], rxnorm: &[&str]| active.iter().any(|m| is(m, atc, rxnorm));
@@ -236,21 +228,14 @@ livelab_plugin_sdk::component!(NsaidGastroprotection);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use livelab_plugin_sdk::testing::{self, patient};
     use livelab_plugin_sdk::{
-        ClinicalStatus, Coding, Condition, ErrorKind, Hook, MedicationStatus, Patient, Quantity,
-        Sex,
+        ClinicalStatus, Condition, ErrorKind, MedicationStatus, Patient, Quantity, Sex,
     };
 
     fn med(system: CodeSystem, code: &str, daily_mg: Option<f64>) -> Medication {
-        Medication {
-            code: vec![Coding::new(system, code)],
-            status: MedicationStatus::Active,
-            started_days_ago: Some(30),
-            daily_dose: daily_mg.map(|value| Quantity {
-                value,
-                unit: "mg".into(),
-            }),
-        }
+        let daily_dose = daily_mg.map(|value| Quantity::new(value, "mg"));
+        testing::medication(system, code, MedicationStatus::Active, Some(30), daily_dose)
     }
 
     fn atc(code: &str) -> Medication {
@@ -262,27 +247,16 @@ mod tests {
     }
 
     fn cond(system: CodeSystem, code: &str, status: ClinicalStatus) -> Condition {
-        Condition {
-            code: vec![Coding::new(system, code)],
-            status,
-            onset_days_ago: Some(2000),
-            abated_days_ago: None,
-        }
+        testing::condition(system, code, status, Some(2000))
     }
 
     fn run(age: u8, conditions: Vec<Condition>, medications: Vec<Medication>) -> Vec<Card> {
-        evaluate(&Request {
-            hook: Hook::PatientView,
-            patient: Patient {
-                age_years: age,
-                sex: Sex::Female,
-                conditions,
-                observations: vec![],
-                medications,
-                allergies: vec![],
-            },
-        })
-        .unwrap()
+        let patient = Patient {
+            conditions,
+            medications,
+            ..patient(age, Sex::Female)
+        };
+        testing::run(evaluate, patient)
     }
 
     fn indicator(
@@ -290,9 +264,7 @@ mod tests {
         conditions: Vec<Condition>,
         medications: Vec<Medication>,
     ) -> Option<Indicator> {
-        let cards = run(age, conditions, medications);
-        assert!(cards.len() <= 1, "{cards:?}");
-        cards.first().map(|c| c.indicator)
+        testing::indicator(&run(age, conditions, medications))
     }
 
     #[test]
@@ -331,13 +303,7 @@ mod tests {
             "NSAID without stomach protection: age 71 (over 70); add a PPI"
         );
         assert_eq!(card.source.label, GUIDELINE);
-        assert_eq!(
-            card.source.topic,
-            Some(Coding::new(
-                CodeSystem::Other("urn:livelab:topic".into()),
-                "nsaid-gastroprotection"
-            ))
-        );
+        assert_eq!(card.source.topic, testing::topic("nsaid-gastroprotection"));
         assert!(card.detail.unwrap().contains("CBO/NHG"));
     }
 
@@ -526,18 +492,11 @@ mod tests {
 
     #[test]
     fn order_sign_is_not_served() {
-        let err = evaluate(&Request {
-            hook: Hook::OrderSign(vec![]),
-            patient: Patient {
-                age_years: 80,
-                sex: Sex::Male,
-                conditions: vec![],
-                observations: vec![],
-                medications: vec![ibuprofen(1200.0)],
-                allergies: vec![],
-            },
-        })
-        .unwrap_err();
+        let patient = Patient {
+            medications: vec![ibuprofen(1200.0)],
+            ..patient(80, Sex::Male)
+        };
+        let err = testing::error(evaluate, &testing::order_sign(patient, vec![]));
         assert_eq!(err.kind, ErrorKind::UnsupportedHook);
     }
 }

@@ -26,8 +26,8 @@
 //! total 5–9 (mild) → info (watchful waiting: repeat the questionnaire); 0–4 → none.
 
 use livelab_plugin_sdk::{
-    Card, CodeFilter, CodeSystem, Coded, DataNeed, EvaluationError, HookKind, Indicator,
-    Observation, ObservationValue, PluginInfo, Request, Section, Source,
+    Card, CodeSystem, Coded, DataNeed, EvaluationError, HookKind, Indicator, Observation,
+    ObservationValue, PluginInfo, Request, Section, Source, filters,
 };
 
 pub const ID: &str = "phq9";
@@ -55,10 +55,7 @@ pub fn describe() -> PluginInfo {
         hooks: HOOKS.to_vec(),
         data_needs: vec![DataNeed::new(
             Section::Observations,
-            vec![
-                CodeFilter::new(CodeSystem::Loinc, PANEL_LOINC),
-                CodeFilter::new(CodeSystem::Loinc, TOTAL_LOINC),
-            ],
+            filters(CodeSystem::Loinc, &[PANEL_LOINC, TOTAL_LOINC]),
             Some(LOOK_BACK_DAYS),
         )],
     }
@@ -194,9 +191,10 @@ livelab_plugin_sdk::component!(Phq9);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use livelab_plugin_sdk::testing::{self, patient};
     use livelab_plugin_sdk::{
-        Coding, ErrorKind, Hook, ObservationCategory, ObservationComponent, Origin, Patient,
-        Quantity, Sex,
+        CodeFilter, Coding, ErrorKind, ObservationCategory, ObservationComponent, Origin, Patient,
+        Sex,
     };
 
     fn int(v: i64) -> Option<ObservationValue> {
@@ -204,10 +202,7 @@ mod tests {
     }
 
     fn component(code: &str, value: Option<ObservationValue>) -> ObservationComponent {
-        ObservationComponent {
-            code: vec![Coding::new(CodeSystem::Loinc, code)],
-            value,
-        }
+        testing::component(CodeSystem::Loinc, code, value)
     }
 
     /// A panel with nine answers (item 9 = `item9`, the others filled up to `total`) and the
@@ -226,49 +221,40 @@ mod tests {
         components.push(component(ITEM_LOINC[8], int(item9)));
         components.push(component(TOTAL_LOINC, int(total)));
         Observation {
-            code: vec![Coding::new(CodeSystem::Loinc, PANEL_LOINC)],
-            category: ObservationCategory::Survey,
-            origin: Origin::PatientGenerated,
-            effective_days_ago: days,
-            value: None,
             components,
+            ..testing::observation(
+                CodeSystem::Loinc,
+                PANEL_LOINC,
+                ObservationCategory::Survey,
+                Origin::PatientGenerated,
+                days,
+                None,
+            )
         }
     }
 
     /// A total-score observation as a GP system writes it (quantity `{score}`, no items).
     fn total_only(days: u32, total: f64) -> Observation {
-        Observation {
-            code: vec![Coding::new(CodeSystem::Loinc, TOTAL_LOINC)],
-            category: ObservationCategory::Survey,
-            origin: Origin::Clinical,
-            effective_days_ago: days,
-            value: Some(ObservationValue::Quantity(Quantity {
-                value: total,
-                unit: "{score}".into(),
-            })),
-            components: vec![],
-        }
+        testing::observation(
+            CodeSystem::Loinc,
+            TOTAL_LOINC,
+            ObservationCategory::Survey,
+            Origin::Clinical,
+            days,
+            testing::quantity(total, "{score}"),
+        )
     }
 
     fn run(observations: Vec<Observation>) -> Vec<Card> {
-        evaluate(&Request {
-            hook: Hook::PatientView,
-            patient: Patient {
-                age_years: 34,
-                sex: Sex::Female,
-                conditions: vec![],
-                observations,
-                medications: vec![],
-                allergies: vec![],
-            },
-        })
-        .unwrap()
+        let patient = Patient {
+            observations,
+            ..patient(34, Sex::Female)
+        };
+        testing::run(evaluate, patient)
     }
 
     fn outcome(observations: Vec<Observation>) -> Option<(Indicator, String)> {
-        let cards = run(observations);
-        assert!(cards.len() <= 1, "{cards:?}");
-        cards.into_iter().next().map(|c| (c.indicator, c.summary))
+        testing::outcome(run(observations))
     }
 
     fn indicator(observations: Vec<Observation>) -> Option<Indicator> {
@@ -413,13 +399,7 @@ mod tests {
         for obs in [panel(0, 12, 1), panel(1, 12, 0), panel(2, 6, 0)] {
             let card = run(vec![obs]).remove(0);
             assert_eq!(card.source.label, GUIDELINE);
-            assert_eq!(
-                card.source.topic,
-                Some(Coding::new(
-                    CodeSystem::Other("urn:livelab:topic".into()),
-                    "phq9"
-                ))
-            );
+            assert_eq!(card.source.topic, testing::topic("phq9"));
             assert!(card.detail.unwrap().contains("Kroenke"));
             assert!(card.summary.len() < 140);
         }
@@ -427,18 +407,11 @@ mod tests {
 
     #[test]
     fn order_sign_is_not_served() {
-        let err = evaluate(&Request {
-            hook: Hook::OrderSign(vec![]),
-            patient: Patient {
-                age_years: 34,
-                sex: Sex::Male,
-                conditions: vec![],
-                observations: vec![panel(1, 20, 2)],
-                medications: vec![],
-                allergies: vec![],
-            },
-        })
-        .unwrap_err();
+        let patient = Patient {
+            observations: vec![panel(1, 20, 2)],
+            ..patient(34, Sex::Male)
+        };
+        let err = testing::error(evaluate, &testing::order_sign(patient, vec![]));
         assert_eq!(err.kind, ErrorKind::UnsupportedHook);
     }
 }

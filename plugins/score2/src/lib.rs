@@ -36,8 +36,8 @@
 //! low-to-moderate → none.
 
 use livelab_plugin_sdk::{
-    Card, CodeFilter, CodeSystem, Coded, DataNeed, EvaluationError, HookKind, Indicator,
-    Observation, ObservationValue, Origin, PluginInfo, Quantity, Request, Section, Sex, Source,
+    Card, CodeSystem, Coded, DataNeed, EvaluationError, HookKind, Indicator, Observation,
+    ObservationValue, Origin, PluginInfo, Quantity, Request, Section, Sex, Source, filters,
 };
 
 pub const ID: &str = "score2";
@@ -185,13 +185,6 @@ pub fn band(age: u8, risk_percent: f64) -> Band {
     }
 }
 
-fn filters(system: CodeSystem, prefixes: &[&str]) -> Vec<CodeFilter> {
-    prefixes
-        .iter()
-        .map(|p| CodeFilter::new(system.clone(), *p))
-        .collect()
-}
-
 pub fn describe() -> PluginInfo {
     let mut diabetes = filters(CodeSystem::Icpc, &[DIABETES_ICPC]);
     diabetes.extend(filters(CodeSystem::SnomedCt, &DIABETES_SNOMED));
@@ -225,10 +218,6 @@ pub fn describe() -> PluginInfo {
     }
 }
 
-fn is_mm_hg(q: &Quantity) -> bool {
-    matches!(q.unit.as_str(), "mm[Hg]" | "mmHg")
-}
-
 /// A clinic systolic pressure of this observation, if it has one.
 fn systolic(o: &Observation) -> Option<f64> {
     if o.origin != Origin::Clinical {
@@ -241,8 +230,7 @@ fn systolic(o: &Observation) -> Option<f64> {
     } else {
         None
     };
-    q.filter(|q| is_mm_hg(q))
-        .map(|q| q.value)
+    q.and_then(Quantity::mm_hg)
         .filter(|v| v.is_finite() && *v > 0.0)
 }
 
@@ -319,9 +307,7 @@ pub fn evaluate(request: &Request) -> Result<Vec<Card>, EvaluationError> {
     let diabetes = patient.conditions.iter().any(|c| {
         c.is_active()
             && (c.has_code(&CodeSystem::Icpc, DIABETES_ICPC)
-                || DIABETES_SNOMED
-                    .iter()
-                    .any(|s| c.has_code(&CodeSystem::SnomedCt, s)))
+                || c.has_any_code(&CodeSystem::SnomedCt, &DIABETES_SNOMED))
     });
     if diabetes {
         return Ok(Vec::new());
@@ -388,9 +374,9 @@ livelab_plugin_sdk::component!(Score2);
 #[cfg(test)]
 mod tests {
     use super::*;
+    use livelab_plugin_sdk::testing::{self, patient, quantity};
     use livelab_plugin_sdk::{
-        ClinicalStatus, Coding, Condition, ErrorKind, Hook, ObservationCategory,
-        ObservationComponent, Patient,
+        ClinicalStatus, Coding, Condition, ErrorKind, ObservationCategory, Patient,
     };
 
     fn close(a: f64, b: f64) -> bool {
@@ -498,56 +484,49 @@ mod tests {
         assert_eq!(band(69, 10.0), Band::VeryHigh);
     }
 
-    fn quantity(value: f64, unit: &str) -> Option<ObservationValue> {
-        Some(ObservationValue::Quantity(Quantity {
-            value,
-            unit: unit.into(),
-        }))
-    }
-
     fn bp(days: u32, systolic: f64, origin: Origin) -> Observation {
+        let components = vec![
+            testing::component(
+                CodeSystem::Loinc,
+                SYSTOLIC_LOINC,
+                quantity(systolic, "mm[Hg]"),
+            ),
+            testing::component(CodeSystem::Loinc, "8462-4", quantity(80.0, "mm[Hg]")),
+        ];
         Observation {
-            code: vec![Coding::new(CodeSystem::Loinc, BP_PANEL_LOINC)],
-            category: ObservationCategory::VitalSigns,
-            origin,
-            effective_days_ago: days,
-            value: None,
-            components: vec![
-                ObservationComponent {
-                    code: vec![Coding::new(CodeSystem::Loinc, SYSTOLIC_LOINC)],
-                    value: quantity(systolic, "mm[Hg]"),
-                },
-                ObservationComponent {
-                    code: vec![Coding::new(CodeSystem::Loinc, "8462-4")],
-                    value: quantity(80.0, "mm[Hg]"),
-                },
-            ],
+            components,
+            ..testing::observation(
+                CodeSystem::Loinc,
+                BP_PANEL_LOINC,
+                ObservationCategory::VitalSigns,
+                origin,
+                days,
+                None,
+            )
         }
     }
 
     fn lab(code: &str, days: u32, value: f64, unit: &str) -> Observation {
-        Observation {
-            code: vec![Coding::new(CodeSystem::Loinc, code)],
-            category: ObservationCategory::Laboratory,
-            origin: Origin::Clinical,
-            effective_days_ago: days,
-            value: quantity(value, unit),
-            components: vec![],
-        }
+        testing::observation(
+            CodeSystem::Loinc,
+            code,
+            ObservationCategory::Laboratory,
+            Origin::Clinical,
+            days,
+            quantity(value, unit),
+        )
     }
 
     fn smoking_status(days: u32, snomed: &str) -> Observation {
-        Observation {
-            code: vec![Coding::new(CodeSystem::Loinc, SMOKING_STATUS_LOINC)],
-            category: ObservationCategory::SocialHistory,
-            origin: Origin::Clinical,
-            effective_days_ago: days,
-            value: Some(ObservationValue::Coded(vec![Coding::new(
-                CodeSystem::SnomedCt,
-                snomed,
-            )])),
-            components: vec![],
-        }
+        let value = ObservationValue::Coded(vec![Coding::new(CodeSystem::SnomedCt, snomed)]);
+        testing::observation(
+            CodeSystem::Loinc,
+            SMOKING_STATUS_LOINC,
+            ObservationCategory::SocialHistory,
+            Origin::Clinical,
+            days,
+            Some(value),
+        )
     }
 
     /// A complete set of inputs: SBP, TC, HDL (mmol/L) and smoking status.
@@ -566,24 +545,16 @@ mod tests {
         observations: Vec<Observation>,
         conditions: Vec<Condition>,
     ) -> Vec<Card> {
-        evaluate(&Request {
-            hook: Hook::PatientView,
-            patient: Patient {
-                age_years: age,
-                sex,
-                conditions,
-                observations,
-                medications: vec![],
-                allergies: vec![],
-            },
-        })
-        .unwrap()
+        let patient = Patient {
+            conditions,
+            observations,
+            ..patient(age, sex)
+        };
+        testing::run(evaluate, patient)
     }
 
     fn outcome(age: u8, sex: Sex, observations: Vec<Observation>) -> Option<Indicator> {
-        let cards = run_with(age, sex, observations, vec![]);
-        assert!(cards.len() <= 1, "{cards:?}");
-        cards.first().map(|c| c.indicator)
+        testing::indicator(&run_with(age, sex, observations, vec![]))
     }
 
     #[test]
@@ -609,13 +580,7 @@ mod tests {
             cards[0].summary,
             "SCORE2 10-year cardiovascular risk 9.4 %: high for age 60 (5–10 %)"
         );
-        assert_eq!(
-            cards[0].source.topic,
-            Some(Coding::new(
-                CodeSystem::Other("urn:livelab:topic".into()),
-                "score2"
-            ))
-        );
+        assert_eq!(cards[0].source.topic, testing::topic("score2"));
         assert!(cards[0].detail.as_ref().unwrap().contains("ESC 2021"));
         // 10.49 %, age 55: very high → warning.
         let cards = run_with(55, Sex::Male, record(150.0, 6.5, 1.0, true), vec![]);
@@ -647,12 +612,8 @@ mod tests {
         assert_eq!(outcome(70, Sex::Male, high()), None);
         assert_eq!(outcome(60, Sex::Other, high()), None);
         assert_eq!(outcome(60, Sex::Unknown, high()), None);
-        let diabetes = |system, code: &str, status| Condition {
-            code: vec![Coding::new(system, code)],
-            status,
-            onset_days_ago: Some(1000),
-            abated_days_ago: None,
-        };
+        let diabetes =
+            |system, code: &str, status| testing::condition(system, code, status, Some(1000));
         let with = |c| run_with(60, Sex::Male, high(), vec![c]);
         assert!(with(diabetes(CodeSystem::Icpc, "T90.02", ClinicalStatus::Active)).is_empty());
         assert!(
@@ -747,18 +708,8 @@ mod tests {
 
     #[test]
     fn order_sign_is_not_served() {
-        let err = evaluate(&Request {
-            hook: Hook::OrderSign(vec![]),
-            patient: Patient {
-                age_years: 60,
-                sex: Sex::Male,
-                conditions: vec![],
-                observations: vec![],
-                medications: vec![],
-                allergies: vec![],
-            },
-        })
-        .unwrap_err();
+        let request = testing::order_sign(patient(60, Sex::Male), vec![]);
+        let err = testing::error(evaluate, &request);
         assert_eq!(err.kind, ErrorKind::UnsupportedHook);
     }
 }

@@ -48,7 +48,7 @@
 //! export to this crate. Natively `metformin_egfr` is the crate itself, so the tests below
 //! compare this plugin with the real baseline.
 
-use livelab_plugin_sdk::{Card, EvaluationError, Guest, PluginInfo, Request};
+use livelab_plugin_sdk::{Card, EvaluationError, PluginInfo, Request};
 
 // The baseline's own plugin surface (its `describe`, its `Guest` type) is not used here.
 #[cfg(target_arch = "wasm32")]
@@ -78,40 +78,20 @@ pub fn evaluate(request: &Request) -> Result<Vec<Card>, EvaluationError> {
     metformin_egfr::evaluate_with(request, Policy::Ema2016)
 }
 
-/// The component's implementation of the `evaluator` export.
-pub struct MetforminEgfrEma;
-
-impl Guest for MetforminEgfrEma {
-    fn describe() -> PluginInfo {
-        describe()
-    }
-
-    fn evaluate(request: Request) -> Result<Vec<Card>, EvaluationError> {
-        evaluate(&request)
-    }
-}
-
-#[cfg(target_arch = "wasm32")]
-livelab_plugin_sdk::export!(MetforminEgfrEma);
+livelab_plugin_sdk::component!(MetforminEgfrEma);
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use livelab_plugin_sdk::testing::{self, indicator, patient};
     use livelab_plugin_sdk::{
         ActionKind, CodeSystem, Coding, Hook, Indicator, Medication, MedicationStatus, Observation,
-        ObservationCategory, ObservationValue, Origin, Patient, Quantity, Sex,
+        ObservationCategory, Origin, Patient, Quantity, Sex,
     };
 
     fn med(status: MedicationStatus, dose: Option<(f64, &str)>) -> Medication {
-        Medication {
-            code: vec![Coding::new(CodeSystem::Atc, "A10BA02")],
-            status,
-            started_days_ago: Some(400),
-            daily_dose: dose.map(|(value, unit)| Quantity {
-                value,
-                unit: unit.into(),
-            }),
-        }
+        let daily_dose = dose.map(|(value, unit)| Quantity::new(value, unit));
+        testing::medication(CodeSystem::Atc, "A10BA02", status, Some(400), daily_dose)
     }
 
     fn metformin(dose_mg: Option<f64>) -> Medication {
@@ -119,17 +99,14 @@ mod tests {
     }
 
     fn egfr(days: u32, value: f64) -> Observation {
-        Observation {
-            code: vec![Coding::new(CodeSystem::Loinc, "62238-1")],
-            category: ObservationCategory::Laboratory,
-            origin: Origin::Clinical,
-            effective_days_ago: days,
-            value: Some(ObservationValue::Quantity(Quantity {
-                value,
-                unit: "mL/min/{1.73_m2}".into(),
-            })),
-            components: vec![],
-        }
+        testing::observation(
+            CodeSystem::Loinc,
+            "62238-1",
+            ObservationCategory::Laboratory,
+            Origin::Clinical,
+            days,
+            testing::quantity(value, "mL/min/{1.73_m2}"),
+        )
     }
 
     fn request(
@@ -140,12 +117,9 @@ mod tests {
         Request {
             hook,
             patient: Patient {
-                age_years: 72,
-                sex: Sex::Female,
-                conditions: vec![],
                 observations,
                 medications,
-                allergies: vec![],
+                ..patient(72, Sex::Female)
             },
         }
     }
@@ -153,14 +127,9 @@ mod tests {
     /// (baseline cards, candidate cards) for the same request.
     fn both(req: &Request) -> (Vec<Card>, Vec<Card>) {
         (
-            metformin_egfr::evaluate(req).unwrap(),
-            evaluate(req).unwrap(),
+            testing::cards(metformin_egfr::evaluate, req),
+            testing::cards(evaluate, req),
         )
-    }
-
-    fn indicator(cards: &[Card]) -> Option<Indicator> {
-        assert!(cards.len() <= 1, "{cards:?}");
-        cards.first().map(|c| c.indicator)
     }
 
     /// (baseline, candidate) indicator for one metformin item of `dose_mg` and one eGFR.
@@ -307,13 +276,7 @@ mod tests {
         );
         assert_eq!(card.suggestions[0].label, "Stop metformin");
         assert_eq!(card.suggestions[0].actions[0].kind, ActionKind::Delete);
-        assert_eq!(
-            card.source.topic,
-            Some(Coding::new(
-                CodeSystem::Other("urn:livelab:topic".into()),
-                "metformin-egfr-ema"
-            ))
-        );
+        assert_eq!(card.source.topic, testing::topic("metformin-egfr-ema"));
         let detail = card.detail.as_ref().unwrap();
         assert!(detail.contains("EMA (2016)") && detail.contains("below eGFR 30"));
         assert!(detail.contains("NHG-Standaard"));
