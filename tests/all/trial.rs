@@ -330,16 +330,15 @@ fn normalised_trial_outputs(out: &Path) -> BTreeMap<&'static str, String> {
         "evaluations_per_second_per_core",
     ];
     let root = env!("CARGO_MANIFEST_DIR");
+    // Packages live in the build's target directory (wherever CARGO_TARGET_DIR puts it).
+    let packages = Path::new(SAMPLE_PACKAGES[0].1)
+        .parent()
+        .expect("a package directory has a parent")
+        .display()
+        .to_string();
     let paths = |text: &str| -> String {
-        // Package paths live under the build's OUT_DIR; keep only what follows `packages/`.
-        let mut text = text.replace(root, "$ROOT");
-        while let Some(start) = text.find("$ROOT/target/") {
-            let Some(end) = text[start..].find("/packages/") else {
-                break;
-            };
-            text.replace_range(start..start + end + "/packages/".len(), "$PACKAGES/");
-        }
-        text
+        text.replace(&packages, "$PACKAGES")
+            .replace(root, "$ROOT")
     };
     fn strip(value: &mut Value, keys: &[&str]) {
         match value {

@@ -24,7 +24,7 @@
 //! | blood pressure (`bp`) | LOINC 85354-9, 55284-4, 8480-6, 8462-4; NHG 1740 | `mm[Hg]` | spelling only |
 //!
 //! HbA1c uses 10.929, the IFCC–NGSP master equation (NGSP % = 0.0915 × IFCC + 2.15, so
-//! IFCC = (% − 2.15) / 0.0915 = 10.929 × (% − 2.15)). `clinical-reference.md` writes 10.93, the
+//! IFCC = (% − 2.15) / 0.0915 = 10.929 × (% − 2.15)). `docs/CLINICAL_REFERENCE.md` writes 10.93, the
 //! same coefficient rounded; the two differ by less than 0.02 mmol/mol over 4–15 %, below the
 //! rounding of the result.
 //!
@@ -144,7 +144,7 @@ impl Analyte {
                 "85354-9" | "55284-4" | "8480-6" | "8462-4" => BloodPressure,
                 _ => return None,
             }),
-            // The NHG codes of clinical-reference.md. Which of 2816 and 3266 is the IFCC
+            // The NHG codes of docs/CLINICAL_REFERENCE.md. Which of 2816 and 3266 is the IFCC
             // HbA1c is unverified; both are HbA1c, and the unit decides any conversion.
             CodeSystem::NhgTabel45 => Some(match coding.code.as_str() {
                 "2816" | "3266" => Hba1c,
@@ -415,7 +415,7 @@ mod tests {
 
     #[test]
     fn the_rounded_reference_coefficient_gives_the_same_results() {
-        // clinical-reference.md writes 10.93; over the clinical range the difference is below
+        // docs/CLINICAL_REFERENCE.md writes 10.93; over the clinical range the difference is below
         // the 0.1 mmol/mol the result keeps.
         for tenths in 40..=150 {
             let percent = f64::from(tenths) / 10.0;

@@ -1,6 +1,6 @@
 //! Sample plugin `af-anticoagulation`: atrial fibrillation without an anticoagulant.
 //!
-//! Rule 2 of `clinical-reference.md`: the CHA2DS2-VASc score (heart failure 1, hypertension 1,
+//! Rule 2 of `docs/CLINICAL_REFERENCE.md`: the CHA2DS2-VASc score (heart failure 1, hypertension 1,
 //! age ≥ 75 2, diabetes 1, prior stroke/TIA/thromboembolism 2, vascular disease 1, age 65–74
 //! 1, female 1) and the ESC 2020 atrial-fibrillation guideline: anticoagulate men with a score
 //! ≥ 2 and women with ≥ 3; consider it for men at 1 and women at 2. Anticoagulant = any ATC
@@ -15,7 +15,7 @@ pub const ID: &str = "af-anticoagulation";
 const HOOKS: [HookKind; 1] = [HookKind::PatientView];
 const GUIDELINE: &str = "ESC 2020 Guidelines for the management of atrial fibrillation";
 
-// ICPC-1 (NL) episode codes, per the table in `clinical-reference.md` (K93 is pulmonary
+// ICPC-1 (NL) episode codes, per the table in `docs/CLINICAL_REFERENCE.md` (K93 is pulmonary
 // embolism, counted as thromboembolism; K75 acute MI, K76 chronic ischaemic heart disease and
 // K92 atherosclerosis/peripheral arterial disease are the vascular disease of the score).
 const AF: &[&str] = &["K78"];

@@ -1,7 +1,7 @@
 // livelab plugin `home-bp-js`: the sample eHealth plugin `home-bp` (plugins/home-bp), in
 // JavaScript.
 //
-// A week of home blood-pressure self-measurements. Rule 4 of `clinical-reference.md`: a mean
+// A week of home blood-pressure self-measurements. Rule 4 of `docs/CLINICAL_REFERENCE.md`: a mean
 // of a 7-day home series >= 135/85 mmHg means hypertension (ESC/ESH 2023 home threshold; the
 // office threshold is 140/90). The protocol asks 2 readings a day, morning and evening, for 7
 // days.

@@ -1,6 +1,6 @@
 //! Sample plugin `metformin-egfr`: metformin dose against kidney function.
 //!
-//! Rule 1 of `clinical-reference.md`: the NHG-Standaard Diabetes mellitus type 2 (M01) with
+//! Rule 1 of `docs/CLINICAL_REFERENCE.md`: the NHG-Standaard Diabetes mellitus type 2 (M01) with
 //! the KNMP kidney-function dose advice limits metformin to 2 × 500 mg/day at eGFR 30–50 and
 //! 1 × 500 mg/day at eGFR 10–30, and contraindicates it below 10 (the EMA 2016 SmPC already
 //! contraindicates it below 30). The most recent eGFR counts; no eGFR in the last 12 months is
@@ -29,7 +29,7 @@ const EMA_GUIDELINE: &str = "EMA (2016) metformin product information (SmPC)";
 /// Metformin is ATC A10BA02; the prefix takes the whole biguanide group.
 const METFORMIN_ATC: &str = "A10BA";
 /// eGFR: LOINC 33914-3 (MDRD), 62238-1 (CKD-EPI), 98979-8 (CKD-EPI 2021), NHG Tabel 45 3583
-/// (CKD-EPI), per the code list in `clinical-reference.md`.
+/// (CKD-EPI), per the code list in `docs/CLINICAL_REFERENCE.md`.
 const EGFR_LOINC: [&str; 3] = ["33914-3", "62238-1", "98979-8"];
 const EGFR_NHG: &str = "3583";
 /// "No eGFR in the last 12 months" (rule 1).

@@ -1,6 +1,6 @@
 //! Sample plugin `nsaid-gastroprotection`: an NSAID without stomach protection.
 //!
-//! Rule 3 of `clinical-reference.md` (CBO guideline "NSAID-gebruik en preventie van
+//! Rule 3 of `docs/CLINICAL_REFERENCE.md` (CBO guideline "NSAID-gebruik en preventie van
 //! maagschade", as the NHG follows it): someone using an NSAID needs stomach protection if aged
 //! over 70 or with a prior peptic ulcer; protection is to be considered with two or more of:
 //! age 60–70, an anticoagulant or aspirin, a systemic corticosteroid, an SSRI, a high-dose NSAID,

@@ -1,6 +1,6 @@
 //! Sample eHealth plugin `phq9`: the PHQ-9 depression questionnaire a patient filled in.
 //!
-//! Rule 6 of `clinical-reference.md` (PHQ-9, Kroenke, Spitzer & Williams 2001): the total
+//! Rule 6 of `docs/CLINICAL_REFERENCE.md` (PHQ-9, Kroenke, Spitzer & Williams 2001): the total
 //! score 0–27 bands as 0–4 minimal, 5–9 mild, 10–14 moderate, 15–19 moderately severe and
 //! ≥ 20 severe; any positive answer on item 9 (thoughts that you would be better off dead or of
 //! hurting yourself) is a critical card for review.

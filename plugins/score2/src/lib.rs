@@ -1,7 +1,7 @@
 //! Sample plugin `score2`: the SCORE2 10-year risk of fatal and non-fatal cardiovascular
 //! disease (ESC 2021), calibrated for a low-risk region (the Netherlands).
 //!
-//! Rule 5 of `clinical-reference.md`, for people aged 40–69 without diabetes:
+//! Rule 5 of `docs/CLINICAL_REFERENCE.md`, for people aged 40–69 without diabetes:
 //!
 //! - cage = (age − 60)/5, csbp = (SBP − 120)/20, ctc = TC − 6, chdl = (HDL − 1.3)/0.5,
 //!   smoke ∈ {0, 1} (mmol/L, mmHg);
