@@ -24,13 +24,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use super::assemble::{Builder, Parsed, index_medication, is_used_type, parse_resource};
+use super::error::{RecordError, SourceError};
+use super::mapping::{MedicationIndex, normalise_reference};
+use super::options::Ingest;
+use super::record::{Position, Record, SourceLocation};
 use super::shapes::{FhirMedication, ResourceHead};
-use super::{
-    Builder, Ingest, IngestStats, Parsed, RecordError, SourceError, index_medication, is_used_type,
-    normalise_reference, parse_resource,
-};
-use crate::ingest::mapping::MedicationIndex;
-use crate::ingest::record::{Position, Record, SourceLocation};
+use super::stats::IngestStats;
 
 /// The parts of a Bulk Data export manifest that locate the files.
 #[derive(Deserialize)]

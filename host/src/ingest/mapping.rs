@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use jiff::civil::Date;
 
 use super::shapes::*;
-use super::{normalise_reference, parse_fhir_date};
 use crate::wit::{
     Allergy, ClinicalStatus, CodeSystem, Coding, Condition, Medication, MedicationStatus,
     Observation, ObservationCategory, ObservationComponent, ObservationValue, Origin, Quantity,
@@ -320,4 +319,115 @@ pub(super) fn map_allergy(r: FhirAllergy, _ctx: &MapContext) -> Mapped<Allergy> 
         code,
         active: matches!(status_code(&r.clinical_status), Some("active") | None),
     })
+}
+
+/// `http://example.org/fhir/Patient/123/_history/2` and `Patient/123` name the same patient.
+pub(crate) fn normalise_reference(reference: &str) -> &str {
+    if reference.starts_with("urn:") {
+        return reference;
+    }
+    let path = reference.split("/_history/").next().unwrap_or(reference);
+    let mut parts = path.rsplitn(3, '/');
+    match (parts.next(), parts.next()) {
+        (Some(id), Some(ty)) => &path[path.len() - id.len() - ty.len() - 1..],
+        _ => path,
+    }
+}
+
+/// A FHIR `date` or `dateTime` as a calendar date. Partial dates are imputed to the middle
+/// of the period they name (`1956` → 1 July 1956, `2024-03` → 15 March 2024); the time of
+/// day and time zone of a `dateTime` are ignored, the date as written is the local date.
+pub(crate) fn parse_fhir_date(value: &str) -> Option<Date> {
+    let full = match value.len() {
+        4 => format!("{value}-07-01"),
+        7 => format!("{value}-15"),
+        n if n >= 10 => value.get(..10)?.to_owned(),
+        _ => return None,
+    };
+    full.parse().ok()
+}
+
+/// Whole years from `birth` (a FHIR date, possibly partial) to `on`.
+pub(crate) fn age_at(birth: &str, on: Date) -> Result<u8, String> {
+    let born = parse_fhir_date(birth).ok_or_else(|| {
+        format!("Patient.birthDate {birth:?} is not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)")
+    })?;
+    if born > on {
+        return Err(format!(
+            "Patient.birthDate {birth} is after the evaluation date {on}"
+        ));
+    }
+    let mut years = on.year() - born.year();
+    if (on.month(), on.day()) < (born.month(), born.day()) {
+        years -= 1;
+    }
+    u8::try_from(years).map_err(|_| format!("Patient.birthDate {birth} gives an age over 255"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(s: &str) -> Date {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn partial_dates_are_imputed_mid_period() {
+        assert_eq!(parse_fhir_date("1956"), Some(date("1956-07-01")));
+        assert_eq!(parse_fhir_date("2024-03"), Some(date("2024-03-15")));
+        assert_eq!(
+            parse_fhir_date("2024-03-02T08:15:00+01:00"),
+            Some(date("2024-03-02"))
+        );
+        assert_eq!(parse_fhir_date("03/02/2024"), None);
+        assert_eq!(parse_fhir_date("2024-13-01"), None);
+    }
+
+    #[test]
+    fn ages_count_whole_years() {
+        assert_eq!(age_at("1956", date("2026-06-30")), Ok(69));
+        assert_eq!(age_at("1956", date("2026-07-01")), Ok(70));
+        assert_eq!(age_at("2000-02-29", date("2026-02-28")), Ok(25));
+        assert!(
+            age_at("2030", date("2026-01-01"))
+                .unwrap_err()
+                .contains("after")
+        );
+        assert!(
+            age_at("someday", date("2026-01-01"))
+                .unwrap_err()
+                .contains("not a FHIR date")
+        );
+    }
+
+    #[test]
+    fn references_normalise_to_type_and_id() {
+        assert_eq!(normalise_reference("Patient/1"), "Patient/1");
+        assert_eq!(
+            normalise_reference("https://fhir.example/r4/Patient/1/_history/3"),
+            "Patient/1"
+        );
+        assert_eq!(normalise_reference("urn:uuid:abc"), "urn:uuid:abc");
+    }
+
+    #[test]
+    fn daily_dose_follows_timing() {
+        let dosage: Dosage = serde_json::from_str(
+            r#"{"timing":{"repeat":{"frequency":2,"period":1,"periodUnit":"d"}},
+                "doseAndRate":[{"doseQuantity":{"value":500,"unit":"mg","system":"http://unitsofmeasure.org","code":"mg"}}]}"#,
+        )
+        .unwrap();
+        let dose = daily_dose(dosage).unwrap();
+        assert_eq!((dose.value, dose.unit.as_str()), (1000.0, "mg"));
+        let weekly: Dosage = serde_json::from_str(
+            r#"{"timing":{"repeat":{"frequency":1,"period":1,"periodUnit":"wk"}},
+                "doseAndRate":[{"doseQuantity":{"value":70,"unit":"mg"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(daily_dose(weekly).unwrap().value, 10.0);
+        let no_timing: Dosage =
+            serde_json::from_str(r#"{"doseAndRate":[{"doseQuantity":{"value":70}}]}"#).unwrap();
+        assert!(daily_dose(no_timing).is_none());
+    }
 }

@@ -1,0 +1,126 @@
+//! Reading one Bundle file: every patient in it, with the resources that reference them
+//! (`urn:uuid:` full URLs or `Patient/<id>`; a single-patient Bundle may leave the subject
+//! implicit).
+
+use std::fs;
+use std::path::Path;
+
+use super::assemble::{Builder, Parsed, index_medication, parse_resource};
+use super::error::RecordError;
+use super::mapping::{MedicationIndex, normalise_reference};
+use super::options::Ingest;
+use super::record::{Position, Record, SourceLocation};
+use super::shapes::Bundle;
+use super::stats::IngestStats;
+
+pub(crate) fn read_bundle_file(
+    file: &Path,
+    ingest: &Ingest,
+    stats: &mut IngestStats,
+) -> Vec<Result<Record, RecordError>> {
+    let whole_file_error = |message: String| {
+        vec![Err(RecordError {
+            location: SourceLocation {
+                file: file.to_owned(),
+                position: None,
+            },
+            key: None,
+            message,
+        })]
+    };
+    let text = match fs::read_to_string(file) {
+        Ok(text) => text,
+        Err(e) => return whole_file_error(format!("cannot read file: {e}")),
+    };
+    let bundle: Bundle = match serde_json::from_str(&text) {
+        Ok(bundle) => bundle,
+        Err(e) => return whole_file_error(format!("not valid JSON: {e}")),
+    };
+    if bundle.resource_type.as_deref() != Some("Bundle") {
+        return whole_file_error(format!(
+            "expected a FHIR Bundle, found resourceType {:?}; a records directory holds one Bundle per file",
+            bundle.resource_type.as_deref().unwrap_or("(none)")
+        ));
+    }
+    let at = |i| SourceLocation {
+        file: file.to_owned(),
+        position: Some(Position::Entry(i)),
+    };
+
+    // Pass 1: parse used resources, find the patients (and every name they go by) and the
+    // Medications that medicationReferences point at.
+    let mut parsed: Vec<Parsed> = Vec::new();
+    let mut unreadable: Vec<(usize, String)> = Vec::new();
+    let mut builders: Vec<Builder> = Vec::new();
+    let mut medications = MedicationIndex::new();
+    for (i, entry) in bundle.entry.iter().enumerate() {
+        let Some(raw) = entry.resource else { continue };
+        match parse_resource(raw.get(), stats) {
+            Ok(Some(Parsed::Patient(p))) => {
+                let mut names = Vec::new();
+                if let Some(url) = &entry.full_url {
+                    names.push(url.clone());
+                }
+                if let Some(id) = &p.id {
+                    names.push(format!("Patient/{id}"));
+                }
+                let key =
+                    p.id.clone()
+                        .or_else(|| entry.full_url.clone())
+                        .unwrap_or_else(|| format!("{}#entry{i}", file.display()));
+                stats.use_resource("Patient");
+                builders.push(Builder::new(key, at(i), p, names));
+            }
+            Ok(Some(Parsed::Medication(m))) => {
+                index_medication(m, entry.full_url.as_deref(), &mut medications, stats)
+            }
+            Ok(Some(other)) => parsed.push(other),
+            Ok(None) => {}
+            Err(message) => unreadable.push((i, message)),
+        }
+    }
+    if builders.is_empty() {
+        if !bundle.entry.is_empty() {
+            stats.drop_resource("bundle without a Patient");
+        }
+        return match unreadable.into_iter().next() {
+            Some((i, message)) => vec![Err(RecordError {
+                location: at(i),
+                key: None,
+                message,
+            })],
+            None => Vec::new(),
+        };
+    }
+    // An unreadable entry could belong to anyone; with one patient, it is theirs.
+    for (i, message) in unreadable {
+        if builders.len() == 1 {
+            builders[0].fail(at(i), message);
+        } else {
+            return whole_file_error(format!("Bundle.entry[{i}]: {message}"));
+        }
+    }
+
+    // Pass 2: attach every resource to its patient.
+    for resource in parsed {
+        let owner = match resource.subject() {
+            Some(r) => {
+                let reference = normalise_reference(r);
+                builders
+                    .iter()
+                    .position(|b| b.names.iter().any(|n| normalise_reference(n) == reference))
+            }
+            // A single-patient Bundle (Synthea) may leave the subject implicit.
+            None if builders.len() == 1 => Some(0),
+            None => None,
+        };
+        match owner {
+            Some(owner) => builders[owner].add(resource, &medications, ingest, stats),
+            None => stats.drop_resource("unknown patient reference"),
+        }
+    }
+    builders
+        .into_iter()
+        .map(|b| b.finish(ingest, stats))
+        .collect()
+}
