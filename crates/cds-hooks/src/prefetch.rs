@@ -11,6 +11,8 @@
 //! 2.0 client would send the braces through literally or drop the template. The recommended
 //! query subset is instance reads, type searches by patient, token equality (optionally
 //! `:in`), date prefixes `eq/lt/gt/ge/le` with literal dates, `_count` and `_sort`.
+//! [`validate_template`] checks a template against this; it lives in [`crate::protocol`]
+//! (discovery refuses a service with a bad template) and is re-exported here.
 //!
 //! # How livelab maps data needs onto that
 //!
@@ -38,8 +40,8 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::protocol::{GapReason, Hook, PrefetchGap, RequestError, ServiceRequest};
-use crate::quote;
+use crate::protocol::{GapReason, PrefetchGap, RequestError, ServiceRequest};
+pub use crate::protocol::{TemplateError, validate_template};
 
 /// A part of the patient record a plugin can ask for (WIT `section`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -298,94 +300,6 @@ fn is_query_safe(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_' | b':' | b'/'))
 }
 
-/// Why a prefetch template is not valid CDS Hooks 2.0.1.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum TemplateError {
-    #[error("the template is empty")]
-    Empty,
-    #[error("the template must be a relative FHIR URL (no scheme, no leading `/`)")]
-    NotRelative,
-    #[error("unbalanced `{{{{` / `}}}}`")]
-    UnbalancedBraces,
-    #[error(
-        "`{{{{{token}}}}}` is not a prefetch token of this hook (2.0.1 allows `context.<field>` \
-         for the hook's token fields and the user ids, no FHIRPath or dates)"
-    )]
-    UnsupportedToken { token: String },
-    #[error("the template is neither a read (`Type/id`) nor a search (`Type?…`)")]
-    NotReadOrSearch,
-}
-
-/// The user-identifier tokens every hook offers.
-const USER_TOKENS: [&str; 4] = [
-    "userPractitionerId",
-    "userPractitionerRoleId",
-    "userPatientId",
-    "userRelatedPersonId",
-];
-
-/// Checks that a template uses only the tokens CDS Hooks 2.0.1 allows for `hook`, and is a
-/// relative read or search (or, as in the spec's own example, a lone `{{context.userId}}`,
-/// whose value is already `Type/id`).
-///
-/// The recommended query subset (token equality, date prefixes, `_count`, `_sort`) is a
-/// recommendation, so parameters are not policed; [`derive_prefetch`] keeps to it.
-pub fn validate_template(template: &str, hook: Hook) -> Result<(), TemplateError> {
-    if template.is_empty() {
-        return Err(TemplateError::Empty);
-    }
-    let path = template.split('?').next().unwrap_or_default();
-    if path.starts_with('/') || path.contains("://") {
-        return Err(TemplateError::NotRelative);
-    }
-    // Replace every token by a neutral id, checking each.
-    let mut rest = template;
-    let mut resolved = String::with_capacity(template.len());
-    let mut tokens = 0;
-    while let Some(start) = rest.find("{{") {
-        resolved.push_str(&rest[..start]);
-        let after = &rest[start + 2..];
-        let end = after.find("}}").ok_or(TemplateError::UnbalancedBraces)?;
-        let token = &after[..end];
-        let allowed = match token.strip_prefix("context.") {
-            Some(field) => hook.prefetch_tokens().contains(&field),
-            None => USER_TOKENS.contains(&token),
-        };
-        if !allowed {
-            return Err(TemplateError::UnsupportedToken {
-                token: quote(token),
-            });
-        }
-        resolved.push_str(if token == "context.userId" {
-            "Practitioner/x"
-        } else {
-            "x"
-        });
-        tokens += 1;
-        rest = &after[end + 2..];
-    }
-    resolved.push_str(rest);
-    if resolved.contains('{') || resolved.contains('}') {
-        return Err(TemplateError::UnbalancedBraces);
-    }
-    if tokens == 1 && template == "{{context.userId}}" {
-        return Ok(());
-    }
-    let type_end = resolved
-        .find(['/', '?'])
-        .ok_or(TemplateError::NotReadOrSearch)?;
-    let resource_type = &resolved[..type_end];
-    let is_type = resource_type
-        .bytes()
-        .next()
-        .is_some_and(|b| b.is_ascii_uppercase())
-        && resource_type.bytes().all(|b| b.is_ascii_alphabetic());
-    if !is_type || resolved.len() == type_end + 1 {
-        return Err(TemplateError::NotReadOrSearch);
-    }
-    Ok(())
-}
-
 impl PrefetchPlan {
     /// The `prefetch` object of the service's discovery entry.
     pub fn discovery_map(&self) -> BTreeMap<String, String> {
@@ -525,7 +439,7 @@ mod tests {
 
     use super::*;
     use crate::ErrorResponse;
-    use crate::protocol::Limits;
+    use crate::protocol::{Hook, Limits};
 
     fn loinc(code: &str) -> CodeFilter {
         CodeFilter {

@@ -1,4 +1,5 @@
-//! The allowlist of CDS clients, as a TOML file (format: [`Verifier::from_config_file`]).
+//! The allowlist of CDS clients, as a TOML file (format:
+//! [`crate::auth::Verifier::from_config_file`]), and why an allowlist cannot be built.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -6,7 +7,6 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::keys::{JwksError, KeySet};
-use super::{AllowlistError, Verifier};
 
 /// The largest allowlist file read.
 pub const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
@@ -90,6 +90,23 @@ struct IssuerEntry {
     jku: Option<String>,
 }
 
+/// Why an allowlist cannot be built.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AllowlistError {
+    #[error("no issuers: with an empty allowlist no CDS client could call")]
+    NoIssuers,
+    #[error("an issuer has an empty `iss`")]
+    EmptyIss,
+    #[error("issuer \"{iss}\" is listed twice")]
+    DuplicateIssuer { iss: String },
+    #[error("issuer \"{iss}\": `jku` must be an https:// URL")]
+    JkuNotHttps { iss: String },
+    #[error("settings: {0}")]
+    InvalidSettings(&'static str),
+    #[error("no jsonwebtoken crypto provider is available")]
+    NoCryptoProvider,
+}
+
 /// Why the allowlist file cannot be used. Every variant names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -119,69 +136,44 @@ pub enum ConfigError {
     },
 }
 
-impl Verifier {
-    /// Loads the allowlist file and every JWK Set it names (paths relative to the file's
-    /// directory), and builds the verifier. Any problem fails here, naming the file.
-    ///
-    /// ```toml
-    /// # Optional; the values shown are the defaults.
-    /// [settings]
-    /// leeway_secs = 30             # clock skew tolerated on exp, nbf and iat
-    /// max_lifetime_secs = 300      # longest exp - iat accepted
-    /// replay_cache_capacity = 100000
-    /// require_typ = true           # refuse tokens whose header has no `typ`
-    ///
-    /// [[issuer]]
-    /// iss = "https://sandbox.cds-hooks.org"
-    /// jwks_path = "keys/sandbox.jwks.json"   # relative to this file
-    /// # Optional: a token whose header names a `jku` is accepted only when it is exactly
-    /// # this URL, and is then verified with the keys of `jwks_path` (nothing is fetched).
-    /// jku = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
-    /// ```
-    ///
-    /// Unknown keys are errors, so a typo (`jwks_pth`) fails start-up instead of silently
-    /// trusting nobody — or somebody. A JWK Set file is `{"keys": [...]}` with public EC
-    /// P-384 or RSA (2048–4096 bit) keys, each with a unique `kid`; symmetric keys and
-    /// private key material are refused ([`JwksError`]).
-    pub fn from_config_file(path: &Path) -> Result<Verifier, ConfigError> {
-        let read_error = |source| ConfigError::Read {
+/// Reads the allowlist file and every JWK Set it names (paths relative to the file's
+/// directory): the settings and issuers to build the verifier from. The format is documented
+/// on [`crate::auth::Verifier::from_config_file`].
+pub(super) fn load(path: &Path) -> Result<(VerifierSettings, Vec<TrustedIssuer>), ConfigError> {
+    let read_error = |source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(read_error)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(ConfigError::TooLarge {
             path: path.to_owned(),
-            source,
-        };
-        let file = std::fs::File::open(path).map_err(read_error)?;
-        let mut text = String::new();
-        file.take(MAX_CONFIG_BYTES + 1)
-            .read_to_string(&mut text)
-            .map_err(read_error)?;
-        if text.len() as u64 > MAX_CONFIG_BYTES {
-            return Err(ConfigError::TooLarge {
-                path: path.to_owned(),
-                max: MAX_CONFIG_BYTES,
-            });
-        }
-        let config: ConfigFile = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+            max: MAX_CONFIG_BYTES,
+        });
+    }
+    let config: ConfigFile = toml::from_str(&text).map_err(|source| ConfigError::Parse {
+        path: path.to_owned(),
+        source,
+    })?;
+    let base = path.parent().unwrap_or(Path::new(""));
+    let mut issuers = Vec::with_capacity(config.issuers.len());
+    for entry in config.issuers {
+        let jwks_path = base.join(&entry.jwks_path);
+        let keys = KeySet::from_file(&jwks_path).map_err(|source| ConfigError::Jwks {
             path: path.to_owned(),
+            iss: entry.iss.clone(),
+            jwks_path: jwks_path.clone(),
             source,
         })?;
-        let base = path.parent().unwrap_or(Path::new(""));
-        let mut issuers = Vec::with_capacity(config.issuers.len());
-        for entry in config.issuers {
-            let jwks_path = base.join(&entry.jwks_path);
-            let keys = KeySet::from_file(&jwks_path).map_err(|source| ConfigError::Jwks {
-                path: path.to_owned(),
-                iss: entry.iss.clone(),
-                jwks_path: jwks_path.clone(),
-                source,
-            })?;
-            issuers.push(TrustedIssuer {
-                iss: entry.iss,
-                jku: entry.jku,
-                keys,
-            });
-        }
-        Verifier::new(config.settings, issuers).map_err(|source| ConfigError::Allowlist {
-            path: path.to_owned(),
-            source,
-        })
+        issuers.push(TrustedIssuer {
+            iss: entry.iss,
+            jku: entry.jku,
+            keys,
+        });
     }
+    Ok((config.settings, issuers))
 }

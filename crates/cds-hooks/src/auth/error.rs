@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::{ErrorResponse, IssueType};
+use crate::protocol::outcome::{ErrorResponse, IssueType};
 
 /// A JWT claim, for [`AuthError::MissingClaim`] and [`AuthError::InvalidClaim`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -19,8 +19,8 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use super::Alg;
-use crate::quote;
+use super::alg::Alg;
+use crate::text::quote;
 
 /// The largest JWK Set file read.
 pub const MAX_JWKS_BYTES: u64 = 1024 * 1024;

@@ -43,7 +43,20 @@
 //!
 //! Refusals are [`AuthError`]s: 401 with a `WWW-Authenticate` value, or 503 when the replay
 //! cache is full.
+//!
+//! # Modules
+//!
+//! Each imports only from those before it; this file holds the [`Verifier`] and re-exports
+//! their public items.
+//!
+//! - `alg`: [`Alg`], the accepted signature algorithms.
+//! - `error`: [`AuthError`] and [`Claim`].
+//! - `replay`: the bounded `jti` replay cache.
+//! - `keys`: [`KeySet`], a JWK Set loaded from a file.
+//! - `config`: [`VerifierSettings`], [`TrustedIssuer`], [`AllowlistError`], and the allowlist
+//!   file ([`ConfigError`]).
 
+mod alg;
 mod config;
 mod error;
 mod keys;
@@ -53,6 +66,7 @@ mod replay;
 mod tests;
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Mutex;
 
 use base64::Engine;
@@ -60,14 +74,15 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde_json::Value;
 
-pub use config::{ConfigError, MAX_CONFIG_BYTES, TrustedIssuer, VerifierSettings};
+pub use alg::Alg;
+pub use config::{AllowlistError, ConfigError, MAX_CONFIG_BYTES, TrustedIssuer, VerifierSettings};
 pub use error::{AuthError, Claim};
 pub use keys::{JwksError, KeySet, MAX_JWKS_BYTES, RSA_BITS};
 
 use keys::KeyLookup;
 use replay::{Refusal, ReplayCache};
 
-use crate::quote;
+use crate::text::quote;
 
 /// The longest bearer token accepted, in bytes. A CDS client's JWT is a few hundred bytes;
 /// the bound keeps hostile input from costing base64 and JSON work.
@@ -75,58 +90,6 @@ pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
 
 /// The longest `jti` accepted, in bytes (it is kept in the replay cache).
 pub const MAX_JTI_BYTES: usize = 256;
-
-/// The signature algorithms accepted: the two CDS Hooks recommends, both asymmetric.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Alg {
-    /// ECDSA with P-384 and SHA-384.
-    Es384,
-    /// RSASSA-PKCS1-v1_5 with SHA-384.
-    Rs384,
-}
-
-impl Alg {
-    /// The JOSE name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Alg::Es384 => "ES384",
-            Alg::Rs384 => "RS384",
-        }
-    }
-
-    /// The algorithm a header names, compared exactly (JOSE names are case-sensitive).
-    fn from_header(name: &str) -> Option<Alg> {
-        match name {
-            "ES384" => Some(Alg::Es384),
-            "RS384" => Some(Alg::Rs384),
-            _ => None,
-        }
-    }
-
-    fn jsonwebtoken(self) -> jsonwebtoken::Algorithm {
-        match self {
-            Alg::Es384 => jsonwebtoken::Algorithm::ES384,
-            Alg::Rs384 => jsonwebtoken::Algorithm::RS384,
-        }
-    }
-}
-
-/// Why an allowlist cannot be built.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum AllowlistError {
-    #[error("no issuers: with an empty allowlist no CDS client could call")]
-    NoIssuers,
-    #[error("an issuer has an empty `iss`")]
-    EmptyIss,
-    #[error("issuer \"{iss}\" is listed twice")]
-    DuplicateIssuer { iss: String },
-    #[error("issuer \"{iss}\": `jku` must be an https:// URL")]
-    JkuNotHttps { iss: String },
-    #[error("settings: {0}")]
-    InvalidSettings(&'static str),
-    #[error("no jsonwebtoken crypto provider is available")]
-    NoCryptoProvider,
-}
 
 /// A token that passed every check: who called, with which key, until when.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -198,6 +161,37 @@ impl Verifier {
             replay: Mutex::new(ReplayCache::new(settings.replay_cache_capacity)),
             settings,
             issuers: by_iss,
+        })
+    }
+
+    /// Loads the allowlist file and every JWK Set it names (paths relative to the file's
+    /// directory), and builds the verifier. Any problem fails here, naming the file.
+    ///
+    /// ```toml
+    /// # Optional; the values shown are the defaults.
+    /// [settings]
+    /// leeway_secs = 30             # clock skew tolerated on exp, nbf and iat
+    /// max_lifetime_secs = 300      # longest exp - iat accepted
+    /// replay_cache_capacity = 100000
+    /// require_typ = true           # refuse tokens whose header has no `typ`
+    ///
+    /// [[issuer]]
+    /// iss = "https://sandbox.cds-hooks.org"
+    /// jwks_path = "keys/sandbox.jwks.json"   # relative to this file
+    /// # Optional: a token whose header names a `jku` is accepted only when it is exactly
+    /// # this URL, and is then verified with the keys of `jwks_path` (nothing is fetched).
+    /// jku = "https://sandbox.cds-hooks.org/.well-known/jwks.json"
+    /// ```
+    ///
+    /// Unknown keys are errors, so a typo (`jwks_pth`) fails start-up instead of silently
+    /// trusting nobody — or somebody. A JWK Set file is `{"keys": [...]}` with public EC
+    /// P-384 or RSA (2048–4096 bit) keys, each with a unique `kid`; symmetric keys and
+    /// private key material are refused ([`JwksError`]).
+    pub fn from_config_file(path: &Path) -> Result<Verifier, ConfigError> {
+        let (settings, issuers) = config::load(path)?;
+        Verifier::new(settings, issuers).map_err(|source| ConfigError::Allowlist {
+            path: path.to_owned(),
+            source,
         })
     }
 

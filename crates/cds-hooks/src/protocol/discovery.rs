@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Hook, RequestError};
-use crate::prefetch::{TemplateError, validate_template};
-use crate::quote;
+use super::error::RequestError;
+use super::hook::Hook;
+use super::template::{TemplateError, validate_template};
+use crate::text::quote;
 
 /// The discovery document: `{"services": [...]}` (an empty array when there are none).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

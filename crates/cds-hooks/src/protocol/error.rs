@@ -1,8 +1,7 @@
 //! The typed refusals of requests, and of responses that would break the spec.
 
-use super::Hook;
-use super::response::CardError;
-use crate::{ErrorResponse, IssueType};
+use super::hook::Hook;
+use super::outcome::{ErrorResponse, IssueType};
 
 /// Why a prefetch key cannot be used (see [`RequestError::PrefetchUnavailable`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,6 +142,37 @@ impl ErrorResponse for RequestError {
             | RequestError::InvalidFeedback { .. } => IssueType::Invalid,
         }
     }
+}
+
+/// Why a card breaks the spec. Reasons are fixed strings: the card is livelab's own output.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CardError {
+    #[error("the summary is empty")]
+    EmptySummary,
+    #[error("the summary has {chars} characters; the spec allows fewer than 140")]
+    SummaryTooLong { chars: usize },
+    #[error("the uuid is empty (omit it instead)")]
+    EmptyUuid,
+    #[error("the detail is empty (omit it instead)")]
+    EmptyDetail,
+    #[error("source: {0}")]
+    Source(&'static str),
+    #[error("a card with suggestions needs a selectionBehavior")]
+    MissingSelectionBehavior,
+    #[error("selectionBehavior at-most-one allows one recommended suggestion, not {count}")]
+    TooManyRecommended { count: usize },
+    #[error("suggestion {index}: {reason}")]
+    Suggestion { index: usize, reason: &'static str },
+    #[error("suggestion {suggestion}, action {index}: {reason}")]
+    Action {
+        suggestion: usize,
+        index: usize,
+        reason: &'static str,
+    },
+    #[error("override reason {index}: {reason}")]
+    OverrideReason { index: usize, reason: &'static str },
+    #[error("link {index}: {reason}")]
+    Link { index: usize, reason: &'static str },
 }
 
 /// A response livelab was about to send that breaks the spec: a bug on the service side (a

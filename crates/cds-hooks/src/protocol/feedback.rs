@@ -7,9 +7,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::error::RequestError;
+use super::limits::Limits;
 use super::request::parse_object;
-use super::{Coding, Limits, RequestError};
-use crate::untrusted_text;
+use super::response::Coding;
+use crate::text::untrusted_text;
 
 /// `{"feedback": [...]}`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

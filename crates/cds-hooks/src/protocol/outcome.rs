@@ -3,11 +3,14 @@
 //! CDS Hooks 2.0 lets a service answer 4xx/5xx without saying what the body holds; the 3.0
 //! draft recommends an `OperationOutcome`, and CDS clients already parse them (they use them in
 //! prefetch too). Built here rather than with a FHIR model crate: errors need four fields.
+//!
+//! [`ErrorResponse`], the trait every error a router may answer with implements, lives here
+//! too: its body is an `OperationOutcome`. A leaf module: it imports nothing of this crate.
 
 use serde_json::{Value, json};
 
 /// The code system of the machine-readable error codes livelab puts in
-/// `issue.details.coding` (see [`crate::ErrorResponse::code`]).
+/// `issue.details.coding` (see [`ErrorResponse::code`]).
 pub const ERROR_CODE_SYSTEM: &str = "urn:livelab:cds-hooks:error";
 
 /// FHIR `IssueSeverity`.
@@ -161,6 +164,36 @@ fn issue_json(issue: &OutcomeIssue) -> Value {
         out["diagnostics"] = Value::String(diagnostics.clone());
     }
     out
+}
+
+/// What an HTTP router needs from an error to answer a CDS client.
+///
+/// Implemented by [`crate::auth::AuthError`], [`crate::protocol::RequestError`] and
+/// [`crate::protocol::ResponseError`], so that one generic function can turn any of them into a
+/// response.
+pub trait ErrorResponse: std::error::Error {
+    /// The HTTP status to answer with.
+    fn status(&self) -> u16;
+
+    /// A stable, machine-readable code (lowercase, dashes), for metrics and logs. Codes are
+    /// part of the API: they do not change when messages are reworded.
+    fn code(&self) -> &'static str;
+
+    /// The FHIR `IssueType` that best describes the error.
+    fn issue_type(&self) -> IssueType;
+
+    /// The body to send: a FHIR `OperationOutcome` whose diagnostics are this error's message
+    /// and whose `details.coding` carries [`ErrorResponse::code`].
+    fn operation_outcome(&self) -> Value {
+        OperationOutcome::new()
+            .with_issue(
+                IssueSeverity::Error,
+                self.issue_type(),
+                Some(self.to_string()),
+                Some(self.code()),
+            )
+            .to_value()
+    }
 }
 
 #[cfg(test)]

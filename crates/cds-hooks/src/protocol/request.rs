@@ -6,8 +6,11 @@ use std::fmt;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::{Hook, Limits, RequestError, ServiceDescriptor, is_fhir_id};
-use crate::{quote, untrusted_text};
+use super::discovery::ServiceDescriptor;
+use super::error::RequestError;
+use super::hook::Hook;
+use super::limits::{Limits, is_fhir_id};
+use crate::text::{quote, untrusted_text};
 
 /// A checked service request.
 ///

@@ -9,7 +9,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::ResponseError;
+use super::error::{CardError, ResponseError};
+use super::limits::is_fhir_id;
 
 /// The longest card summary: the spec says "<140-character", counted in characters (not
 /// bytes, not graphemes).
@@ -151,37 +152,6 @@ pub enum LinkType {
     Smart,
 }
 
-/// Why a card breaks the spec. Reasons are fixed strings: the card is livelab's own output.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum CardError {
-    #[error("the summary is empty")]
-    EmptySummary,
-    #[error("the summary has {chars} characters; the spec allows fewer than 140")]
-    SummaryTooLong { chars: usize },
-    #[error("the uuid is empty (omit it instead)")]
-    EmptyUuid,
-    #[error("the detail is empty (omit it instead)")]
-    EmptyDetail,
-    #[error("source: {0}")]
-    Source(&'static str),
-    #[error("a card with suggestions needs a selectionBehavior")]
-    MissingSelectionBehavior,
-    #[error("selectionBehavior at-most-one allows one recommended suggestion, not {count}")]
-    TooManyRecommended { count: usize },
-    #[error("suggestion {index}: {reason}")]
-    Suggestion { index: usize, reason: &'static str },
-    #[error("suggestion {suggestion}, action {index}: {reason}")]
-    Action {
-        suggestion: usize,
-        index: usize,
-        reason: &'static str,
-    },
-    #[error("override reason {index}: {reason}")]
-    OverrideReason { index: usize, reason: &'static str },
-    #[error("link {index}: {reason}")]
-    Link { index: usize, reason: &'static str },
-}
-
 impl CdsResponse {
     /// A response with these cards and no system actions.
     pub fn new(cards: Vec<Card>) -> Self {
@@ -318,7 +288,7 @@ fn validate_action(action: &Action) -> Result<(), &'static str> {
     if let Some(id) = &action.resource_id
         && !id
             .split_once('/')
-            .is_some_and(|(ty, id)| !ty.is_empty() && super::is_fhir_id(id))
+            .is_some_and(|(ty, id)| !ty.is_empty() && is_fhir_id(id))
     {
         return Err("the resourceId is not a Type/id reference");
     }
