@@ -1,14 +1,13 @@
 //! `livelab`: run clinical decision-support plugins (WebAssembly components) on anonymised
 //! FHIR records inside a sandbox, and measure what they say and what it costs.
 
+mod args;
 mod artifacts;
 mod author;
-mod authoring_checks;
-mod progress;
 mod replay;
 mod report;
 mod supply;
-mod table;
+mod terminal;
 mod trials;
 
 use std::path::PathBuf;
@@ -28,8 +27,9 @@ use livelab_host::sandbox::LimitOverrides;
 use livelab_host::trial::execute::{Judging, create_file, execute};
 use livelab_host::{ArtifactCache, Limits, LoadOptions};
 
-/// The sample records shipped with livelab (the default of `--records`).
-pub(crate) const SAMPLE_RECORDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sample-records");
+use args::CacheArgs;
+use terminal::{progress, table};
+
 
 #[derive(Parser)]
 #[command(name = "livelab", version, about, long_about = None)]
@@ -82,17 +82,17 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Scaffold a working plugin in Rust, JavaScript or Python: an example rule, its
     /// manifest, the WIT, fixtures and their expected cards, and a README.
-    New(author::NewArgs),
+    New(author::scaffold::NewArgs),
     /// Build a plugin's source (Rust, JavaScript or Python) into a package: the component and
     /// plugin.toml with its SHA-256. Installs the pinned JS/Python toolchain when missing.
-    Build(author::BuildArgs),
+    Build(author::build::BuildArgs),
     /// Run a plugin on its fixture records and compare its cards with the expected files
     /// (`--bless` rewrites them); `--sample` adds sensitivity and specificity on the
     /// sample records.
-    Test(authoring_checks::TestArgs),
+    Test(author::checks::TestArgs),
     /// Measure a plugin's cost per evaluation (latency, instantiation, fuel, memory,
     /// compile time) beside a shipped reference plugin.
-    Bench(authoring_checks::BenchArgs),
+    Bench(author::checks::BenchArgs),
 }
 
 #[derive(Args)]
@@ -101,7 +101,7 @@ struct RunArgs {
     #[arg(long = "plugin", value_name = "WASM")]
     plugins: Vec<PathBuf>,
     /// A directory of FHIR Bundles (*.json) or Bulk Data files (*.ndjson), or one file.
-    #[arg(long, value_name = "PATH", default_value = SAMPLE_RECORDS)]
+    #[arg(long, value_name = "PATH", default_value = artifacts::SAMPLE_RECORDS)]
     records: PathBuf,
     /// Where results.jsonl and summary.json go.
     #[arg(long, value_name = "DIR", default_value = "livelab-out")]
@@ -216,26 +216,6 @@ impl LimitArgs {
 }
 
 #[derive(Args)]
-struct CacheArgs {
-    /// Directory of precompiled plugins. Default: $LIVELAB_CACHE_DIR, else ~/.cache/livelab.
-    #[arg(long, value_name = "DIR")]
-    cache_dir: Option<PathBuf>,
-    /// Compile every plugin afresh and keep nothing.
-    #[arg(long, conflicts_with = "cache_dir")]
-    no_cache: bool,
-}
-
-impl CacheArgs {
-    fn cache(&self) -> ArtifactCache {
-        if self.no_cache {
-            progress::cache(None)
-        } else {
-            progress::cache(self.cache_dir.clone().or_else(ArtifactCache::default_dir))
-        }
-    }
-}
-
-#[derive(Args)]
 struct GenerateArgs {
     /// Output directory (created; an earlier cohort there is replaced).
     #[arg(long, value_name = "DIR")]
@@ -305,10 +285,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Sign(args) => supply::sign(args),
         Command::Verify(args) => supply::verify(args),
         Command::Replay(args) => replay::replay(args),
-        Command::New(args) => author::new(args),
-        Command::Build(args) => author::build(args),
-        Command::Test(args) => authoring_checks::test(args),
-        Command::Bench(args) => authoring_checks::bench(args),
+        Command::New(args) => author::scaffold::new(args),
+        Command::Build(args) => author::build::build(args),
+        Command::Test(args) => author::checks::test(args),
+        Command::Bench(args) => author::checks::bench(args),
     }
 }
 

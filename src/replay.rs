@@ -15,7 +15,7 @@ use livelab_host::sandbox::StoreSetup;
 use livelab_host::wit::Card;
 use livelab_host::{ArtifactCache, Failure, LoadOptions, Plugin};
 
-use crate::progress;
+use crate::terminal::progress;
 
 #[derive(Args)]
 pub struct ReplayArgs {

@@ -14,7 +14,7 @@ use livelab_host::plugin::write_package::{PackageRequest, write_package};
 use livelab_host::sandbox::LimitOverrides;
 use livelab_host::{ArtifactCache, EvaluationContext, Limits, LoadOptions, Plugin, RecordReader};
 
-use crate::progress;
+use crate::terminal::progress;
 
 #[derive(Args)]
 pub struct PackageArgs {
@@ -73,7 +73,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "HEX")]
     sha256: Option<String>,
     /// Records for the smoke run (the first readable one is used).
-    #[arg(long, value_name = "PATH", default_value = crate::SAMPLE_RECORDS)]
+    #[arg(long, value_name = "PATH", default_value = crate::artifacts::SAMPLE_RECORDS)]
     records: PathBuf,
 }
 

@@ -12,7 +12,9 @@ use livelab_host::trial::execute::create_file;
 use livelab_host::trial::run::{TrialOptions, merge as merge_shards, run_trial};
 use livelab_host::trial::{TRIAL_SUMMARY_SCHEMA, Trial, TrialSummary};
 
-use crate::{CacheArgs, artifacts, progress, report, table};
+use crate::args::CacheArgs;
+use crate::terminal::{progress, table};
+use crate::{artifacts, report};
 
 /// The shipped sample trial, compiled in so that `livelab trial` works from anywhere.
 const SAMPLE_TRIAL: &str = include_str!("../trials/sample.toml");

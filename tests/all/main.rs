@@ -13,6 +13,7 @@ mod hostile;
 mod ingest;
 mod input_errors;
 mod languages;
+mod layout;
 mod library;
 mod minimisation;
 mod report;

@@ -6,6 +6,8 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 include!(concat!(env!("OUT_DIR"), "/plugin_artifacts.rs"));
+/// The test guests, one path constant each (`test_guests::FLOOD_CARDS`).
+pub use livelab_test_programs as test_guests;
 
 pub const SAMPLE_RECORDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sample-records");
 /// The date the sample cohort is current on (its cohort.json `as_of`).

@@ -1,67 +1,26 @@
-//! Plugin authoring: `livelab new` scaffolds a working plugin in Rust, JavaScript or Python,
-//! `livelab build` turns a plugin's source into a package (component + `plugin.toml`).
-//!
-//! The toolchains are pinned in `tools/` and installed by livelab itself when a build first
-//! needs them (or by `.ci/setup`): componentize-js with `npm ci` into `<tools>/js/`,
-//! componentize-py with pip into the venv `<tools>/venv/`, where `<tools>` is
-//! `$LIVELAB_TOOLS_DIR`, else `target/tools/` of this checkout. Rust plugins build with cargo
-//! for `wasm32-wasip2` (wit-bindgen comes from the plugin's own `Cargo.toml`).
+//! `livelab build`: a plugin's source to a package (component + `plugin.toml`). Rust builds
+//! with cargo (shared with livelab's own build scripts: `livelab-guest-build`), JavaScript
+//! with componentize-js, Python with componentize-py, each pinned in `tools/`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 use anyhow::{Context as _, bail};
-use clap::{Args, ValueEnum};
-use livelab_host::package::manifest::{MANIFEST_FILE, Manifest};
-
+use clap::Args;
+use livelab_guest_build::TARGET as RUST_TARGET;
 use livelab_host::ArtifactCache;
+use livelab_host::package::manifest::{MANIFEST_FILE, Manifest};
 use livelab_host::plugin::write_package::{PackageRequest, write_package};
 
-use crate::progress;
+use super::{CDS_WIT, Lang, WORLD};
+use crate::terminal::progress;
 
-/// The contract, as this livelab speaks it: every scaffold and every JS/Python build uses it.
-const CDS_WIT: &str = include_str!("../wit/cds.wit");
-/// The world a plugin targets.
-const WORLD: &str = "plugin";
-const JS_PACKAGE_JSON: &str = include_str!("../tools/js/package.json");
-const JS_PACKAGE_LOCK: &str = include_str!("../tools/js/package-lock.json");
-const PY_REQUIREMENTS: &str = include_str!("../tools/python/requirements.txt");
+const JS_PACKAGE_JSON: &str = include_str!("../../tools/js/package.json");
+const JS_PACKAGE_LOCK: &str = include_str!("../../tools/js/package-lock.json");
+const PY_REQUIREMENTS: &str = include_str!("../../tools/python/requirements.txt");
 /// Where the build dependencies go unless `LIVELAB_TOOLS_DIR` says otherwise.
 const DEFAULT_TOOLS_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/target/tools");
-const RUST_TARGET: &str = "wasm32-wasip2";
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Lang {
-    Rust,
-    Js,
-    Python,
-}
-
-impl Lang {
-    fn name(self) -> &'static str {
-        match self {
-            Lang::Rust => "Rust",
-            Lang::Js => "JavaScript",
-            Lang::Python => "Python",
-        }
-    }
-}
-
-#[derive(Args)]
-pub struct NewArgs {
-    /// The plugin id: lowercase letters, digits and dashes (e.g. `hba1c-target`).
-    name: String,
-    /// The language to write the plugin in.
-    #[arg(long, value_enum)]
-    lang: Lang,
-    /// Where to create it (a new or empty directory). Default: ./NAME.
-    #[arg(long, value_name = "DIR")]
-    dir: Option<PathBuf>,
-    /// The publisher written into plugin.toml.
-    #[arg(long, default_value = "my organisation")]
-    publisher: String,
-}
 
 #[derive(Args)]
 pub struct BuildArgs {
@@ -78,149 +37,6 @@ pub struct BuildArgs {
     publisher: Option<String>,
 }
 
-// ---------------------------------------------------------------------------- livelab new
-
-/// A scaffold file: path in the plugin directory, and its template text.
-type TemplateFile = (&'static str, &'static str);
-
-const COMMON: &[TemplateFile] = &[
-    (
-        "plugin.toml",
-        include_str!("../templates/common/plugin.toml"),
-    ),
-    ("wit/cds.wit", CDS_WIT),
-    (
-        "fixtures/cohort.json",
-        include_str!("../templates/common/fixtures/cohort.json"),
-    ),
-    (
-        "fixtures/pt-hba1c-high.json",
-        include_str!("../templates/common/fixtures/pt-hba1c-high.json"),
-    ),
-    (
-        "fixtures/pt-hba1c-on-target.json",
-        include_str!("../templates/common/fixtures/pt-hba1c-on-target.json"),
-    ),
-    (
-        "expected/pt-hba1c-high.json",
-        include_str!("../templates/common/expected/pt-hba1c-high.json"),
-    ),
-    (
-        "expected/pt-hba1c-on-target.json",
-        include_str!("../templates/common/expected/pt-hba1c-on-target.json"),
-    ),
-];
-
-const RUST: &[TemplateFile] = &[
-    ("Cargo.toml", include_str!("../templates/rust/Cargo.toml")),
-    // Pins wit-bindgen and its dependencies (the versions livelab's own plugins build with).
-    ("Cargo.lock", include_str!("../templates/rust/Cargo.lock")),
-    ("src/lib.rs", include_str!("../templates/rust/src/lib.rs")),
-    ("README.md", include_str!("../templates/rust/README.md")),
-    (".gitignore", include_str!("../templates/rust/gitignore")),
-];
-
-const JS: &[TemplateFile] = &[
-    ("plugin.js", include_str!("../templates/js/plugin.js")),
-    ("README.md", include_str!("../templates/js/README.md")),
-    (".gitignore", include_str!("../templates/js/gitignore")),
-];
-
-const PYTHON: &[TemplateFile] = &[
-    ("app.py", include_str!("../templates/python/app.py")),
-    ("README.md", include_str!("../templates/python/README.md")),
-    (".gitignore", include_str!("../templates/python/gitignore")),
-];
-
-/// A plugin id as the contract wants it: lowercase ASCII letters, digits and single dashes,
-/// starting with a letter.
-fn check_name(name: &str) -> anyhow::Result<()> {
-    let ok = name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !name.ends_with('-')
-        && !name.contains("--")
-        && name.len() <= 64;
-    if !ok {
-        bail!(
-            "{name:?} is not a plugin id: use lowercase letters, digits and single dashes, starting with a letter (e.g. hba1c-target)"
-        );
-    }
-    Ok(())
-}
-
-/// `my-plugin` → `My plugin`.
-fn title(name: &str) -> String {
-    let words = name.replace('-', " ");
-    let mut chars = words.chars();
-    chars
-        .next()
-        .map(|c| c.to_ascii_uppercase().to_string() + chars.as_str())
-        .unwrap_or_default()
-}
-
-fn fill(template: &str, name: &str, publisher: &str) -> String {
-    template
-        .replace("{{name}}", name)
-        .replace("{{crate}}", &name.replace('-', "_"))
-        .replace("{{title}}", &title(name))
-        .replace("{{publisher}}", publisher)
-}
-
-pub fn new(args: NewArgs) -> anyhow::Result<ExitCode> {
-    check_name(&args.name)?;
-    if args.publisher.trim().is_empty() || args.publisher.contains(['"', '\\', '\n']) {
-        bail!("--publisher must be a non-empty name without quotes, backslashes or line breaks");
-    }
-    let dir = args
-        .dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(&args.name));
-    if dir.exists()
-        && std::fs::read_dir(&dir)
-            .with_context(|| format!("reading {}", dir.display()))?
-            .next()
-            .is_some()
-    {
-        bail!(
-            "{} already exists and is not empty; choose a new directory with --dir",
-            dir.display()
-        );
-    }
-    let files = match args.lang {
-        Lang::Rust => RUST,
-        Lang::Js => JS,
-        Lang::Python => PYTHON,
-    };
-    for (path, template) in COMMON.iter().chain(files) {
-        let target = dir.join(path);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
-        }
-        std::fs::write(&target, fill(template, &args.name, &args.publisher))
-            .with_context(|| format!("writing {}", target.display()))?;
-    }
-    println!(
-        "created the {} plugin {} in {} (an example rule, its manifest, the WIT, 2 fixtures and their expected cards)",
-        args.lang.name(),
-        args.name,
-        dir.display()
-    );
-    println!("next:");
-    println!("  livelab build {}", dir.display());
-    println!(
-        "  livelab run --plugin {} --records {} --out {}",
-        dir.join("target/package").display(),
-        dir.join("fixtures").display(),
-        dir.join("target/run").display()
-    );
-    println!("  (see {} for more)", dir.join("README.md").display());
-    Ok(ExitCode::SUCCESS)
-}
-
-// -------------------------------------------------------------------------- livelab build
 
 /// The language of the plugin in `dir`, from its files.
 fn detect(dir: &Path) -> anyhow::Result<Lang> {
@@ -412,25 +228,14 @@ fn component_name(dir: &Path, template: Option<&Manifest>) -> anyhow::Result<Str
 }
 
 fn build_rust(dir: &Path) -> anyhow::Result<(PathBuf, String)> {
-    ensure_rust_target()?;
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let mut command = Command::new(cargo);
-    command
-        .args(["build", "--release", "--target", RUST_TARGET])
-        .args(["--message-format", "json-render-diagnostics"])
-        .arg("--manifest-path")
-        .arg(dir.join("Cargo.toml"));
-    // Flags and wrappers meant for a host build are not for the guest.
-    for var in [
-        "RUSTFLAGS",
-        "CARGO_ENCODED_RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        "RUSTC_WORKSPACE_WRAPPER",
-        "RUSTC_WRAPPER",
-        "CARGO_BUILD_TARGET",
-    ] {
-        command.env_remove(var);
-    }
+    livelab_guest_build::ensure_target_installed(|| {
+        eprintln!(
+            "livelab: installing the Rust target {RUST_TARGET} with rustup (Rust plugins are built for it)"
+        )
+    })?;
+    // The same command (and cleared host-only environment) as livelab's own build scripts.
+    let mut command = livelab_guest_build::cargo_build(&dir.join("Cargo.toml"));
+    command.args(["--message-format", "json-render-diagnostics"]);
     eprintln!(
         "livelab: cargo build --release --target {RUST_TARGET} --manifest-path {}",
         dir.join("Cargo.toml").display()
@@ -464,28 +269,6 @@ fn build_rust(dir: &Path) -> anyhow::Result<(PathBuf, String)> {
         )
     })?;
     Ok((component, format!("cargo ({RUST_TARGET})")))
-}
-
-/// Adds the Rust target for components with rustup when it is missing.
-fn ensure_rust_target() -> anyhow::Result<()> {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let sysroot = Command::new(&rustc)
-        .args(["--print", "sysroot"])
-        .output()
-        .ok()
-        .filter(|o| o.status.success())
-        .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    if sysroot.is_some_and(|s| s.join("lib/rustlib").join(RUST_TARGET).is_dir()) {
-        return Ok(());
-    }
-    eprintln!(
-        "livelab: installing the Rust target {RUST_TARGET} with rustup (Rust plugins are built for it)"
-    );
-    run_tool(
-        Command::new("rustup").args(["target", "add", RUST_TARGET]),
-        "rustup target add",
-    )?;
-    Ok(())
 }
 
 fn build_js(
@@ -778,28 +561,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plugin_ids() {
-        for good in ["a", "hba1c-target", "x2-y"] {
-            assert!(check_name(good).is_ok(), "{good}");
-        }
-        for bad in ["", "A", "2x", "a_b", "a-", "a--b", "a b"] {
-            assert!(check_name(bad).is_err(), "{bad}");
-        }
-        assert_eq!(title("hba1c-target"), "Hba1c target");
-    }
-
-    #[test]
     fn pins_are_read() {
         assert_ne!(pinned_js_version(), "?");
         assert_ne!(pinned_py_version(), "?");
-    }
-
-    #[test]
-    fn scaffolds_carry_the_current_wit() {
-        assert!(
-            COMMON
-                .iter()
-                .any(|(path, text)| *path == "wit/cds.wit" && *text == CDS_WIT)
-        );
     }
 }

@@ -21,7 +21,8 @@ use livelab_host::{
 };
 use serde::Serialize;
 
-use crate::{SAMPLE_RECORDS, artifacts, progress};
+use crate::artifacts::{self, SAMPLE_RECORDS};
+use crate::terminal::progress;
 
 #[derive(Args)]
 pub struct TestArgs {
