@@ -30,7 +30,6 @@ use livelab_host::{ArtifactCache, Limits, LoadOptions};
 use args::CacheArgs;
 use terminal::{progress, table};
 
-
 #[derive(Parser)]
 #[command(name = "livelab", version, about, long_about = None)]
 struct Cli {

@@ -37,7 +37,6 @@ pub struct BuildArgs {
     publisher: Option<String>,
 }
 
-
 /// The language of the plugin in `dir`, from its files.
 fn detect(dir: &Path) -> anyhow::Result<Lang> {
     if !dir.is_dir() {

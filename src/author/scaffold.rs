@@ -24,7 +24,6 @@ pub struct NewArgs {
     publisher: String,
 }
 
-
 /// A scaffold file: path in the plugin directory, and its template text.
 type TemplateFile = (&'static str, &'static str);
 
@@ -57,10 +56,19 @@ const COMMON: &[TemplateFile] = &[
 ];
 
 const RUST: &[TemplateFile] = &[
-    ("Cargo.toml", include_str!("../../templates/rust/Cargo.toml")),
+    (
+        "Cargo.toml",
+        include_str!("../../templates/rust/Cargo.toml"),
+    ),
     // Pins wit-bindgen and its dependencies (the versions livelab's own plugins build with).
-    ("Cargo.lock", include_str!("../../templates/rust/Cargo.lock")),
-    ("src/lib.rs", include_str!("../../templates/rust/src/lib.rs")),
+    (
+        "Cargo.lock",
+        include_str!("../../templates/rust/Cargo.lock"),
+    ),
+    (
+        "src/lib.rs",
+        include_str!("../../templates/rust/src/lib.rs"),
+    ),
     ("README.md", include_str!("../../templates/rust/README.md")),
     (".gitignore", include_str!("../../templates/rust/gitignore")),
 ];
@@ -73,8 +81,14 @@ const JS: &[TemplateFile] = &[
 
 const PYTHON: &[TemplateFile] = &[
     ("app.py", include_str!("../../templates/python/app.py")),
-    ("README.md", include_str!("../../templates/python/README.md")),
-    (".gitignore", include_str!("../../templates/python/gitignore")),
+    (
+        "README.md",
+        include_str!("../../templates/python/README.md"),
+    ),
+    (
+        ".gitignore",
+        include_str!("../../templates/python/gitignore"),
+    ),
 ];
 
 /// A plugin id as the contract wants it: lowercase ASCII letters, digits and single dashes,

@@ -202,7 +202,8 @@ fn read_crate(root: &Path) -> BTreeMap<Module, FileModule> {
     while let Some((module, file)) = pending.pop() {
         let text = std::fs::read_to_string(&file)
             .unwrap_or_else(|e| panic!("reading {}: {e}", file.display()));
-        let ast = syn::parse_file(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", file.display()));
+        let ast =
+            syn::parse_file(&text).unwrap_or_else(|e| panic!("parsing {}: {e}", file.display()));
         // Where this file's child modules live: beside lib.rs/main.rs/mod.rs, else in a
         // directory named after the file.
         let dir = match file.file_name().and_then(|n| n.to_str()) {
@@ -215,10 +216,13 @@ fn read_crate(root: &Path) -> BTreeMap<Module, FileModule> {
                 && !is_test_only(&m.attrs)
             {
                 let name = m.ident.to_string();
-                let path = [dir.join(format!("{name}.rs")), dir.join(&name).join("mod.rs")]
-                    .into_iter()
-                    .find(|p| p.is_file())
-                    .unwrap_or_else(|| panic!("{}: no file for `mod {name}`", file.display()));
+                let path = [
+                    dir.join(format!("{name}.rs")),
+                    dir.join(&name).join("mod.rs"),
+                ]
+                .into_iter()
+                .find(|p| p.is_file())
+                .unwrap_or_else(|| panic!("{}: no file for `mod {name}`", file.display()));
                 let mut child = module.clone();
                 child.push(name);
                 pending.push((child, path));
@@ -321,13 +325,20 @@ fn no_module_imports_from_one_that_imports_it_back() {
                     "  {} -> {}  ({} names `{}`)\n",
                     name(from),
                     name(to),
-                    modules[from].file.strip_prefix(root).unwrap_or(&modules[from].file).display(),
+                    modules[from]
+                        .file
+                        .strip_prefix(root)
+                        .unwrap_or(&modules[from].file)
+                        .display(),
                     edges[from][to]
                 ));
             }
         }
     }
-    assert!(checked > 60, "only {checked} modules were found; are the crate roots right?");
+    assert!(
+        checked > 60,
+        "only {checked} modules were found; are the crate roots right?"
+    );
     assert!(report.is_empty(), "module imports run both ways:{report}");
 }
 

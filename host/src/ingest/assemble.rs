@@ -164,7 +164,11 @@ impl Builder {
         }
     }
 
-    pub(crate) fn finish(self, ingest: &Ingest, stats: &mut IngestStats) -> Result<Record, RecordError> {
+    pub(crate) fn finish(
+        self,
+        ingest: &Ingest,
+        stats: &mut IngestStats,
+    ) -> Result<Record, RecordError> {
         if let Some(error) = self.error {
             return Err(error);
         }
