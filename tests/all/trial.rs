@@ -336,10 +336,8 @@ fn normalised_trial_outputs(out: &Path) -> BTreeMap<&'static str, String> {
         .expect("a package directory has a parent")
         .display()
         .to_string();
-    let paths = |text: &str| -> String {
-        text.replace(&packages, "$PACKAGES")
-            .replace(root, "$ROOT")
-    };
+    let paths =
+        |text: &str| -> String { text.replace(&packages, "$PACKAGES").replace(root, "$ROOT") };
     fn strip(value: &mut Value, keys: &[&str]) {
         match value {
             Value::Object(map) => {
