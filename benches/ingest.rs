@@ -20,8 +20,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use livelab_cohort::{CohortFormat, CohortMix, CohortShape, CohortSpec, write_cohort};
 use livelab_host::RecordReader;
-use livelab_host::cohort::{CohortFormat, CohortMix, CohortShape, CohortSpec, write_cohort};
 use livelab_host::ingest::{IngestOptions, METADATA_FILES};
 
 /// The FHIR files the reader reads (not the cohort metadata), with their total size.

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use jiff::civil::Date;
-use livelab_host::cohort::{CohortFormat, CohortSpec};
+use livelab_cohort::{CohortFormat, CohortSpec};
 use livelab_host::ingest::IngestOptions;
 use livelab_host::ingest::terminology::Terminology;
 use livelab_host::package::signing::TrustPolicy;
@@ -233,11 +233,11 @@ struct GenerateArgs {
     /// enriched: many positives and threshold cases (the shipped sample; alert rates and
     /// predictive values do not transfer to practice). realistic: a Dutch GP list's ages and
     /// prevalences.
-    #[arg(long, default_value = "enriched", value_parser = livelab_host::cohort::CohortMix::NAMES)]
+    #[arg(long, default_value = "enriched", value_parser = livelab_cohort::CohortMix::NAMES)]
     mix: String,
     /// plain: the patient's own records. synthea: Synthea-like transaction Bundles padded with
     /// encounters, claims, reports, ... (~200–400 KB per patient; the ingest benchmark's input).
-    #[arg(long, default_value = "plain", value_parser = livelab_host::cohort::CohortShape::NAMES)]
+    #[arg(long, default_value = "plain", value_parser = livelab_cohort::CohortShape::NAMES)]
     shape: String,
 }
 
@@ -358,7 +358,7 @@ fn run_plugins(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
-    use livelab_host::cohort::{CohortMix, CohortShape};
+    use livelab_cohort::{CohortMix, CohortShape};
     let spec = CohortSpec {
         seed: args.seed,
         patients: args.patients,
@@ -370,7 +370,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         shape: CohortShape::from_name(&args.shape)?,
         mix: CohortMix::from_name(&args.mix)?,
     };
-    let summary = livelab_host::cohort::write_cohort(&spec, &args.out)?;
+    let summary = livelab_cohort::write_cohort(&spec, &args.out)?;
     let resources: u64 = summary.resources_by_type.values().sum();
     println!(
         "wrote {} patients ({} US-coded, {} mix, {} shape), {resources} resources and {} labels to {}",

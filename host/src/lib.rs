@@ -29,8 +29,6 @@ pub mod run;
 
 pub mod trial;
 
-pub mod cohort;
-
 pub use ingest::record::{Record, SourceLocation};
 pub use ingest::{IngestStats, RecordError, RecordReader, SourceError};
 pub use plugin::cache::ArtifactCache;

@@ -40,12 +40,13 @@ use jiff::civil::Date;
 use rand::RngExt;
 use rand::seq::SliceRandom;
 
-use super::codes;
-use super::measure::{div_round, z_milli};
-use super::scenario::{
-    Allergy, Builder, ClinStatus, CondKind, Encounter, Gender, LabKind, MedKind, MedStatus,
-    Performer, anticoagulation_threshold, birth_year_for, cha2ds2_vasc, pick, truth,
+use crate::codes;
+use crate::measure::{div_round, z_milli};
+use crate::patient::{
+    Allergy, ClinStatus, CondKind, Encounter, Gender, LabKind, MedKind, MedStatus, Performer,
+    birth_year_for,
 };
+use crate::scenario::{Builder, anticoagulation_threshold, cha2ds2_vasc, pick, truth};
 
 /// Share of the list per decade of age (0–9, 10–19, ..., 90+), per mille (CBS 2024, rounded).
 const AGE_PER_MILLE: [u32; 10] = [105, 115, 125, 125, 120, 135, 125, 100, 40, 10];

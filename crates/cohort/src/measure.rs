@@ -7,14 +7,14 @@
 //! fasting glucose 8 %, HbA1c 2 mmol/mol, potassium 0.2 mmol/L. PHQ-9 is a questionnaire
 //! score and is not scattered.
 //!
-//! US-coded patients get conventional units (`clinical-reference.md`): HbA1c % = mmol/mol ÷
-//! 10.93 + 2.15; cholesterol mg/dL = mmol/L × 38.67; creatinine mg/dL = µmol/L ÷ 88.4; glucose
-//! mg/dL = mmol/L × 18.016 (molar mass 180.16 g/mol).
+//! US-coded patients get conventional units (`docs/CLINICAL_REFERENCE.md`, "Unit
+//! conversions"): HbA1c % = mmol/mol ÷ 10.93 + 2.15; cholesterol mg/dL = mmol/L × 38.67;
+//! creatinine mg/dL = µmol/L ÷ 88.4; glucose mg/dL = mmol/L × 18.016 (molar mass 180.16 g/mol).
 
 use rand::RngExt;
 use rand::rngs::StdRng;
 
-use super::scenario::{LabKind, Value};
+use crate::patient::{LabKind, Value};
 
 /// The lowest eGFR a lab reports (mL/min/1.73 m²).
 pub const EGFR_MIN: i64 = 2;

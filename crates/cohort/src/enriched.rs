@@ -8,11 +8,12 @@ use jiff::civil::Date;
 use rand::RngExt;
 use rand::seq::SliceRandom;
 
-use super::codes;
-use super::scenario::{
-    Allergy, Builder, Chads, ClinStatus, CondKind, Encounter, Gender, LabKind, MedKind, MedStatus,
-    ObsKind, Performer, Value, birth_year_for, metformin_rule, pick,
+use crate::codes;
+use crate::patient::{
+    Allergy, Chads, ClinStatus, CondKind, Encounter, Gender, LabKind, MedKind, MedStatus, ObsKind,
+    Performer, Value, birth_year_for,
 };
+use crate::scenario::{Builder, metformin_rule, pick};
 
 impl Builder {
     /// Builds the patient's enriched scenarios, then the background every patient carries.

@@ -9,17 +9,21 @@
 //! `issued`, `comparator` on quantities, Conditions without `verificationStatus` or with
 //! `refuted` / `entered-in-error` (the latter without `clinicalStatus`, FHIR con-5), and
 //! extensions, core and vendor.
+//!
+//! The Synthea shape's padding resources (Claim, ExplanationOfBenefit, ...) are defined here
+//! too and built by `synthea.rs`: [`Resource`] names only this module's types, so this module
+//! does not depend on `synthea.rs`.
 
 use std::borrow::Cow;
 
 use jiff::civil::Date;
 use serde::Serialize;
 
-use super::codes::{self, Coding};
-use super::scenario::{
+use crate::codes::{self, Coding};
+use crate::patient::{
     Category, Hms, LabTiming, MedForm, ObsKind, Patient, Performer, Value, Verification,
 };
-use super::synthea;
+use crate::spec::CohortShape;
 
 /// Every resource type the generator writes, in Bulk Data file order (`<Type>.000.ndjson`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -90,6 +94,14 @@ impl ResourceType {
             ResourceType::CareTeam => "CareTeam",
             ResourceType::ImagingStudy => "ImagingStudy",
             ResourceType::Provenance => "Provenance",
+        }
+    }
+
+    /// The types the `shape` writes, in [`Self::ALL`] order.
+    pub fn written_in(shape: CohortShape) -> &'static [ResourceType] {
+        match shape {
+            CohortShape::Plain => ResourceType::PLAIN,
+            CohortShape::Synthea => &ResourceType::ALL,
         }
     }
 
@@ -438,6 +450,254 @@ pub struct EncounterResource<'a> {
     pub(super) service_provider: Option<Reference>,
 }
 
+// ------------------------------------------------------------------ the Synthea shape's padding
+// Built by `synthea.rs`; here so that `Resource` names only this module's types.
+#[derive(Serialize)]
+pub struct Money {
+    pub(super) value: Number,
+    pub(super) currency: &'static str,
+}
+
+/// A reference by display only (a payer outside the export).
+#[derive(Serialize)]
+pub struct Display {
+    pub(super) display: &'static str,
+}
+
+/// A period that has not ended.
+#[derive(Serialize)]
+pub struct Since {
+    pub(super) start: String,
+}
+
+#[derive(Serialize)]
+pub struct ClaimInsurance {
+    pub(super) sequence: u32,
+    pub(super) focal: bool,
+    pub(super) coverage: Display,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimItem {
+    pub(super) sequence: u32,
+    pub(super) product_or_service: CodeableConcept,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) encounter: Option<[Reference; 1]>,
+    pub(super) net: Money,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimResource<'a> {
+    pub(super) id: &'a str,
+    pub(super) status: &'static str,
+    #[serde(rename = "type")]
+    pub(super) kind: CodeableConcept,
+    #[serde(rename = "use")]
+    pub(super) purpose: &'static str,
+    pub(super) patient: Reference,
+    pub(super) billable_period: Period,
+    pub(super) created: String,
+    pub(super) provider: Reference,
+    pub(super) priority: CodeableConcept,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) prescription: Option<Reference>,
+    pub(super) insurance: [ClaimInsurance; 1],
+    pub(super) item: [ClaimItem; 1],
+    pub(super) total: Money,
+}
+
+#[derive(Serialize)]
+pub struct Adjudication {
+    pub(super) category: CodeableConcept,
+    pub(super) amount: Money,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EobItem {
+    pub(super) sequence: u32,
+    pub(super) category: CodeableConcept,
+    pub(super) product_or_service: CodeableConcept,
+    pub(super) serviced_period: Period,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) encounter: Option<[Reference; 1]>,
+    pub(super) adjudication: [Adjudication; 5],
+}
+
+#[derive(Serialize)]
+pub struct EobCareTeam {
+    pub(super) sequence: u32,
+    pub(super) provider: Reference,
+    pub(super) role: CodeableConcept,
+}
+
+#[derive(Serialize)]
+pub struct EobInsurance {
+    pub(super) focal: bool,
+    pub(super) coverage: Display,
+}
+
+#[derive(Serialize)]
+pub struct Payment {
+    pub(super) amount: Money,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExplanationOfBenefitResource<'a> {
+    pub(super) id: &'a str,
+    pub(super) status: &'static str,
+    #[serde(rename = "type")]
+    pub(super) kind: CodeableConcept,
+    #[serde(rename = "use")]
+    pub(super) purpose: &'static str,
+    pub(super) patient: Reference,
+    pub(super) billable_period: Period,
+    pub(super) created: String,
+    pub(super) insurer: Display,
+    pub(super) provider: Reference,
+    pub(super) claim: Reference,
+    pub(super) outcome: &'static str,
+    pub(super) care_team: [EobCareTeam; 1],
+    pub(super) insurance: [EobInsurance; 1],
+    pub(super) item: [EobItem; 1],
+    pub(super) total: [Adjudication; 2],
+    pub(super) payment: Payment,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DiagnosticReportResource<'a> {
+    pub(super) id: &'a str,
+    pub(super) status: &'static str,
+    pub(super) category: [CodeableConcept; 1],
+    pub(super) code: CodeableConcept,
+    pub(super) subject: Reference,
+    pub(super) effective_date_time: String,
+    pub(super) issued: String,
+    pub(super) performer: [Reference; 1],
+    pub(super) result: [Reference; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImmunizationResource<'a> {
+    pub(super) id: &'a str,
+    pub(super) status: &'static str,
+    pub(super) vaccine_code: CodeableConcept,
+    pub(super) patient: Reference,
+    pub(super) occurrence_date_time: String,
+    pub(super) primary_source: bool,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProcedureResource<'a> {
+    pub(super) id: &'a str,
+    pub(super) status: &'static str,
+    pub(super) code: CodeableConcept,
+    pub(super) subject: Reference,
+    pub(super) encounter: Reference,
+    pub(super) performed_period: Period,
+}
+
+#[derive(Serialize)]
+pub struct ActivityDetail {
+    pub(super) code: CodeableConcept,
+    pub(super) status: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct Activity {
+    pub(super) detail: ActivityDetail,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CarePlanResource<'a> {
+    pub(super) id: &'a str,
+    pub(super) status: &'static str,
+    pub(super) intent: &'static str,
+    pub(super) category: [CodeableConcept; 2],
+    pub(super) subject: Reference,
+    pub(super) period: Since,
+    pub(super) care_team: [Reference; 1],
+    pub(super) addresses: [Reference; 1],
+    pub(super) activity: [Activity; 2],
+}
+
+#[derive(Serialize)]
+pub struct TeamMember {
+    pub(super) role: [CodeableConcept; 1],
+    pub(super) member: Reference,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CareTeamResource<'a> {
+    pub(super) id: &'a str,
+    pub(super) status: &'static str,
+    pub(super) subject: Reference,
+    pub(super) period: Since,
+    pub(super) participant: [TeamMember; 3],
+    pub(super) reason_reference: [Reference; 1],
+    pub(super) managing_organization: [Reference; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImagingInstance<'a> {
+    pub(super) uid: &'a str,
+    pub(super) sop_class: Coding,
+    pub(super) number: u32,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImagingSeries<'a> {
+    pub(super) uid: &'a str,
+    pub(super) number: u32,
+    pub(super) modality: Coding,
+    pub(super) number_of_instances: u32,
+    pub(super) body_site: Coding,
+    pub(super) started: String,
+    pub(super) instance: Vec<ImagingInstance<'a>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImagingStudyResource<'a> {
+    pub(super) id: &'a str,
+    pub(super) status: &'static str,
+    pub(super) modality: [Coding; 1],
+    pub(super) subject: Reference,
+    pub(super) started: String,
+    pub(super) number_of_series: u32,
+    pub(super) number_of_instances: u32,
+    pub(super) series: [ImagingSeries<'a>; 1],
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Agent {
+    #[serde(rename = "type")]
+    pub(super) kind: CodeableConcept,
+    pub(super) who: Reference,
+    pub(super) on_behalf_of: Reference,
+}
+
+#[derive(Serialize)]
+pub struct ProvenanceResource<'a> {
+    pub(super) id: &'a str,
+    pub(super) target: Vec<Reference>,
+    pub(super) recorded: String,
+    pub(super) agent: [Agent; 1],
+}
+
+// ------------------------------------------------------------------ resources and Bundles
+
 /// One FHIR resource; `resourceType` comes first.
 // Only one patient's resources live at a time: unboxed variants cost a few hundred bytes each,
 // boxing would cost an allocation per resource.
@@ -456,15 +716,15 @@ pub enum Resource<'a> {
     Medication(MedicationResource<'a>),
     AllergyIntolerance(AllergyIntoleranceResource<'a>),
     Encounter(EncounterResource<'a>),
-    Claim(synthea::ClaimResource<'a>),
-    ExplanationOfBenefit(synthea::ExplanationOfBenefitResource<'a>),
-    DiagnosticReport(synthea::DiagnosticReportResource<'a>),
-    Immunization(synthea::ImmunizationResource<'a>),
-    Procedure(synthea::ProcedureResource<'a>),
-    CarePlan(synthea::CarePlanResource<'a>),
-    CareTeam(synthea::CareTeamResource<'a>),
-    ImagingStudy(synthea::ImagingStudyResource<'a>),
-    Provenance(synthea::ProvenanceResource<'a>),
+    Claim(ClaimResource<'a>),
+    ExplanationOfBenefit(ExplanationOfBenefitResource<'a>),
+    DiagnosticReport(DiagnosticReportResource<'a>),
+    Immunization(ImmunizationResource<'a>),
+    Procedure(ProcedureResource<'a>),
+    CarePlan(CarePlanResource<'a>),
+    CareTeam(CareTeamResource<'a>),
+    ImagingStudy(ImagingStudyResource<'a>),
+    Provenance(ProvenanceResource<'a>),
 }
 
 /// A resource with its type and its Bundle `fullUrl` uuid (also its id, except the Patient's).

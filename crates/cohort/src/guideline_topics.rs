@@ -1,6 +1,6 @@
 //! The guideline topics `nsaid-gastroprotection`, `score2` and `phq9` (rules 3, 5 and 6 of
-//! `clinical-reference.md`), built on a patient the first three topics have finished, from an
-//! RNG stream of their own (see [`super::scenario::generate`]).
+//! `docs/CLINICAL_REFERENCE.md`), built on a patient the first three topics have finished,
+//! from an RNG stream of their own (see `generate` in `generator.rs`).
 //!
 //! - **nsaid-gastroprotection**: an NSAID order (ibuprofen, naproxen, diclofenac — Dutch
 //!   only — at doses on both sides of the high-dose limits 1600 / 750 / 100 mg a day), perhaps
@@ -16,19 +16,21 @@
 //!   the band edges (4/5, 9/10, 14/15, 19/20) and item 9 answered 0 or ≥ 1, dated inside and
 //!   just outside the 30-day look-back (day 30 / 31), sometimes after an older one.
 //!
-//! The labels are [`truth`](super::scenario::truth) on the finished patient; the scenario name
+//! The labels are [`truth`] on the finished patient; the scenario name
 //! records what was built, for summaries and tests.
 
 use jiff::civil::Date;
 use rand::RngExt;
 
-use super::CohortMix;
-use super::measure;
-use super::scenario::{
-    Builder, ClinStatus, CondKind, Gender, LabKind, MedKind, MedStatus, ObsKind, ObsStatus,
-    Observation, Performer, Smoking, Verification, age_at, latest_phq9, nsaid_assessment, pick,
-    score2_edges, score2_of, truth,
+use crate::measure;
+use crate::patient::{
+    ClinStatus, CondKind, Gender, LabKind, MedKind, MedStatus, ObsKind, ObsStatus, Observation,
+    Performer, Smoking, Verification, age_at,
 };
+use crate::scenario::{
+    Builder, latest_phq9, nsaid_assessment, pick, score2_edges, score2_of, truth,
+};
+use crate::spec::CohortMix;
 
 impl Builder {
     pub(super) fn guideline_topics(&mut self, as_of: Date, mix: CohortMix) {

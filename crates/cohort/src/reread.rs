@@ -3,6 +3,9 @@
 //! (Medication by reference or `contained`, MedicationStatement, `effectivePeriod` / `issued`,
 //! `comparator`, verification and entered-in-error statuses) and recomputes every label from
 //! the rule text. Labels must agree with it whatever the mix, shape or format.
+//!
+//! It imports nothing from the generator: the shape is a plain `synthea` flag and the resource
+//! types it reads are its own list.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
@@ -11,8 +14,30 @@ use std::path::Path;
 use jiff::civil::Date;
 use serde_json::Value as Json;
 
-use super::CohortShape;
-use super::fhir::ResourceType;
+/// The resource types of the plain shape, in NDJSON file order (the Patient first).
+pub const PLAIN_TYPES: [&str; 8] = [
+    "Patient",
+    "Condition",
+    "Observation",
+    "MedicationRequest",
+    "MedicationStatement",
+    "Medication",
+    "AllergyIntolerance",
+    "Encounter",
+];
+
+/// The types the Synthea shape adds (the Provenance last).
+pub const PADDING_TYPES: [&str; 9] = [
+    "Claim",
+    "ExplanationOfBenefit",
+    "DiagnosticReport",
+    "Immunization",
+    "Procedure",
+    "CarePlan",
+    "CareTeam",
+    "ImagingStudy",
+    "Provenance",
+];
 
 pub const SCT: &str = "http://snomed.info/sct";
 pub const ICPC_URI: &str = "http://hl7.org/fhir/sid/icpc-1-nl";
@@ -46,8 +71,8 @@ fn bump(types: &mut BTreeMap<String, usize>, t: &str) {
     *types.entry(t.to_string()).or_default() += 1;
 }
 
-/// Reads a directory of patient Bundles.
-pub fn read_bundles(dir: &Path, shape: CohortShape) -> Export {
+/// Reads a directory of patient Bundles: `transaction` Bundles if `synthea`, else `collection`.
+pub fn read_bundles(dir: &Path, synthea: bool) -> Export {
     let mut export = Export {
         records: BTreeMap::new(),
         medications: BTreeMap::new(),
@@ -62,14 +87,9 @@ pub fn read_bundles(dir: &Path, shape: CohortShape) -> Export {
     for name in names {
         let bundle: Json = serde_json::from_slice(&fs::read(dir.join(&name)).unwrap()).unwrap();
         assert_eq!(bundle["resourceType"], "Bundle");
-        let transaction = shape == CohortShape::Synthea;
         assert_eq!(
             bundle["type"],
-            if transaction {
-                "transaction"
-            } else {
-                "collection"
-            }
+            if synthea { "transaction" } else { "collection" }
         );
         let mut patient = None;
         let mut resources = Vec::new();
@@ -80,7 +100,7 @@ pub fn read_bundles(dir: &Path, shape: CohortShape) -> Export {
             assert_uuid_v4(url.strip_prefix("urn:uuid:").unwrap());
             let r = entry["resource"].clone();
             let t = r["resourceType"].as_str().unwrap().to_string();
-            if transaction {
+            if synthea {
                 assert_eq!(entry["request"]["method"], "POST");
                 assert_eq!(entry["request"]["url"], t.as_str());
             } else {
@@ -114,8 +134,9 @@ pub fn read_bundles(dir: &Path, shape: CohortShape) -> Export {
     export
 }
 
-/// Reads a directory of Bulk Data NDJSON files.
-pub fn read_ndjson(dir: &Path, shape: CohortShape) -> Export {
+/// Reads a directory of Bulk Data NDJSON files: those of [`PLAIN_TYPES`], and of
+/// [`PADDING_TYPES`] if `synthea`.
+pub fn read_ndjson(dir: &Path, synthea: bool) -> Export {
     let lines = |t: &str| -> Vec<Json> {
         fs::read_to_string(dir.join(format!("{t}.000.ndjson")))
             .unwrap()
@@ -134,14 +155,10 @@ pub fn read_ndjson(dir: &Path, shape: CohortShape) -> Export {
         let reference = format!("Patient/{id}");
         export.records.insert(id, record(&p, reference, Vec::new()));
     }
-    let types = match shape {
-        CohortShape::Plain => ResourceType::PLAIN,
-        CohortShape::Synthea => &ResourceType::ALL,
-    };
+    let padding: &[&str] = if synthea { &PADDING_TYPES } else { &[] };
     let mut ids = BTreeSet::new();
     let mut provenance = Vec::new();
-    for t in &types[1..] {
-        let t = t.name();
+    for &t in PLAIN_TYPES[1..].iter().chain(padding) {
         for r in lines(t) {
             assert_eq!(r["resourceType"], t);
             bump(&mut export.types, t);
@@ -174,9 +191,10 @@ pub fn read_ndjson(dir: &Path, shape: CohortShape) -> Export {
     let all = export.records.values().flat_map(|r| &r.resources);
     for r in all.chain(&provenance) {
         for_each_reference(r, &mut |reference| {
-            let written = types
+            let written = PLAIN_TYPES
                 .iter()
-                .any(|t| reference.starts_with(&format!("{}/", t.name())));
+                .chain(padding)
+                .any(|t| reference.starts_with(&format!("{t}/")));
             if written {
                 assert!(
                     ids.contains(reference) || patients.contains(reference),

@@ -20,15 +20,19 @@ use std::cmp::Reverse;
 use jiff::civil::Date;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
-use serde::Serialize;
 
-use super::codes::{self, Coding};
-use super::fhir::{
-    Clock, CodeableConcept, EncounterResource, Number, ObservationResource, Participant, Period,
-    RefStyle, Reference, Rendered, Resource, ResourceType, cc, quantity,
+use crate::codes::{self, Coding};
+use crate::fhir::{
+    Activity, ActivityDetail, Adjudication, Agent, CarePlanResource, CareTeamResource,
+    ClaimInsurance, ClaimItem, ClaimResource, Clock, DiagnosticReportResource, Display,
+    EncounterResource, EobCareTeam, EobInsurance, EobItem, ExplanationOfBenefitResource,
+    ImagingInstance, ImagingSeries, ImagingStudyResource, ImmunizationResource, Money, Number,
+    ObservationResource, Participant, Payment, Period, ProcedureResource, ProvenanceResource,
+    RefStyle, Reference, Rendered, Resource, ResourceType, Since, TeamMember, cc, quantity,
 };
-use super::measure::div_round;
-use super::scenario::{CondKind, Hms, LabKind, MedStatus, ObsKind, Patient, age_at, uuid};
+use crate::measure::div_round;
+use crate::patient::{CondKind, Hms, LabKind, MedForm, MedStatus, ObsKind, Patient, age_at};
+use crate::scenario::uuid;
 
 // ------------------------------------------------------------------ the padding model
 
@@ -463,252 +467,6 @@ impl Padding {
     }
 }
 
-// ------------------------------------------------------------------ FHIR structs
-
-#[derive(Serialize)]
-pub struct Money {
-    value: Number,
-    currency: &'static str,
-}
-
-/// A reference by display only (a payer outside the export).
-#[derive(Serialize)]
-pub struct Display {
-    display: &'static str,
-}
-
-/// A period that has not ended.
-#[derive(Serialize)]
-pub struct Since {
-    start: String,
-}
-
-#[derive(Serialize)]
-pub struct ClaimInsurance {
-    sequence: u32,
-    focal: bool,
-    coverage: Display,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClaimItem {
-    sequence: u32,
-    product_or_service: CodeableConcept,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    encounter: Option<[Reference; 1]>,
-    net: Money,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ClaimResource<'a> {
-    id: &'a str,
-    status: &'static str,
-    #[serde(rename = "type")]
-    kind: CodeableConcept,
-    #[serde(rename = "use")]
-    purpose: &'static str,
-    patient: Reference,
-    billable_period: Period,
-    created: String,
-    provider: Reference,
-    priority: CodeableConcept,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    prescription: Option<Reference>,
-    insurance: [ClaimInsurance; 1],
-    item: [ClaimItem; 1],
-    total: Money,
-}
-
-#[derive(Serialize)]
-pub struct Adjudication {
-    category: CodeableConcept,
-    amount: Money,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct EobItem {
-    sequence: u32,
-    category: CodeableConcept,
-    product_or_service: CodeableConcept,
-    serviced_period: Period,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    encounter: Option<[Reference; 1]>,
-    adjudication: [Adjudication; 5],
-}
-
-#[derive(Serialize)]
-pub struct EobCareTeam {
-    sequence: u32,
-    provider: Reference,
-    role: CodeableConcept,
-}
-
-#[derive(Serialize)]
-pub struct EobInsurance {
-    focal: bool,
-    coverage: Display,
-}
-
-#[derive(Serialize)]
-pub struct Payment {
-    amount: Money,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ExplanationOfBenefitResource<'a> {
-    id: &'a str,
-    status: &'static str,
-    #[serde(rename = "type")]
-    kind: CodeableConcept,
-    #[serde(rename = "use")]
-    purpose: &'static str,
-    patient: Reference,
-    billable_period: Period,
-    created: String,
-    insurer: Display,
-    provider: Reference,
-    claim: Reference,
-    outcome: &'static str,
-    care_team: [EobCareTeam; 1],
-    insurance: [EobInsurance; 1],
-    item: [EobItem; 1],
-    total: [Adjudication; 2],
-    payment: Payment,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DiagnosticReportResource<'a> {
-    id: &'a str,
-    status: &'static str,
-    category: [CodeableConcept; 1],
-    code: CodeableConcept,
-    subject: Reference,
-    effective_date_time: String,
-    issued: String,
-    performer: [Reference; 1],
-    result: [Reference; 1],
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ImmunizationResource<'a> {
-    id: &'a str,
-    status: &'static str,
-    vaccine_code: CodeableConcept,
-    patient: Reference,
-    occurrence_date_time: String,
-    primary_source: bool,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ProcedureResource<'a> {
-    id: &'a str,
-    status: &'static str,
-    code: CodeableConcept,
-    subject: Reference,
-    encounter: Reference,
-    performed_period: Period,
-}
-
-#[derive(Serialize)]
-pub struct ActivityDetail {
-    code: CodeableConcept,
-    status: &'static str,
-}
-
-#[derive(Serialize)]
-pub struct Activity {
-    detail: ActivityDetail,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CarePlanResource<'a> {
-    id: &'a str,
-    status: &'static str,
-    intent: &'static str,
-    category: [CodeableConcept; 2],
-    subject: Reference,
-    period: Since,
-    care_team: [Reference; 1],
-    addresses: [Reference; 1],
-    activity: [Activity; 2],
-}
-
-#[derive(Serialize)]
-pub struct TeamMember {
-    role: [CodeableConcept; 1],
-    member: Reference,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct CareTeamResource<'a> {
-    id: &'a str,
-    status: &'static str,
-    subject: Reference,
-    period: Since,
-    participant: [TeamMember; 3],
-    reason_reference: [Reference; 1],
-    managing_organization: [Reference; 1],
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ImagingInstance<'a> {
-    uid: &'a str,
-    sop_class: Coding,
-    number: u32,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ImagingSeries<'a> {
-    uid: &'a str,
-    number: u32,
-    modality: Coding,
-    number_of_instances: u32,
-    body_site: Coding,
-    started: String,
-    instance: Vec<ImagingInstance<'a>>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ImagingStudyResource<'a> {
-    id: &'a str,
-    status: &'static str,
-    modality: [Coding; 1],
-    subject: Reference,
-    started: String,
-    number_of_series: u32,
-    number_of_instances: u32,
-    series: [ImagingSeries<'a>; 1],
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Agent {
-    #[serde(rename = "type")]
-    kind: CodeableConcept,
-    who: Reference,
-    on_behalf_of: Reference,
-}
-
-#[derive(Serialize)]
-pub struct ProvenanceResource<'a> {
-    id: &'a str,
-    target: Vec<Reference>,
-    recorded: String,
-    agent: [Agent; 1],
-}
-
 // ------------------------------------------------------------------ rendering
 
 /// One billed service: a Claim and its ExplanationOfBenefit.
@@ -1077,7 +835,7 @@ impl Padding {
         for mc in &self.medication_claims {
             let m = &p.medications[mc.medication];
             let rtype = match m.form {
-                super::scenario::MedForm::Statement { .. } => ResourceType::MedicationStatement,
+                MedForm::Statement { .. } => ResourceType::MedicationStatement,
                 _ => ResourceType::MedicationRequest,
             };
             let day = clock.date_time(m.authored_days, (12, 0, 0));

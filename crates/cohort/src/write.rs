@@ -1,41 +1,5 @@
-//! Seeded, reproducible generator of synthetic, anonymised patients as FHIR R4 JSON, with
-//! reference labels from the generator's own ground truth.
-//!
-//! Each patient's latent state is decided first, then the FHIR resources that express it, then
-//! one label per topic in [`TOPICS`], computed from the generator's own items by the rule text of
-//! each topic (never by plugin code). Thresholds follow `clinical-reference.md`: metformin/eGFR
-//! dose limits (NHG/KNMP), CHA2DS2-VASc with ESC 2020 anticoagulation thresholds, the ESC/ESH
-//! home blood-pressure threshold of 135/85 mmHg, NSAID gastroprotection (CBO/NHG), SCORE2
-//! (ESC 2021, low-risk region) and PHQ-9 (`guideline_topics.rs`).
-//!
-//! - **Labels follow the recorded data.** A lab value in the record is the latent truth plus
-//!   measurement scatter, in the patient's reporting unit (`measure.rs`); the label is what the
-//!   guideline rule gives on the values a clinician sees, the most recent one deciding. Refuted
-//!   and entered-in-error items are written but never count. Labels do not depend on the code
-//!   system (ICPC, SNOMED CT, ATC, RxNorm): a clinician's judgement does not.
-//! - **Two mixes** ([`CohortMix`]): `enriched` (many positives and threshold cases; the shipped
-//!   sample) and `realistic` (a Dutch GP list's ages and prevalences; see `realistic.rs` for the
-//!   sources and assumptions).
-//! - **Two shapes** ([`CohortShape`]): `plain` records, or `synthea`-like transaction Bundles
-//!   padded with the resources a plugin never needs (`synthea.rs`).
-//! - **Real-export shapes** on a fraction of the items in every mix and shape: Medication
-//!   resources by reference or `contained`, MedicationStatements, Observations timed by
-//!   `effectivePeriod` or only `issued`, comparators, conditions unverified, refuted or entered
-//!   in error, SNOMED CT-coded hospital-letter diagnoses in Dutch records, US units for
-//!   US-coded records, extensions (`fhir.rs`).
-//!
-//! Output is streamed one patient at a time (memory does not grow with the cohort size) and is a
-//! pure function of the [`CohortSpec`]: same spec, byte-identical files. Patients carry no direct
-//! identifiers (no name, identifier, telecom or address) and only a birth year.
-
-mod codes;
-mod enriched;
-mod fhir;
-mod guideline_topics;
-mod measure;
-mod realistic;
-mod scenario;
-mod synthea;
+//! Writing a cohort: the directory (refused unless empty or an earlier cohort's), `cohort.json`,
+//! the patients streamed one at a time as Bundles or NDJSON, and `labels.csv`.
 
 use std::collections::BTreeMap;
 use std::fs::{self, File};
@@ -45,137 +9,17 @@ use std::path::{Path, PathBuf};
 use jiff::civil::Date;
 use serde::Serialize;
 
-use fhir::{Bundle, RefStyle, ResourceType};
-use scenario::{MAX_PATIENTS, Pseudonymiser};
-use synthea::Padding;
-
-/// The labelled topics, in `labels.csv` order.
-pub const TOPICS: [&str; scenario::TOPIC_COUNT] = [
-    "metformin-egfr",
-    "af-anticoagulation",
-    "home-bp",
-    "nsaid-gastroprotection",
-    "score2",
-    "phq9",
-];
+use crate::fhir::{self, Bundle, RefStyle, ResourceType};
+use crate::generator::{self, MAX_PATIENTS, Pseudonymiser};
+use crate::patient::Patient;
+use crate::scenario;
+use crate::spec::{CohortError, CohortFormat, CohortShape, CohortSpec, LABELS, MANIFEST, TOPICS};
+use crate::synthea::Padding;
 
 /// Name and version written to `cohort.json`. Version 2: mixes, shapes, measurement noise and
 /// real-export shapes; version 3: the guideline topics (NSAID gastroprotection, SCORE2, PHQ-9).
 const GENERATOR: &str = "livelab-cohort";
 const VERSION: u32 = 3;
-const MANIFEST: &str = "cohort.json";
-const LABELS: &str = "labels.csv";
-
-/// What to generate.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CohortSpec {
-    pub seed: u64,
-    pub patients: usize,
-    /// The evaluation date: every date in the records is at or before it.
-    pub as_of: Date,
-    pub format: CohortFormat,
-    pub shape: CohortShape,
-    pub mix: CohortMix,
-}
-
-/// How the records are laid out on disk.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CohortFormat {
-    /// One FHIR Bundle per patient, `<patient-id>.json`.
-    Bundles,
-    /// FHIR Bulk Data NDJSON, one `<Type>.000.ndjson` file per resource type.
-    Ndjson,
-}
-
-impl CohortFormat {
-    fn name(self) -> &'static str {
-        match self {
-            CohortFormat::Bundles => "bundles",
-            CohortFormat::Ndjson => "ndjson",
-        }
-    }
-}
-
-/// What each patient's records hold besides what the topics read.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum CohortShape {
-    /// The patient's conditions, medications, labs, allergies and a few encounters, in
-    /// `collection` Bundles.
-    #[default]
-    Plain,
-    /// Synthea-like `transaction` Bundles (every entry a POST), padded with encounters, claims,
-    /// explanations of benefit, reports, immunizations, procedures, care plans and teams,
-    /// imaging studies and a provenance: a median of ~390 KB and ~215 resources per patient in
-    /// the enriched mix, ~230 KB and ~125 in the realistic one. The ingest benchmark's input.
-    Synthea,
-}
-
-impl CohortShape {
-    /// The names `--shape` takes, in declaration order.
-    pub const NAMES: [&'static str; 2] = ["plain", "synthea"];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            CohortShape::Plain => "plain",
-            CohortShape::Synthea => "synthea",
-        }
-    }
-
-    /// The shape named `name` (one of [`Self::NAMES`]).
-    pub fn from_name(name: &str) -> Result<Self, CohortError> {
-        match name {
-            "plain" => Ok(CohortShape::Plain),
-            "synthea" => Ok(CohortShape::Synthea),
-            other => Err(CohortError::InvalidSpec(format!(
-                "unknown shape {other:?} (expected plain or synthea)"
-            ))),
-        }
-    }
-
-    fn resource_types(self) -> &'static [ResourceType] {
-        match self {
-            CohortShape::Plain => ResourceType::PLAIN,
-            CohortShape::Synthea => &ResourceType::ALL,
-        }
-    }
-}
-
-/// How often the topics' conditions occur.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum CohortMix {
-    /// Many positives and threshold cases (~35 % on metformin, ~20 % with AF, ~25 % with a
-    /// home blood-pressure series): measures sensitivity and edge handling on a small cohort.
-    /// Alert rates and predictive values measured on it do not transfer to practice.
-    #[default]
-    Enriched,
-    /// A Dutch GP list's ages and prevalences (type 2 diabetes ~6–7 % of adults, AF ~2 %,
-    /// anticoagulation in ~80 % of AF patients with an indication, ...): alert rates and
-    /// predictive values of the order a practice would see.
-    Realistic,
-}
-
-impl CohortMix {
-    /// The names `--mix` takes, in declaration order.
-    pub const NAMES: [&'static str; 2] = ["enriched", "realistic"];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            CohortMix::Enriched => "enriched",
-            CohortMix::Realistic => "realistic",
-        }
-    }
-
-    /// The mix named `name` (one of [`Self::NAMES`]).
-    pub fn from_name(name: &str) -> Result<Self, CohortError> {
-        match name {
-            "enriched" => Ok(CohortMix::Enriched),
-            "realistic" => Ok(CohortMix::Realistic),
-            other => Err(CohortError::InvalidSpec(format!(
-                "unknown mix {other:?} (expected enriched or realistic)"
-            ))),
-        }
-    }
-}
 
 /// Counts over the written cohort.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -189,24 +33,6 @@ pub struct CohortSummary {
     pub us_coded: usize,
     /// FHIR resources written, by type (every type of the shape present, possibly 0).
     pub resources_by_type: BTreeMap<String, u64>,
-}
-
-/// Why a cohort could not be written.
-#[derive(Debug, thiserror::Error)]
-pub enum CohortError {
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error(
-        "{} is not empty and holds no livelab-cohort {MANIFEST}; refusing to write a cohort there",
-        path.display()
-    )]
-    NotACohortDir { path: PathBuf },
-    #[error("invalid cohort spec: {0}")]
-    InvalidSpec(String),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CohortError + '_ {
@@ -273,7 +99,7 @@ pub fn write_cohort(spec: &CohortSpec, out_dir: &Path) -> Result<CohortSummary, 
     let mut positives = [0usize; TOPICS.len()];
     let mut us_coded = 0;
     for index in 0..spec.patients as u64 {
-        let patient = scenario::generate(
+        let patient = generator::generate(
             spec.seed,
             index,
             pseudonymiser.pseudonym(index),
@@ -403,7 +229,7 @@ impl<'a> Sink<'a> {
             CohortFormat::Bundles => Out::Bundles { dir },
             CohortFormat::Ndjson => {
                 let mut files: Vec<_> = ResourceType::ALL.iter().map(|_| None).collect();
-                for t in spec.shape.resource_types() {
+                for t in ResourceType::written_in(spec.shape) {
                     let path = dir.join(format!("{}.000.ndjson", t.name()));
                     let file = File::create(&path).map_err(io_err(&path))?;
                     files[t.index()] = Some((path, BufWriter::with_capacity(NDJSON_BUFFER, file)));
@@ -419,7 +245,7 @@ impl<'a> Sink<'a> {
         })
     }
 
-    fn write(&mut self, p: &scenario::Patient) -> Result<(), CohortError> {
+    fn write(&mut self, p: &Patient) -> Result<(), CohortError> {
         let style = match self.out {
             Out::Bundles { .. } => RefStyle::Bundle,
             Out::Ndjson { .. } => RefStyle::Ndjson,
@@ -466,16 +292,9 @@ impl<'a> Sink<'a> {
                 out.flush().map_err(io_err(&path))?;
             }
         }
-        Ok(self
-            .shape
-            .resource_types()
+        Ok(ResourceType::written_in(self.shape)
             .iter()
             .map(|t| (t.name().to_string(), self.counts[t.index()]))
             .collect())
     }
 }
-
-#[cfg(test)]
-mod reread;
-#[cfg(test)]
-mod tests;

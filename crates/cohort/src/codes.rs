@@ -2,12 +2,13 @@
 //!
 //! Each concept has a Dutch coding list (ICPC-1 NL for episodes, ATC for medications, LOINC plus
 //! NHG Tabel 45 for labs where NHG has a code) and a US coding list (SNOMED CT, RxNorm, LOINC
-//! only), as `clinical-reference.md` describes. SNOMED CT and RxNorm codes the reference does not
-//! list are chosen as follows: ingredient-level RxCUIs (warfarin 11289, apixaban 1364430,
-//! rivaroxaban 1114195, aspirin 1191, clopidogrel 32968, albuterol 435, omeprazole 7646,
-//! penicillin G 7980) or clinical-drug RxCUIs (metformin 500 mg tablet 861007, metformin ER
-//! 500 mg 860975, lisinopril 10 mg 314076, simvastatin 10 mg 314231, the last three as Synthea
-//! emits them); SNOMED CT disorders as Synthea and US Core examples use them.
+//! only), as `docs/CLINICAL_REFERENCE.md` describes ("Code systems", "Codes by concept").
+//! SNOMED CT and RxNorm codes the reference does not list are chosen as follows:
+//! ingredient-level RxCUIs (warfarin 11289, apixaban 1364430, rivaroxaban 1114195, aspirin 1191,
+//! clopidogrel 32968, albuterol 435, omeprazole 7646, penicillin G 7980) or clinical-drug RxCUIs
+//! (metformin 500 mg tablet 861007, metformin ER 500 mg 860975, lisinopril 10 mg 314076,
+//! simvastatin 10 mg 314231, the last three as Synthea emits them); SNOMED CT disorders as
+//! Synthea and US Core examples use them.
 
 /// FHIR code-system URIs.
 pub const ICPC: &str = "http://hl7.org/fhir/sid/icpc-1-nl";
@@ -219,7 +220,7 @@ pub const OMEPRAZOLE: Term = Term {
 };
 
 /// NSAIDs (`nsaid-gastroprotection`): US codes are the clinical drugs the shipped RxNorm → ATC
-/// map covers (ibuprofen 400 mg [Ibu] 206905, naproxen sodium 220 mg 849574); diclofenac is
+/// map covers (ibuprofen 400 mg \[Ibu\] 206905, naproxen sodium 220 mg 849574); diclofenac is
 /// Dutch-only.
 pub const IBUPROFEN: Term = Term {
     nl: &[c(ATC, "M01AE01", "ibuprofen")],
@@ -286,8 +287,8 @@ pub const EGFR: Term = Term {
         "Glomerular filtration rate/1.73 sq M.predicted [Volume Rate/Area] in Serum or Plasma by Creatinine-based formula (MDRD)",
     )],
 };
-/// HbA1c: Dutch in mmol/mol (IFCC, LOINC 59261-8 + NHG 2816 as clinical-reference.md lists it;
-/// which of NHG 2816/3266 is the IFCC one is unverified), US in % (LOINC 4548-4).
+/// HbA1c: Dutch in mmol/mol (IFCC, LOINC 59261-8 + NHG 2816 as `docs/CLINICAL_REFERENCE.md`
+/// lists it; which of NHG 2816/3266 is the IFCC one is unverified), US in % (LOINC 4548-4).
 pub const HBA1C: Term = Term {
     nl: &[
         c(
@@ -364,7 +365,7 @@ pub const HDL: Term = Term {
 /// Tobacco smoking status with a SNOMED CT value (as US Core and the zib TobaccoUse write it),
 /// in Dutch and US records alike.
 pub const SMOKING_STATUS: [Coding; 1] = [c(LOINC, "72166-2", "Tobacco smoking status")];
-/// Smoking status values, indexed like [`super::scenario::Smoking`].
+/// Smoking status values, indexed like `Smoking` (`patient.rs`).
 pub const SMOKING_VALUES: [[Coding; 1]; 4] = [
     [c(SNOMED, "449868002", "Smokes tobacco daily")],
     [c(SNOMED, "428041000124106", "Occasional tobacco smoker")],
@@ -438,7 +439,7 @@ pub const CAT_LABORATORY: [Coding; 1] = [c(OBS_CATEGORY, "laboratory", "Laborato
 pub const CAT_VITAL_SIGNS: [Coding; 1] = [c(OBS_CATEGORY, "vital-signs", "Vital Signs")];
 pub const CAT_SURVEY: [Coding; 1] = [c(OBS_CATEGORY, "survey", "Survey")];
 
-/// Condition clinical status codings, indexed like [`super::scenario::ClinStatus`].
+/// Condition clinical status codings, indexed like `ClinStatus` (`patient.rs`).
 pub const CONDITION_STATUS: [[Coding; 1]; 6] = [
     [c(CONDITION_CLINICAL, "active", "")],
     [c(CONDITION_CLINICAL, "recurrence", "")],

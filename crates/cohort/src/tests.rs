@@ -1,11 +1,18 @@
 //! Tests of the cohort generator: determinism, layout, labels against an independent re-read
 //! of the written JSON, scenario design, the realistic mix's prevalences, the Synthea shape.
 
-use super::reread::{self, Export, Reading, assert_no_identifiers, coded, days_ago};
-use super::scenario::{self, Pseudonymiser};
-use super::*;
+use crate::fhir::ResourceType;
+use crate::generator::{self, Pseudonymiser};
+use crate::patient;
+use crate::reread::{self, Export, Reading, assert_no_identifiers, coded, days_ago};
+use crate::scenario;
+use crate::spec::{LABELS, MANIFEST};
+use crate::{CohortError, CohortFormat, CohortMix, CohortShape, CohortSpec, TOPICS, write_cohort};
+use jiff::civil::Date;
 use serde_json::Value as Json;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A fresh directory under the system temp dir, removed on drop.
@@ -100,7 +107,7 @@ fn cohort_same_spec_gives_identical_bytes_in_every_format_shape_and_mix() {
                 assert!(fa == fb, "{format:?} {shape:?} {mix:?} differ");
                 let expected = match format {
                     CohortFormat::Bundles => patients + 2,
-                    CohortFormat::Ndjson => shape.resource_types().len() + 2,
+                    CohortFormat::Ndjson => ResourceType::written_in(shape).len() + 2,
                 };
                 assert_eq!(fa.len(), expected, "{format:?} {shape:?} {mix:?}");
                 // Overwriting the same directory with the same spec changes nothing.
@@ -129,7 +136,10 @@ fn cohort_labels_do_not_depend_on_format_or_shape() {
                 let summary = write_cohort(&s, &dir.0).unwrap();
                 all_labels.push((summary.positives_by_topic, labels(&dir.0)));
                 if format == CohortFormat::Bundles {
-                    bundles.insert(shape.name(), reread::read_bundles(&dir.0, shape));
+                    bundles.insert(
+                        shape.name(),
+                        reread::read_bundles(&dir.0, shape == CohortShape::Synthea),
+                    );
                 }
             }
         }
@@ -316,8 +326,8 @@ fn check_against_reread(s: &CohortSpec, min_positives: usize) -> Shapes {
     let dir = TempDir::new("reread");
     let summary = write_cohort(s, &dir.0).unwrap();
     let export: Export = match s.format {
-        CohortFormat::Bundles => reread::read_bundles(&dir.0, s.shape),
-        CohortFormat::Ndjson => reread::read_ndjson(&dir.0, s.shape),
+        CohortFormat::Bundles => reread::read_bundles(&dir.0, s.shape == CohortShape::Synthea),
+        CohortFormat::Ndjson => reread::read_ndjson(&dir.0, s.shape == CohortShape::Synthea),
     };
     assert_eq!(export.records.len(), s.patients);
     for (t, n) in &summary.resources_by_type {
@@ -368,7 +378,7 @@ fn check_against_reread(s: &CohortSpec, min_positives: usize) -> Shapes {
         // the patient is coded comes from the model (rows are in patient order).
         let index = (i / TOPICS.len()) as u64;
         assert_eq!(*id, pseudonyms.pseudonym(index));
-        let us = scenario::generate(s.seed, index, id.clone(), s.as_of, s.mix).us;
+        let us = generator::generate(s.seed, index, id.clone(), s.as_of, s.mix).us;
         us_models += usize::from(us);
         let text = serde_json::to_string(&rec.resources).unwrap();
         let nl_systems = text.contains(ICPC) || text.contains(ATC) || text.contains(NHG);
@@ -627,20 +637,20 @@ fn cohort_synthea_shape_is_padded_like_synthea_and_anonymised() {
 
 #[test]
 fn cohort_scenarios_reach_their_intended_labels_and_edges() {
-    use scenario::{LabKind, MedStatus, ObsKind, Value};
+    use patient::{LabKind, MedStatus, ObsKind, Value};
     let as_of = date(2025, 3, 14);
     let pseudonyms = Pseudonymiser::new(5);
     let mut names = BTreeMap::<&str, [usize; 2]>::new();
     let mut edges = BTreeSet::new();
     for i in 0..4000 {
-        let p = scenario::generate(5, i, pseudonyms.pseudonym(i), as_of, CohortMix::Enriched);
+        let p = generator::generate(5, i, pseudonyms.pseudonym(i), as_of, CohortMix::Enriched);
         let truth = scenario::truth(&p, as_of);
         assert_eq!(p.intended, truth, "{} {:?}", p.pseudonym, p.scenario);
         for (name, label) in p.scenario.iter().zip(truth) {
             names.entry(name).or_default()[usize::from(label)] += 1;
         }
         // The guideline topics' edges, as the labels see them.
-        let age = scenario::age_at(as_of, p.birth_year);
+        let age = patient::age_at(as_of, p.birth_year);
         if scenario::nsaid_assessment(&p, as_of).is_some() && (69..=72).contains(&age) {
             edges.insert(format!("nsaid age {age} -> {}", truth[3]));
         }
@@ -678,7 +688,7 @@ fn cohort_scenarios_reach_their_intended_labels_and_edges() {
         for m in &p.medications {
             if matches!(
                 m.kind,
-                scenario::MedKind::Metformin | scenario::MedKind::MetforminEr
+                patient::MedKind::Metformin | patient::MedKind::MetforminEr
             ) && m.status == MedStatus::Active
             {
                 let daily = m.dose_ug / 1000 * m.frequency / m.period_days;
@@ -769,7 +779,7 @@ fn share(numerator: usize, denominator: usize) -> f64 {
 /// changed.
 #[test]
 fn cohort_realistic_mix_prevalences_fall_in_the_documented_ranges() {
-    use scenario::{CondKind, Gender, MedStatus, age_at};
+    use patient::{CondKind, Gender, MedStatus, age_at};
     let as_of = date(2026, 11, 1);
     let pseudonyms = Pseudonymiser::new(31337);
     let n = 20_000;
@@ -782,7 +792,7 @@ fn cohort_realistic_mix_prevalences_fall_in_the_documented_ranges() {
     let mut home_series = 0;
     let mut positives = [0usize; TOPICS.len()];
     for i in 0..n {
-        let p = scenario::generate(
+        let p = generator::generate(
             31337,
             i,
             pseudonyms.pseudonym(i),
@@ -796,7 +806,7 @@ fn cohort_realistic_mix_prevalences_fall_in_the_documented_ranges() {
         }
         let age = age_at(as_of, p.birth_year);
         let has = |kind| p.conditions.iter().any(|c| c.counts() && c.kind == kind);
-        let active = |pred: fn(scenario::MedKind) -> bool| {
+        let active = |pred: fn(patient::MedKind) -> bool| {
             p.medications
                 .iter()
                 .any(|m| m.status == MedStatus::Active && pred(m.kind))
@@ -811,7 +821,7 @@ fn cohort_realistic_mix_prevalences_fall_in_the_documented_ranges() {
                 metformin += usize::from(active(|k| {
                     matches!(
                         k,
-                        scenario::MedKind::Metformin | scenario::MedKind::MetforminEr
+                        patient::MedKind::Metformin | patient::MedKind::MetforminEr
                     )
                 }));
             }
@@ -928,7 +938,7 @@ fn cohort_print_seed42_mix() {
     let mut names = BTreeMap::<(usize, &str), [usize; 2]>::new();
     let mut letter_dependent = [0usize; 3];
     for i in 0..300 {
-        let mut p = scenario::generate(42, i, pseudonyms.pseudonym(i), s.as_of, s.mix);
+        let mut p = generator::generate(42, i, pseudonyms.pseudonym(i), s.as_of, s.mix);
         let truth = scenario::truth(&p, s.as_of);
         for (t, (name, label)) in p.scenario.iter().zip(truth).enumerate() {
             names.entry((t, name)).or_default()[usize::from(label)] += 1;

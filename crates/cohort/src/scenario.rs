@@ -1,6 +1,7 @@
-//! The latent patient model: each patient's scenario is decided first, then the items (conditions,
-//! medications, observations, ...) that express it, then the reference labels, computed from
-//! those items by the rule text (never by plugin code).
+//! The reference labels and the builder of a patient's scenario: each patient's scenario is
+//! decided first (by a mix, on a [`Builder`]), then the items (conditions, medications,
+//! observations, ...) that express it, then the reference labels, computed from those items by
+//! the rule text (never by plugin code).
 //!
 //! Items are what the record *shows*: a lab value here is the recorded value (the latent truth
 //! plus measurement scatter, in the patient's reporting unit), so labels follow the recorded
@@ -8,655 +9,27 @@
 //! conditions whose `verificationStatus` is `refuted` or `entered-in-error`, orders and results
 //! entered in error — are kept in the record and never count toward a label.
 //!
-//! Everything here is a pure function of (seed, patient index, as_of, mix): each patient has its
-//! own RNG, seeded from the cohort seed and the patient's index, so a cohort streams one patient
-//! at a time and any patient can be regenerated alone.
+//! Everything here is a pure function of the patient and its RNG: each patient has its own RNG,
+//! seeded from the cohort seed and the patient's index (`generator.rs`), so a cohort streams one
+//! patient at a time and any patient can be regenerated alone.
 
 use jiff::civil::Date;
+use rand::RngExt;
 use rand::rngs::StdRng;
-use rand::seq::SliceRandom;
-use rand::{RngExt, SeedableRng};
 
-use super::CohortMix;
-use super::codes::{self, Term};
-use super::measure;
-
-// ------------------------------------------------------------------ seeds and pseudonyms
-
-/// SplitMix64 finaliser: a fixed, well-mixed 64-bit hash.
-pub fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// The seed of patient `index`'s own RNG.
-fn patient_seed(seed: u64, index: u64) -> u64 {
-    splitmix64(seed ^ splitmix64(index ^ 0x7061_7469_656e_7421))
-}
-
-/// Largest number of patients a cohort can hold: pseudonyms are 48-bit.
-pub const MAX_PATIENTS: u64 = 1 << 48;
-
-const MASK24: u64 = (1 << 24) - 1;
-
-/// Turns a patient index into its pseudonym: a keyed 4-round Feistel permutation of the 48-bit
-/// index space, so pseudonyms look random, come from the seeded RNG, and never collide (no set
-/// of issued ids to keep: O(1) memory however large the cohort).
-pub struct Pseudonymiser {
-    keys: [u64; 4],
-}
-
-impl Pseudonymiser {
-    pub fn new(seed: u64) -> Self {
-        let mut rng = StdRng::seed_from_u64(splitmix64(seed ^ 0x7073_6575_646f_6e79));
-        Self {
-            keys: [rng.random(), rng.random(), rng.random(), rng.random()],
-        }
-    }
-
-    /// `pt-` and 12 lowercase hex digits.
-    pub fn pseudonym(&self, index: u64) -> String {
-        debug_assert!(index < MAX_PATIENTS);
-        let (mut left, mut right) = ((index >> 24) & MASK24, index & MASK24);
-        for key in self.keys {
-            let f = splitmix64(right ^ key) & MASK24;
-            (left, right) = (right, left ^ f);
-        }
-        format!("pt-{:012x}", (left << 24) | right)
-    }
-}
-
-/// A random UUID in v4 shape (version 4, RFC 4122 variant), from the given RNG.
-pub fn uuid(rng: &mut StdRng) -> String {
-    let hi: u64 = rng.random();
-    let lo: u64 = rng.random();
-    let hi = (hi & !0xf000) | 0x4000;
-    let lo = (lo & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
-    format!(
-        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
-        hi >> 32,
-        (hi >> 16) & 0xffff,
-        hi & 0xffff,
-        lo >> 48,
-        lo & 0xffff_ffff_ffff
-    )
-}
-
-// ------------------------------------------------------------------ ages
-
-/// True when `as_of` falls before 1 July, the birthday the host imputes to a birth year.
-fn before_july(as_of: Date) -> bool {
-    (as_of.month(), as_of.day()) < (7, 1)
-}
-
-/// Age in whole years at `as_of` of someone born in `birth_year`, with the host's rule: year
-/// difference, minus one when `as_of` is before 1 July.
-pub fn age_at(as_of: Date, birth_year: i16) -> i32 {
-    i32::from(as_of.year()) - i32::from(birth_year) - i32::from(before_july(as_of))
-}
-
-/// The birth year that gives `age` at `as_of` under [`age_at`].
-pub(super) fn birth_year_for(as_of: Date, age: i32) -> i16 {
-    let year = i32::from(as_of.year()) - age - i32::from(before_july(as_of));
-    i16::try_from(year).expect("as_of validated to a year where every birth year fits")
-}
-
-// ------------------------------------------------------------------ model
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Gender {
-    Female,
-    Male,
-    Other,
-    Unknown,
-}
-
-impl Gender {
-    pub fn code(self) -> &'static str {
-        match self {
-            Gender::Female => "female",
-            Gender::Male => "male",
-            Gender::Other => "other",
-            Gender::Unknown => "unknown",
-        }
-    }
-}
-
-/// FHIR `Condition.clinicalStatus`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ClinStatus {
-    Active,
-    Recurrence,
-    Relapse,
-    Inactive,
-    Remission,
-    Resolved,
-}
-
-impl ClinStatus {
-    /// active, recurrence or relapse: the statuses the CHA2DS2-VASc rule counts for HF, HTN, DM
-    /// and AF itself.
-    pub fn is_active(self) -> bool {
-        matches!(
-            self,
-            ClinStatus::Active | ClinStatus::Recurrence | ClinStatus::Relapse
-        )
-    }
-
-    pub fn index(self) -> usize {
-        self as usize
-    }
-}
-
-/// FHIR `Condition.verificationStatus`, as the generator writes it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verification {
-    Confirmed,
-    /// Left out, as many GP exports do: read as confirmed.
-    Unstated,
-    /// Ruled out. The export still says `clinicalStatus: active` (as real systems do when the
-    /// diagnosis is refuted but the episode is not closed): it must not count all the same.
-    Refuted,
-    /// Recorded by mistake; written without `clinicalStatus` (FHIR invariant con-5).
-    EnteredInError,
-}
-
-impl Verification {
-    /// Whether a clinician takes the diagnosis as given.
-    pub fn counts(self) -> bool {
-        matches!(self, Verification::Confirmed | Verification::Unstated)
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CondKind {
-    Diabetes,
-    Hypertension,
-    HypertensionOrganDamage,
-    AtrialFibrillation,
-    HeartFailure,
-    Stroke,
-    Tia,
-    PulmonaryEmbolism,
-    MyocardialInfarction,
-    ChronicIhd,
-    PeripheralArterialDisease,
-    Asthma,
-    Copd,
-    Depression,
-    PepticUlcer,
-    DuodenalUlcer,
-    GastricUlcer,
-}
-
-/// A CHA2DS2-VASc category.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Chads {
-    HeartFailure,
-    Hypertension,
-    Diabetes,
-    Thromboembolism,
-    Vascular,
-}
-
-impl CondKind {
-    pub fn term(self) -> &'static Term {
-        match self {
-            CondKind::Diabetes => &codes::DIABETES_T2,
-            CondKind::Hypertension => &codes::HYPERTENSION,
-            CondKind::HypertensionOrganDamage => &codes::HYPERTENSION_ORGAN_DAMAGE,
-            CondKind::AtrialFibrillation => &codes::ATRIAL_FIBRILLATION,
-            CondKind::HeartFailure => &codes::HEART_FAILURE,
-            CondKind::Stroke => &codes::STROKE,
-            CondKind::Tia => &codes::TIA,
-            CondKind::PulmonaryEmbolism => &codes::PULMONARY_EMBOLISM,
-            CondKind::MyocardialInfarction => &codes::MYOCARDIAL_INFARCTION,
-            CondKind::ChronicIhd => &codes::CHRONIC_IHD,
-            CondKind::PeripheralArterialDisease => &codes::PERIPHERAL_ARTERIAL_DISEASE,
-            CondKind::Asthma => &codes::ASTHMA,
-            CondKind::Copd => &codes::COPD,
-            CondKind::Depression => &codes::DEPRESSION,
-            CondKind::PepticUlcer => &codes::PEPTIC_ULCER,
-            CondKind::DuodenalUlcer => &codes::DUODENAL_ULCER,
-            CondKind::GastricUlcer => &codes::GASTRIC_ULCER,
-        }
-    }
-
-    pub(super) fn chads(self) -> Option<Chads> {
-        match self {
-            CondKind::HeartFailure => Some(Chads::HeartFailure),
-            CondKind::Hypertension | CondKind::HypertensionOrganDamage => Some(Chads::Hypertension),
-            CondKind::Diabetes => Some(Chads::Diabetes),
-            CondKind::Stroke | CondKind::Tia | CondKind::PulmonaryEmbolism => {
-                Some(Chads::Thromboembolism)
-            }
-            CondKind::MyocardialInfarction
-            | CondKind::ChronicIhd
-            | CondKind::PeripheralArterialDisease => Some(Chads::Vascular),
-            _ => None,
-        }
-    }
-
-    /// Diagnoses usually made in hospital: in a Dutch GP record some arrive as a hospital
-    /// letter's SNOMED CT coding instead of an ICPC episode.
-    fn diagnosed_in_hospital(self) -> bool {
-        matches!(
-            self,
-            CondKind::AtrialFibrillation
-                | CondKind::HeartFailure
-                | CondKind::Stroke
-                | CondKind::Tia
-                | CondKind::PulmonaryEmbolism
-                | CondKind::MyocardialInfarction
-                | CondKind::ChronicIhd
-                | CondKind::PeripheralArterialDisease
-        )
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct Condition {
-    pub uuid: String,
-    pub kind: CondKind,
-    pub status: ClinStatus,
-    pub verification: Verification,
-    pub onset_days: u32,
-    pub abated_days: Option<u32>,
-    /// A Dutch-coded record's diagnosis taken over from a hospital letter: coded in SNOMED CT
-    /// only. Labels do not change: a clinician's judgement does not depend on the code system.
-    pub from_letter: bool,
-    /// Written with the `condition-assertedDate` extension, this many days ago.
-    pub asserted_days: Option<u32>,
-}
-
-impl Condition {
-    /// Counts toward a label (not refuted, not entered in error).
-    pub fn counts(&self) -> bool {
-        self.verification.counts()
-    }
-}
-
-/// `MedicationRequest.status` / `MedicationStatement.status` (the codes used are valid in both).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MedStatus {
-    Active,
-    OnHold,
-    Completed,
-    Stopped,
-    EnteredInError,
-}
-
-impl MedStatus {
-    pub fn code(self) -> &'static str {
-        match self {
-            MedStatus::Active => "active",
-            MedStatus::OnHold => "on-hold",
-            MedStatus::Completed => "completed",
-            MedStatus::Stopped => "stopped",
-            MedStatus::EnteredInError => "entered-in-error",
-        }
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum MedKind {
-    Metformin,
-    MetforminEr,
-    Gliclazide,
-    Warfarin,
-    Phenprocoumon,
-    Acenocoumarol,
-    Dabigatran,
-    Rivaroxaban,
-    Apixaban,
-    Edoxaban,
-    Aspirin,
-    Carbasalate,
-    Clopidogrel,
-    Simvastatin,
-    Atorvastatin,
-    Lisinopril,
-    Salbutamol,
-    Omeprazole,
-    Ibuprofen,
-    Naproxen,
-    Diclofenac,
-    Pantoprazole,
-    Esomeprazole,
-    Sertraline,
-    Citalopram,
-    Prednisolone,
-    Prednisone,
-}
-
-impl MedKind {
-    pub fn term(self) -> &'static Term {
-        match self {
-            MedKind::Metformin => &codes::METFORMIN,
-            MedKind::MetforminEr => &codes::METFORMIN_ER,
-            MedKind::Gliclazide => &codes::GLICLAZIDE,
-            MedKind::Warfarin => &codes::WARFARIN,
-            MedKind::Phenprocoumon => &codes::PHENPROCOUMON,
-            MedKind::Acenocoumarol => &codes::ACENOCOUMAROL,
-            MedKind::Dabigatran => &codes::DABIGATRAN,
-            MedKind::Rivaroxaban => &codes::RIVAROXABAN,
-            MedKind::Apixaban => &codes::APIXABAN,
-            MedKind::Edoxaban => &codes::EDOXABAN,
-            MedKind::Aspirin => &codes::ASPIRIN,
-            MedKind::Carbasalate => &codes::CARBASALATE,
-            MedKind::Clopidogrel => &codes::CLOPIDOGREL,
-            MedKind::Simvastatin => &codes::SIMVASTATIN,
-            MedKind::Atorvastatin => &codes::ATORVASTATIN,
-            MedKind::Lisinopril => &codes::LISINOPRIL,
-            MedKind::Salbutamol => &codes::SALBUTAMOL,
-            MedKind::Omeprazole => &codes::OMEPRAZOLE,
-            MedKind::Ibuprofen => &codes::IBUPROFEN,
-            MedKind::Naproxen => &codes::NAPROXEN,
-            MedKind::Diclofenac => &codes::DICLOFENAC,
-            MedKind::Pantoprazole => &codes::PANTOPRAZOLE,
-            MedKind::Esomeprazole => &codes::ESOMEPRAZOLE,
-            MedKind::Sertraline => &codes::SERTRALINE,
-            MedKind::Citalopram => &codes::CITALOPRAM,
-            MedKind::Prednisolone => &codes::PREDNISOLONE,
-            MedKind::Prednisone => &codes::PREDNISONE,
-        }
-    }
-
-    /// The high-dose threshold of an NSAID (more than this many mg a day), `None` for other
-    /// medications (`nsaid-gastroprotection`: ibuprofen 1600, naproxen 750, diclofenac 100).
-    pub(super) fn nsaid_high_dose_mg(self) -> Option<u64> {
-        match self {
-            MedKind::Ibuprofen => Some(1600),
-            MedKind::Naproxen => Some(750),
-            MedKind::Diclofenac => Some(100),
-            _ => None,
-        }
-    }
-
-    pub(super) fn is_ppi(self) -> bool {
-        matches!(
-            self,
-            MedKind::Omeprazole | MedKind::Pantoprazole | MedKind::Esomeprazole
-        )
-    }
-
-    /// Anticoagulant (rule 2's) or aspirin (carbasalate calcium included).
-    pub(super) fn is_anticoagulant_or_aspirin(self) -> bool {
-        self.is_anticoagulant() || matches!(self, MedKind::Aspirin | MedKind::Carbasalate)
-    }
-
-    pub(super) fn is_metformin(self) -> bool {
-        matches!(self, MedKind::Metformin | MedKind::MetforminEr)
-    }
-
-    /// Vitamin K antagonists (B01AA) and DOACs (B01AE, B01AF). Antiplatelets are not.
-    pub(super) fn is_anticoagulant(self) -> bool {
-        matches!(
-            self,
-            MedKind::Warfarin
-                | MedKind::Phenprocoumon
-                | MedKind::Acenocoumarol
-                | MedKind::Dabigatran
-                | MedKind::Rivaroxaban
-                | MedKind::Apixaban
-                | MedKind::Edoxaban
-        )
-    }
-}
-
-/// How an export carries a medication (all shapes real exports write).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum MedForm {
-    /// `MedicationRequest.medicationCodeableConcept`.
-    Coded,
-    /// `MedicationRequest.medicationReference` to a `Medication` resource of its own, with this
-    /// uuid (a Bundle entry, or a line of `Medication.000.ndjson`).
-    Referenced(String),
-    /// `MedicationRequest` with the `Medication` in `contained`, referenced as `#med`.
-    Contained,
-    /// `MedicationStatement`: the patient reports using it; asserted this many days ago.
-    Statement { asserted_days: u32 },
-}
-
-/// A medication: `dose_ug` micrograms, `frequency` times per `period_days` days.
-#[derive(Clone, Debug)]
-pub struct Medication {
-    pub uuid: String,
-    pub kind: MedKind,
-    pub status: MedStatus,
-    pub authored_days: u32,
-    pub dose_ug: u32,
-    pub frequency: u32,
-    pub period_days: u32,
-    pub form: MedForm,
-    /// Carries a vendor extension the reader does not know.
-    pub vendor_extension: bool,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LabKind {
-    Egfr,
-    Hba1c,
-    Cholesterol,
-    Potassium,
-    Creatinine,
-    Glucose,
-    Phq9,
-    Hdl,
-}
-
-/// Observation category.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Category {
-    Laboratory,
-    Survey,
-}
-
-impl LabKind {
-    pub fn term(self) -> &'static Term {
-        match self {
-            LabKind::Egfr => &codes::EGFR,
-            LabKind::Hba1c => &codes::HBA1C,
-            LabKind::Cholesterol => &codes::CHOLESTEROL,
-            LabKind::Potassium => &codes::POTASSIUM,
-            LabKind::Creatinine => &codes::CREATININE,
-            LabKind::Glucose => &codes::GLUCOSE,
-            LabKind::Phq9 => &codes::PHQ9,
-            LabKind::Hdl => &codes::HDL,
-        }
-    }
-
-    /// UCUM unit (emitted as both `unit` and `code`): Dutch labs report SI units, US labs the
-    /// conventional units where the US uses them (HbA1c %, cholesterol, creatinine and glucose
-    /// in mg/dL).
-    pub fn unit(self, us: bool) -> &'static str {
-        match (self, us) {
-            (LabKind::Egfr, _) => "mL/min/{1.73_m2}",
-            (LabKind::Hba1c, false) => "mmol/mol",
-            (LabKind::Hba1c, true) => "%",
-            (LabKind::Cholesterol | LabKind::Hdl | LabKind::Glucose, false) => "mmol/L",
-            (
-                LabKind::Cholesterol | LabKind::Hdl | LabKind::Glucose | LabKind::Creatinine,
-                true,
-            ) => "mg/dL",
-            (LabKind::Potassium, _) => "mmol/L",
-            (LabKind::Creatinine, false) => "umol/L",
-            (LabKind::Phq9, _) => "{score}",
-        }
-    }
-
-    pub fn category(self) -> Category {
-        match self {
-            LabKind::Phq9 => Category::Survey,
-            _ => Category::Laboratory,
-        }
-    }
-}
-
-/// A numeric value without float arithmetic: an integer, or an integer number of tenths or
-/// hundredths.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Value {
-    Int(i64),
-    Tenths(i64),
-    Hundredths(i64),
-}
-
-/// Local time of day: hour, minute, second.
-pub type Hms = (u8, u8, u8);
-
-/// How a lab result's time is written. Every form names the same calendar day (`days_ago`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LabTiming {
-    /// `effectiveDateTime` as a date.
-    Date,
-    /// `effectiveDateTime` as a date and `issued` later that day.
-    DateAndIssued(Hms),
-    /// `effectivePeriod` from `start`, lasting `minutes` (the same day).
-    Period { start: Hms, minutes: u8 },
-    /// No `effective[x]`, only `issued` (some lab interfaces send only the report time).
-    IssuedOnly(Hms),
-}
-
-/// `Observation.status`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ObsStatus {
-    Final,
-    Amended,
-    Corrected,
-    EnteredInError,
-}
-
-impl ObsStatus {
-    pub fn code(self) -> &'static str {
-        match self {
-            ObsStatus::Final => "final",
-            ObsStatus::Amended => "amended",
-            ObsStatus::Corrected => "corrected",
-            ObsStatus::EnteredInError => "entered-in-error",
-        }
-    }
-
-    /// A result a clinician reads (not entered in error).
-    pub fn counts(self) -> bool {
-        self != ObsStatus::EnteredInError
-    }
-}
-
-/// Who took a blood-pressure reading.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Performer {
-    /// Self-measured at home: `performer` is the patient.
-    Patient,
-    /// Clinic reading by a practitioner: the `Practitioner/<id>` reference.
-    Practitioner(String),
-    /// Clinic reading without a performer.
-    Unrecorded,
-}
-
-#[derive(Clone, Debug)]
-pub enum ObsKind {
-    Lab {
-        kind: LabKind,
-        /// The recorded value, in the patient's reporting unit.
-        value: Value,
-        /// Written with `comparator: ">"`: the lab's upper reporting limit (Dutch labs report
-        /// an eGFR above 90 as "> 90"); `value` is that limit.
-        above_limit: bool,
-        timing: LabTiming,
-    },
-    /// Tobacco smoking status (LOINC 72166-2, SNOMED CT value), recorded at a consultation.
-    Smoking(Smoking),
-    /// A PHQ-9 filled in at home (performer: the patient): panel 44249-1 with the nine answers
-    /// (0–3) and their total as components, at local time `time`.
-    Phq9Panel { items: [u8; 9], time: Hms },
-    BloodPressure {
-        systolic: i64,
-        diastolic: i64,
-        performer: Performer,
-        /// Local time (+01:00).
-        time: Hms,
-        /// Carries the `observation-bodyPosition` extension (sitting).
-        body_position: bool,
-    },
-}
-
-/// Smoking status, indexed like [`codes::SMOKING_VALUES`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Smoking {
-    Daily,
-    Occasional,
-    Ex,
-    Never,
-}
-
-impl Smoking {
-    pub fn index(self) -> usize {
-        self as usize
-    }
-
-    pub fn current(self) -> bool {
-        matches!(self, Smoking::Daily | Smoking::Occasional)
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct Observation {
-    pub uuid: String,
-    pub days_ago: u32,
-    pub status: ObsStatus,
-    pub kind: ObsKind,
-}
-
-#[derive(Clone, Debug)]
-pub struct Allergy {
-    pub uuid: String,
-    pub active: bool,
-}
-
-#[derive(Clone, Debug)]
-pub struct Encounter {
-    pub uuid: String,
-    pub days_ago: u32,
-    pub class: usize,
-    pub time: (u8, u8),
-}
-
-/// One synthetic patient, as the generator knows it.
-#[derive(Clone, Debug)]
-pub struct Patient {
-    pub pseudonym: String,
-    pub uuid: String,
-    pub us: bool,
-    pub gender: Gender,
-    pub birth_year: i16,
-    /// Written with the US Core birth-sex extension (US-coded, female or male only).
-    pub birthsex_extension: bool,
-    pub conditions: Vec<Condition>,
-    pub medications: Vec<Medication>,
-    pub observations: Vec<Observation>,
-    pub allergies: Vec<Allergy>,
-    pub encounters: Vec<Encounter>,
-    /// The latent kidney function (eGFR, mL/min/1.73 m², at `as_of`), where the model drew one:
-    /// recorded eGFRs scatter around it.
-    pub latent_egfr: Option<i64>,
-    /// Seed of the Synthea-shape padding: a stream of its own, so padding never changes the
-    /// patient.
-    pub padding_seed: u64,
-    /// The label each topic's scenario was built to have (checked against [`truth`] in tests).
-    /// In the realistic mix nothing is built toward a label: it is the truth itself.
-    pub intended: [bool; TOPIC_COUNT],
-    /// Which scenario each topic drew, for summaries and tests.
-    pub scenario: [&'static str; TOPIC_COUNT],
-}
+use crate::measure;
+use crate::patient::{
+    Chads, ClinStatus, CondKind, Condition, Gender, Hms, LabKind, LabTiming, MedForm, MedKind,
+    MedStatus, Medication, ObsKind, ObsStatus, Observation, Patient, Performer, Value,
+    Verification, age_at,
+};
+use crate::spec::TOPIC_COUNT;
 
 // ------------------------------------------------------------------ ground truth
 
 /// metformin-egfr: active metformin, and the most recent eGFR within 365 days is < 10, or
 /// 10–30 with a daily dose > 500 mg, or 30–50 with a daily dose > 1000 mg
-/// (NHG/KNMP dose limits, `clinical-reference.md` rule 1).
+/// (NHG/KNMP dose limits, `docs/CLINICAL_REFERENCE.md` rule 1).
 pub(super) fn metformin_rule(egfr: i64, dose_ug: u32, frequency: u32, period_days: u32) -> bool {
     // daily dose > limit  <=>  dose × frequency > limit × period (exact integer arithmetic).
     let per_period = u64::from(dose_ug) * u64::from(frequency);
@@ -749,7 +122,7 @@ fn truth_af(p: &Patient, as_of: Date) -> bool {
 }
 
 /// home-bp: ≥ 12 self-measured readings dated as_of − 6 .. as_of, and mean systolic ≥ 135 or
-/// mean diastolic ≥ 85 (ESC/ESH home thresholds, `clinical-reference.md` rule 4).
+/// mean diastolic ≥ 85 (ESC/ESH home thresholds, `docs/CLINICAL_REFERENCE.md` rule 4).
 fn truth_home_bp(p: &Patient) -> bool {
     let (mut n, mut sys, mut dia) = (0i64, 0i64, 0i64);
     for o in &p.observations {
@@ -770,10 +143,7 @@ fn truth_home_bp(p: &Patient) -> bool {
     n >= 12 && (sys >= 135 * n || dia >= 85 * n)
 }
 
-/// The number of labelled topics ([`super::TOPICS`]).
-pub const TOPIC_COUNT: usize = 6;
-
-/// The reference labels of a patient, in [`super::TOPICS`] order.
+/// The reference labels of a patient, in [`TOPICS`](crate::spec::TOPICS) order.
 pub fn truth(p: &Patient, as_of: Date) -> [bool; TOPIC_COUNT] {
     [
         truth_metformin(p),
@@ -1006,6 +376,22 @@ pub(super) fn truth_phq9(p: &Patient) -> bool {
 }
 
 // ------------------------------------------------------------------ generation
+
+/// A random UUID in v4 shape (version 4, RFC 4122 variant), from the given RNG.
+pub fn uuid(rng: &mut StdRng) -> String {
+    let hi: u64 = rng.random();
+    let lo: u64 = rng.random();
+    let hi = (hi & !0xf000) | 0x4000;
+    let lo = (lo & 0x3fff_ffff_ffff_ffff) | 0x8000_0000_0000_0000;
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        hi >> 32,
+        (hi >> 16) & 0xffff,
+        hi & 0xffff,
+        lo >> 48,
+        lo & 0xffff_ffff_ffff
+    )
+}
 
 /// Builds one patient: the primitives every mix uses. The mixes (`enriched.rs`,
 /// `realistic.rs`) decide what to build; the primitives decide how a real export would write
@@ -1319,7 +705,7 @@ impl Builder {
     /// What real exports carry besides the truth: resources that are refuted or entered in
     /// error, placed where they would flip a label if a reader counted them. They never count
     /// (see [`truth`]); drawn after the mix has built the patient, in either mix.
-    fn refuted_and_entered_in_error(&mut self, as_of: Date) {
+    pub(super) fn refuted_and_entered_in_error(&mut self, as_of: Date) {
         let us = self.p.us;
         let on_metformin = self
             .p
@@ -1384,100 +770,5 @@ impl Builder {
         }
         // The first three topics; the guideline topics are built after (`guideline_topics.rs`).
         debug_assert_eq!(self.p.intended[..3], truth(&self.p, as_of)[..3]);
-    }
-}
-
-/// Salt of the padding RNG stream.
-const PADDING_SALT: u64 = 0x7061_6464_696e_6721;
-
-/// Generates patient `index` of the cohort with this seed, in the given mix.
-pub fn generate(seed: u64, index: u64, pseudonym: String, as_of: Date, mix: CohortMix) -> Patient {
-    let patient_seed = patient_seed(seed, index);
-    let mut rng = StdRng::seed_from_u64(patient_seed);
-    let uuid = uuid(&mut rng);
-    let us = rng.random_bool(0.2);
-    let gender = match rng.random_range(0..200) {
-        0 => Gender::Other,
-        1 => Gender::Unknown,
-        n if n % 2 == 0 => Gender::Female,
-        _ => Gender::Male,
-    };
-    let birthsex_extension =
-        us && matches!(gender, Gender::Female | Gender::Male) && rng.random_bool(0.5);
-    let mut b = Builder {
-        rng,
-        p: Patient {
-            pseudonym,
-            uuid,
-            us,
-            gender,
-            birth_year: 0,
-            birthsex_extension,
-            conditions: Vec::new(),
-            medications: Vec::new(),
-            observations: Vec::new(),
-            allergies: Vec::new(),
-            encounters: Vec::new(),
-            latent_egfr: None,
-            padding_seed: splitmix64(patient_seed ^ PADDING_SALT),
-            intended: [false; TOPIC_COUNT],
-            scenario: [
-                "no-metformin",
-                "no-af",
-                "no-home-series",
-                "no-nsaid",
-                "no-risk-profile",
-                "no-phq9",
-            ],
-        },
-        history_cap_days: 7000,
-    };
-    match mix {
-        CohortMix::Enriched => b.enriched(as_of),
-        CohortMix::Realistic => b.realistic(as_of),
-    }
-    b.refuted_and_entered_in_error(as_of);
-
-    // Record order carries no meaning: "most recent" must come from dates.
-    let Builder {
-        mut rng,
-        mut p,
-        history_cap_days,
-    } = b;
-    p.conditions.shuffle(&mut rng);
-    p.medications.shuffle(&mut rng);
-    p.observations.shuffle(&mut rng);
-
-    // The guideline topics (nsaid-gastroprotection, score2, phq9) draw from a stream of their
-    // own, on the finished patient: the first three topics' draws, and the records of patients
-    // who get nothing for the later topics, are what they were before those topics existed.
-    let mut b = Builder {
-        rng: StdRng::seed_from_u64(splitmix64(patient_seed ^ GUIDELINE_SALT)),
-        p,
-        history_cap_days,
-    };
-    let before = (
-        b.p.conditions.len(),
-        b.p.medications.len(),
-        b.p.observations.len(),
-    );
-    b.guideline_topics(as_of, mix);
-    let Builder { mut rng, mut p, .. } = b;
-    interleave(&mut rng, &mut p.conditions, before.0);
-    interleave(&mut rng, &mut p.medications, before.1);
-    interleave(&mut rng, &mut p.observations, before.2);
-    p
-}
-
-/// Salt of the guideline topics' RNG stream.
-const GUIDELINE_SALT: u64 = 0x6775_6964_656c_696e;
-
-/// Moves the items from `from` on to random places among the earlier ones, keeping the earlier
-/// ones' order.
-fn interleave<T>(rng: &mut StdRng, items: &mut Vec<T>, from: usize) {
-    let added = items.split_off(from);
-    for item in added {
-        let at = rng.random_range(0..=items.len());
-        items.insert(at, item);
     }
 }
