@@ -13,7 +13,7 @@
 //!   an `error: ` line that names the file and what is wrong.
 //!
 //! Adding a class is one entry in the [`hostile_cases!`] table below, plus its guest: a
-//! crate in `plugins/test-guests/<name>/` (build.rs finds it; add it to the members of
+//! crate in `plugins/test-guests/<name>/` (`crates/test-programs/build.rs` finds it; add it to the members of
 //! `plugins/Cargo.toml`; its path is `test_guests::<NAME>`), or a component built here from
 //! WAT ([`wat_guest`]) for what Rust cannot express.
 
@@ -40,7 +40,7 @@ const RUN_TIMEOUT: Duration = Duration::from_secs(30);
 /// The hostile component a case runs.
 #[derive(Clone, Copy)]
 enum Guest {
-    /// A component built from `plugins/test-guests/` by build.rs (`test_guests::*`).
+    /// A component built from `plugins/test-guests/` by `crates/test-programs` (`test_guests::*`).
     Built(&'static str),
     /// A file the case writes into the test's temporary directory: WAT-built components
     /// and broken bytes.

@@ -1,5 +1,6 @@
 //! livelab's integration tests: one binary, one module per topic. They drive the real
-//! `livelab` CLI with the real plugin components that `build.rs` built.
+//! `livelab` CLI (or the library) with the real plugin components: the samples `build.rs` built
+//! and the test guests `crates/test-programs` built.
 //!
 //! Golden files live in `tests/expected/`; run with `LIVELAB_BLESS=1` to rewrite them after
 //! an intended change, then review the diff.
