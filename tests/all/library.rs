@@ -1,16 +1,18 @@
-//! The run path as a library: a trial run in-process (no subprocess), and a run whose output
-//! fails mid-way (a full disk) stopping at once with an error that names the file and the
-//! records completed.
+//! The run path as a library: a trial run in-process (no subprocess), one record evaluated on
+//! its own as a service would, and a run whose output fails mid-way (a full disk) stopping at
+//! once with an error that names the file and the records completed.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use livelab_host::ArtifactCache;
+use livelab_host::run::plan::{PlannedPlugin, load_plugins, sandbox};
+use livelab_host::run::{CdsCard, evaluate_record, run};
 use livelab_host::trial::Trial;
 use livelab_host::trial::execute::{ExecuteError, Quiet, create_file};
 use livelab_host::trial::run::{TrialOptions, TrialRunError, run_trial};
+use livelab_host::{ArtifactCache, EvaluationContext, Limits, LoadOptions, Outcome, RecordReader};
 
 use crate::support::*;
 
@@ -33,6 +35,64 @@ fn options(out: &Path) -> TrialOptions<'static> {
         workers: Some(2),
         cache: ArtifactCache::new(None),
         samples: &samples,
+    }
+}
+
+/// An evaluation as the outputs show it: the cards as CDS Hooks JSON (or the failure) and the
+/// deterministic cost.
+fn shown(outcome: &Outcome) -> String {
+    let cards = match &outcome.result {
+        Ok(cards) => serde_json::to_string(&cards.iter().map(CdsCard::from).collect::<Vec<_>>()),
+        Err(failure) => Ok(failure.to_string()),
+    };
+    format!("{} fuel {}", cards.unwrap(), outcome.fuel_used)
+}
+
+#[test]
+fn one_record_on_its_own_gives_what_it_gives_in_a_run() {
+    // A service has one record at a time: `evaluate_record` must be exactly what `run` does
+    // for each record, whatever the order or the threads.
+    let sandbox = sandbox(2).unwrap();
+    let planned: Vec<PlannedPlugin> = SAMPLE_PACKAGES
+        .iter()
+        .map(|(_, path)| PlannedPlugin {
+            path: PathBuf::from(path),
+            options: LoadOptions::authoring(Limits::default()),
+        })
+        .collect();
+    let plugins = load_plugins(&sandbox, &ArtifactCache::new(None), &planned).unwrap();
+    let date = SAMPLE_DATE.parse().unwrap();
+    let ctx = EvaluationContext {
+        evaluation_date: date,
+        seed: 7,
+        keep_inputs: false,
+    };
+    let records = || {
+        RecordReader::open(Path::new(SAMPLE_RECORDS), date)
+            .unwrap()
+            .take(40)
+    };
+    let mut in_run = Vec::new();
+    run(&sandbox, &plugins, records(), &ctx, 2, |outcome| {
+        in_run.push(outcome);
+        Ok::<_, ()>(())
+    })
+    .unwrap();
+    assert_eq!(in_run.len(), 40);
+    // Alone, in reverse order, one thread.
+    for (seq, record) in records().enumerate().collect::<Vec<_>>().into_iter().rev() {
+        let alone = evaluate_record(&sandbox, &plugins, seq as u64, record, &ctx);
+        let ran = &in_run[seq];
+        let key = &alone.record.as_ref().unwrap().0;
+        assert_eq!(key, &ran.record.as_ref().unwrap().0, "record {seq}");
+        for ((plugin, a), r) in plugins.iter().zip(&alone.evaluations).zip(&ran.evaluations) {
+            assert_eq!(
+                shown(a),
+                shown(r),
+                "record {key}, plugin {}: alone vs in a run",
+                plugin.info.id
+            );
+        }
     }
 }
 

@@ -108,7 +108,10 @@ where
     }
 }
 
-fn evaluate_record(
+/// One record through every plugin, each in a fresh instance: what [`run`] does for each
+/// record, for a caller that has one record at a time (a CDS Hooks service answering a
+/// request). `seq` is the record's position in the caller's own order.
+pub fn evaluate_record(
     sandbox: &Sandbox,
     plugins: &[Plugin],
     seq: u64,
