@@ -53,6 +53,10 @@ pub enum Section {
 }
 
 /// A code system (WIT `code-system`).
+///
+/// Deliberately a copy of the host's (`livelab_host::wit::CodeSystem` and its URIs): this crate
+/// is its own workspace and depends on no livelab crate until `livelab serve` wires it in,
+/// when the host's type takes its place.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum CodeSystem {
     Icpc,

@@ -255,6 +255,10 @@ fn mean(values: &[f64]) -> Option<f64> {
 /// SCORE2 (ESC 2021, low-risk region; rule 5): the 10-year risk in percent from age, sex, SBP
 /// (mmHg), total and HDL cholesterol (mmol/L) and smoking. The same floating-point steps as the
 /// rule text, in the order written there.
+///
+/// Deliberately written again here rather than shared with `plugins/score2` (and again in the
+/// test re-reader): the labels must come from the rule text independently of the plugin they
+/// judge, or a bug in one would be copied into the other and never be seen.
 pub fn score2_percent(male: bool, age: f64, sbp: f64, tc: f64, hdl: f64, smoker: bool) -> f64 {
     let (beta, s0, a, b): ([f64; 9], f64, f64, f64) = if male {
         (

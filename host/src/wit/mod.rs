@@ -165,6 +165,9 @@ impl Section {
     }
 }
 
+// Deliberately the same as in `plugins/sdk`: the host's and the guests' bindings are two
+// separate `bindgen!` expansions of one WIT (wasmtime's and wit-bindgen's), so each side
+// names the hooks on its own types; the WIT is what keeps them in step.
 impl HookKind {
     pub fn as_str(self) -> &'static str {
         match self {

@@ -376,6 +376,8 @@ impl Sex {
 
 // --------------------------------------------------------------------------------- requests
 
+// Deliberately the same as in the host's `wit` module: guest and host bindings are separate
+// expansions of one WIT (wit-bindgen's and wasmtime's), and a guest cannot depend on the host.
 impl HookKind {
     /// The WIT (kebab-case) name of the hook.
     pub fn as_str(self) -> &'static str {
