@@ -122,9 +122,13 @@ fn summary_of_logged(raw: &serde_json::value::RawValue) -> String {
             "ok, {} card(s)",
             output["cards"].as_array().map_or(0, Vec::len)
         ),
+        // The log is a file anyone could have edited: what it says is escaped before it is
+        // printed.
         _ => format!(
             "error: {}",
-            output["error"]["cause"].as_str().unwrap_or("unknown")
+            livelab_host::text::escape_hidden(
+                output["error"]["cause"].as_str().unwrap_or("unknown")
+            )
         ),
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! The modules in dependency order (each uses only those above it):
 //! - [`digest`]: SHA-256 and hex, the one encoder of hashes;
+//! - [`text`]: plugin-controlled text made harmless (hidden characters refused or escaped);
 //! - [`wit`]: the plugin contract's types (the one `bindgen!`);
 //! - [`sandbox`]: the engine, limits and per-evaluation store;
 //! - [`package`]: plugin packages: manifests, signatures, trust policies, writing packages;
@@ -14,6 +15,7 @@
 //! - [`trial`]: trial files, labels, effectiveness and its statistics, the trial summary.
 
 pub mod digest;
+pub mod text;
 pub mod wit;
 
 pub mod sandbox;

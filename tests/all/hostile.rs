@@ -1260,3 +1260,80 @@ fn a_well_behaved_wat_plugin_returns_its_cards() {
         );
     }
 }
+
+/// A plugin's error message that attacks the terminal and the CSV (a title-setting OSC
+/// sequence, cursor movement, a bell, a right-to-left override, a forged line) reaches
+/// neither as anything but inert, escaped text: not on stdout or stderr of `run` or `trial`,
+/// not in results.csv, and results.jsonl keeps it escaped too.
+#[test]
+fn a_plugins_error_text_cannot_act_on_the_terminal_or_forge_a_csv_row() {
+    let tmp = temp_dir();
+    let records = cohort(tmp.path(), "cohort", 3, "bundles");
+    let ran = tmp.path().join("run");
+    let run = livelab(&[
+        "run",
+        "--records",
+        records.to_str().unwrap(),
+        "--out",
+        ran.to_str().unwrap(),
+        "--date",
+        SAMPLE_DATE,
+        "--plugin",
+        test_guests::TERMINAL_ESCAPE,
+    ]);
+    assert_success(&run);
+    let trial_file = tmp.path().join("trial.toml");
+    std::fs::write(
+        &trial_file,
+        format!(
+            "name = \"terminal escape\"\nregion = \"test\"\nrecords = {records:?}\nlabels = {labels:?}\n\
+             evaluation_date = {SAMPLE_DATE:?}\nallow_unsigned = true\n\n\
+             [[plugin]]\npath = {plugin:?}\ntopic = \"metformin-egfr\"\n",
+            records = records.to_str().unwrap(),
+            labels = records.join("labels.csv").to_str().unwrap(),
+            plugin = test_guests::TERMINAL_ESCAPE,
+        ),
+    )
+    .unwrap();
+    let tried = tmp.path().join("trial");
+    let trial = run_trial(&trial_file, &tried);
+    assert_success(&trial);
+    let csv = std::fs::read(tried.join("results.csv")).unwrap();
+    for (place, bytes) in [
+        ("run's stdout", &run.stdout),
+        ("run's stderr", &run.stderr),
+        (
+            "run's results.jsonl",
+            &std::fs::read(ran.join("results.jsonl")).unwrap(),
+        ),
+        ("trial's stdout", &trial.stdout),
+        ("trial's stderr", &trial.stderr),
+        ("trial's results.csv", &csv),
+        (
+            "trial's results.jsonl",
+            &std::fs::read(tried.join("results.jsonl")).unwrap(),
+        ),
+    ] {
+        let text = String::from_utf8_lossy(bytes);
+        for (what, forbidden) in [("ESC", '\u{1b}'), ("BEL", '\u{7}'), ("RLO", '\u{202e}')] {
+            if let Some(at) = text.find(forbidden) {
+                panic!(
+                    "{place} carries the plugin's {what} at byte {at}: {:?}",
+                    &text[at.saturating_sub(40)..(at + 40).min(text.len())]
+                );
+            }
+        }
+    }
+    // One header and one row per record: the plugin's line break forged no row.
+    let csv = String::from_utf8(csv).unwrap();
+    let rows: Vec<csv::StringRecord> = csv::Reader::from_reader(csv.as_bytes())
+        .records()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(rows.len(), 3, "results.csv rows:\n{csv}");
+    assert_eq!(csv.lines().count(), 4, "a physical line per row:\n{csv}");
+    assert!(
+        csv.contains("\\u{1b}]0;livelab: all plugins passed\\u{7}"),
+        "the message is shown, escaped:\n{csv}"
+    );
+}

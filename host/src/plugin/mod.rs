@@ -763,7 +763,8 @@ fn plugin_error(e: crate::wit::EvaluationError, limits: &Limits) -> Failure {
             ErrorKind::Other => "other",
         }
         .into(),
-        detail: e.message,
+        // Shown in terminal tables and results.csv: nothing in it may act on a terminal.
+        detail: crate::text::escape_hidden(&e.message).into_owned(),
     }
 }
 
@@ -775,7 +776,8 @@ fn panic_message(stderr: &str) -> Option<String> {
         .take(2)
         .collect::<Vec<_>>()
         .join(" ");
-    Some(text.chars().take(300).collect())
+    let text: String = text.chars().take(300).collect();
+    Some(crate::text::escape_hidden(&text).into_owned())
 }
 
 fn check_output(cards: Vec<Card>, limits: &Limits) -> Result<Vec<Card>, Failure> {
@@ -878,6 +880,12 @@ fn check_world(sandbox: &Sandbox, component: &Component, path: &Path) -> Result<
 /// Bounds on what `describe` may declare.
 const MAX_DATA_NEEDS: usize = 64;
 const MAX_CODE_FILTERS: usize = 1_000;
+const MAX_NAME_CHARS: usize = 120;
+const MAX_VERSION_CHARS: usize = 64;
+const MAX_DESCRIPTION_CHARS: usize = 2_048;
+/// The longest code in the shipped code systems is a SNOMED CT id (18 digits); a prefix is
+/// a part of a code.
+const MAX_CODE_PREFIX_BYTES: usize = 32;
 
 fn validate_info(info: &PluginInfo) -> Result<(), String> {
     let id_ok = !info.id.is_empty()
@@ -904,8 +912,51 @@ fn validate_info(info: &PluginInfo) -> Result<(), String> {
             info.data_needs.len()
         ));
     }
-    if info.name.is_empty() || info.version.is_empty() {
-        return Err("name and version must not be empty".into());
+    // What a plugin says of itself is printed by `check`, `describe` and every run, and the
+    // version is written with each decision: bounded, and nothing in it may act on a terminal
+    // (an escape sequence in a code prefix could hide the lines above it on the review screen).
+    for (field, text, min_chars, max_chars) in [
+        ("name", info.name.as_str(), 1, MAX_NAME_CHARS),
+        ("version", info.version.as_str(), 1, MAX_VERSION_CHARS),
+        (
+            "description",
+            info.description.as_str(),
+            0,
+            MAX_DESCRIPTION_CHARS,
+        ),
+    ] {
+        let chars = text.chars().count();
+        if chars < min_chars || chars > max_chars {
+            return Err(format!(
+                "its {field} has {chars} characters; {min_chars} to {max_chars} are allowed"
+            ));
+        }
+        if let Some((at, c)) = crate::text::first_hidden(text) {
+            return Err(format!(
+                "its {field} holds a control or invisible character (U+{:04X}) at character {at}; a plugin's {field} must be plain printable text",
+                c as u32
+            ));
+        }
+    }
+    if let Err(e) = semver::Version::parse(&info.version) {
+        return Err(format!(
+            "its version {:?} is not a semantic version (MAJOR.MINOR.PATCH, e.g. 1.2.0): {e}",
+            info.version
+        ));
+    }
+    for need in &info.data_needs {
+        for filter in &need.codes {
+            // Empty is allowed: it matches every code of the system.
+            let ok = filter.prefix.len() <= MAX_CODE_PREFIX_BYTES
+                && filter.prefix.bytes().all(|b| b.is_ascii_graphic());
+            if !ok {
+                return Err(format!(
+                    "a code filter of its {} need has the prefix {}; a prefix is at most {MAX_CODE_PREFIX_BYTES} printable ASCII characters without spaces",
+                    need.section.as_str(),
+                    crate::text::escape_hidden(&format!("{:?}", filter.prefix))
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -922,6 +973,115 @@ mod tests {
             Some("panicked at src/lib.rs:10:5: deliberate panic")
         );
         assert_eq!(panic_message("nothing"), None);
+    }
+
+    /// What a hostile plugin might declare of itself, each refused with the field it names.
+    #[test]
+    fn describe_strings_are_bounded_and_plain() {
+        use crate::wit::{CodeFilter, CodeSystem, DataNeed, HookKind, Section};
+        let good = || PluginInfo {
+            id: "good".into(),
+            name: "A good plugin".into(),
+            version: "1.2.0".into(),
+            description: "Flags what it should; é and ² are fine.".into(),
+            hooks: vec![HookKind::PatientView],
+            data_needs: vec![DataNeed {
+                section: Section::Conditions,
+                codes: vec![
+                    CodeFilter {
+                        system: CodeSystem::Icpc,
+                        prefix: "K86".into(),
+                    },
+                    CodeFilter {
+                        system: CodeSystem::Atc,
+                        prefix: String::new(),
+                    },
+                ],
+                look_back_days: None,
+            }],
+        };
+        assert_eq!(validate_info(&good()), Ok(()));
+        type Edit = fn(&mut PluginInfo);
+        let hostile: &[(&str, Edit, &str)] = &[
+            (
+                "ANSI in the name",
+                |i| i.name = "ok\u{1b}[2J\u{1b}]0;owned\u{7}".into(),
+                "name holds a control",
+            ),
+            (
+                "bidi override in the description",
+                |i| i.description = "safe \u{202e}txe.lleh".into(),
+                "description holds a control",
+            ),
+            (
+                "newline in the name",
+                |i| i.name = "line one\nline two".into(),
+                "name holds a control",
+            ),
+            (
+                "4 MiB version",
+                |i| i.version = "1.0.0-".to_owned() + &"x".repeat(4 << 20),
+                "version has 4194310 characters",
+            ),
+            (
+                "version not semver",
+                |i| i.version = "latest".into(),
+                "not a semantic version",
+            ),
+            (
+                "empty name",
+                |i| i.name = String::new(),
+                "name has 0 characters",
+            ),
+            (
+                "long description",
+                |i| i.description = "d".repeat(2_049),
+                "description has 2049 characters",
+            ),
+            (
+                "escape in a code prefix",
+                |i| i.data_needs[0].codes[0].prefix = "K\u{1b}[1A\u{1b}[2K".into(),
+                "code filter of its conditions need",
+            ),
+            (
+                "long code prefix",
+                |i| i.data_needs[0].codes[0].prefix = "1".repeat(33),
+                "at most 32 printable ASCII",
+            ),
+            (
+                "space in a code prefix",
+                |i| i.data_needs[0].codes[0].prefix = "K 86".into(),
+                "without spaces",
+            ),
+        ];
+        for (what, edit, expected) in hostile {
+            let mut info = good();
+            edit(&mut info);
+            let err = validate_info(&info).expect_err(what);
+            assert!(err.contains(expected), "{what}: {err}");
+            assert!(
+                !err.chars().any(crate::text::is_hidden),
+                "{what}: the refusal itself carries a hidden character: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_plugins_error_message_cannot_act_on_a_terminal() {
+        use crate::wit::{ErrorKind, EvaluationError};
+        let failure = plugin_error(
+            EvaluationError {
+                kind: ErrorKind::Other,
+                message: "\u{1b}]0;owned\u{7}\u{1b}[1A\u{202e}".into(),
+            },
+            &Limits::default(),
+        );
+        let Failure::PluginError { detail, .. } = failure else {
+            panic!("a plugin error: {failure:?}")
+        };
+        assert_eq!(detail, "\\u{1b}]0;owned\\u{7}\\u{1b}[1A\\u{202e}");
+        let panic = panic_message("panicked at src/lib.rs:1:1:\n\u{1b}[2Jboom").unwrap();
+        assert_eq!(panic, "panicked at src/lib.rs:1:1: \\u{1b}[2Jboom");
     }
 
     #[test]
