@@ -511,6 +511,17 @@ hostile_cases! {
         args: &["--deadline-ms", "40"],
         expect: Refused(&["endless-describe.wasm", "`describe` failed", "deadline exceeded"]),
     },
+    /// A start function that never returns stops instantiation, before `describe` is
+    /// called: the refusal says so, rather than blaming `describe`.
+    a_start_function_that_never_returns_is_refused_as_instantiation: Case {
+        guest: Made(wat_guest::endless_start),
+        args: &["--deadline-ms", "40"],
+        expect: Refused(&[
+            "endless-start.wasm",
+            "instantiating the component failed before `describe` could run",
+            "deadline exceeded",
+        ]),
+    },
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1079,6 +1090,21 @@ mod wat_guest {
         (i32.ne (table.grow $grown (ref.null func) (i32.const 1000)) (i32.const -1))))
     ;; table.grow reported failure instead of the host stopping the plugin.
     unreachable",
+            },
+        )
+    }
+
+    /// The core module's start function loops forever: instantiation never ends.
+    pub fn endless_start(dir: &Path) -> PathBuf {
+        plugin(
+            dir,
+            "endless-start.wasm",
+            Module {
+                id: "endless-start",
+                imports: "",
+                fields: "(func $boot (loop $spin (br $spin))) (start $boot)",
+                describe: None,
+                evaluate: "unreachable",
             },
         )
     }

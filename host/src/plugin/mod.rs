@@ -69,6 +69,10 @@ pub enum LoadError {
         wit::EVALUATOR_EXPORT
     )]
     WrongTypes { path: PathBuf, reason: String },
+    #[error(
+        "{path}: instantiating the component failed before `describe` could run (its start function or initialisers): {reason}"
+    )]
+    Instantiate { path: PathBuf, reason: String },
     #[error("{path}: `describe` failed: {reason}")]
     Describe { path: PathBuf, reason: String },
     #[error("{path}: `describe` returned an invalid plugin-info: {reason}")]
@@ -482,19 +486,19 @@ fn compile_and_describe(
         expected: wit::EVALUATOR_EXPORT,
         found: format!(" ({e:#})"),
     })?;
-    let info = describe(sandbox, &pre, limits, data_dir).map_err(|reason| {
-        // The exports are looked up by name and version when linking, but their types only
-        // when first instantiated: a component built against a changed WIT fails here.
-        if reason.contains("type mismatch") {
-            LoadError::WrongTypes {
-                path: path.to_owned(),
-                reason,
+    let info = describe(sandbox, &pre, limits, data_dir).map_err(|failed| {
+        let path = path.to_owned();
+        match failed {
+            // The exports are looked up by name and version when linking, but their types
+            // only when first instantiated: a component built against a changed WIT fails
+            // here.
+            DescribeFailure::Instantiate(reason) | DescribeFailure::Call(reason)
+                if reason.contains("type mismatch") =>
+            {
+                LoadError::WrongTypes { path, reason }
             }
-        } else {
-            LoadError::Describe {
-                path: path.to_owned(),
-                reason,
-            }
+            DescribeFailure::Instantiate(reason) => LoadError::Instantiate { path, reason },
+            DescribeFailure::Call(reason) => LoadError::Describe { path, reason },
         }
     })?;
     validate_info(&info).map_err(|reason| LoadError::InvalidInfo {
@@ -504,13 +508,20 @@ fn compile_and_describe(
     Ok((info, pre, obtained))
 }
 
+/// Where loading a plugin's self-description failed: making the instance (start functions,
+/// initialisers) or the `describe` call itself.
+enum DescribeFailure {
+    Instantiate(String),
+    Call(String),
+}
+
 /// Calls `describe` once, in the sandbox, under the plugin's limits.
 fn describe(
     sandbox: &Sandbox,
     pre: &PluginBindingsPre<EvaluationState>,
     limits: &Limits,
     data_dir: Option<Arc<Path>>,
-) -> Result<PluginInfo, String> {
+) -> Result<PluginInfo, DescribeFailure> {
     let setup = StoreSetup {
         limits: limits.clone(),
         wall_clock_secs: 0,
@@ -518,12 +529,16 @@ fn describe(
         data_dir,
     };
     let mut store = sandbox.store(&setup);
-    let described = pre
+    let failure = |e: &wasmtime::Error, store: &wasmtime::Store<EvaluationState>| {
+        Failure::from_wasmtime(e, limits, &store.data().captured_output().1).to_string()
+    };
+    let instance = pre
         .instantiate(&mut store)
-        .and_then(|instance| instance.livelab_cds_evaluator().call_describe(&mut store));
-    described.map_err(|e| {
-        Failure::from_wasmtime(&e, limits, &store.data().captured_output().1).to_string()
-    })
+        .map_err(|e| DescribeFailure::Instantiate(failure(&e, &store)))?;
+    instance
+        .livelab_cds_evaluator()
+        .call_describe(&mut store)
+        .map_err(|e| DescribeFailure::Call(failure(&e, &store)))
 }
 
 /// Run-wide inputs of every evaluation.
