@@ -230,6 +230,16 @@ hostile_cases! {
         args: &[],
         expect: Fails { cause: "output-limit", message: &["detail", "per string"] },
     },
+    /// A card whose summary points past the end of the plugin's memory: the plugin broke the
+    /// canonical ABI, which is its fault (`invalid-output`), not the host's.
+    a_string_pointer_out_of_bounds_is_invalid_output: Case {
+        guest: Made(wat_guest::out_of_bounds_summary),
+        args: &[],
+        expect: Fails {
+            cause: "invalid-output",
+            message: &["canonical ABI", "out of bounds of memory"],
+        },
+    },
     /// 20 cards of 4 KiB each pass the card and per-string bounds but not the total.
     output_under_each_bound_hits_the_total_bound: Case {
         guest: Built(test_guests::WIDE_CARDS),
@@ -1090,6 +1100,32 @@ mod wat_guest {
         (i32.ne (table.grow $grown (ref.null func) (i32.const 1000)) (i32.const -1))))
     ;; table.grow reported failure instead of the host stopping the plugin.
     unreachable",
+            },
+        )
+    }
+
+    /// `evaluate` returns one card whose summary is 16 bytes at 0xffff_0000, far past the end
+    /// of the plugin's memory.
+    pub fn out_of_bounds_summary(dir: &Path) -> PathBuf {
+        let evaluate = format!(
+            "(local $card i32)
+    (local.set $card (call $alloc (i32.const {CARD_SIZE})))
+    (i32.store offset=0 (local.get $card) (i32.const 0xffff0000))
+    (i32.store offset=4 (local.get $card) (i32.const 16))
+    (i32.store offset=24 (local.get $card) (global.get $label))
+    (i32.store offset=28 (local.get $card) (global.get $label_len))
+    {ok}",
+            ok = ok_cards("(local.get $card)", "(i32.const 1)"),
+        );
+        plugin(
+            dir,
+            "out-of-bounds-summary.wasm",
+            Module {
+                id: "out-of-bounds-summary",
+                imports: "",
+                fields: "",
+                describe: None,
+                evaluate: &evaluate,
             },
         )
     }

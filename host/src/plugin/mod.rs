@@ -752,6 +752,11 @@ impl Failure {
                     .to_owned(),
                 panic: panic_message(stderr),
             },
+            None if is_canonical_abi_error(error) => Failure::InvalidOutput {
+                detail: format!(
+                    "the plugin's output does not follow the component model's canonical ABI ({error:#})"
+                ),
+            },
             None => Failure::Host {
                 detail: format!("{error:#}"),
             },
@@ -793,6 +798,24 @@ fn panic_message(stderr: &str) -> Option<String> {
         .join(" ");
     let text: String = text.chars().take(300).collect();
     Some(crate::text::escape_hidden(&text).into_owned())
+}
+
+/// Whether wasmtime refused to lift or lower a value because of what the guest wrote or
+/// allocated: a pointer out of bounds or misaligned, a bad discriminant, invalid UTF-8. That is
+/// the plugin's fault (`invalid-output`), unlike a host fault. wasmtime's error type for these
+/// is private, so they are known by the messages of the version pinned in Cargo.toml
+/// (`tests/all/hostile.rs` fails if a wasmtime update changes them).
+fn is_canonical_abi_error(error: &wasmtime::Error) -> bool {
+    const MESSAGES: &[&str] = &[
+        "out of bounds of memory",
+        "not aligned",
+        "realloc return",
+        "discriminant",
+        "utf-8",
+        "payload for case",
+    ];
+    let text = format!("{error:#}");
+    MESSAGES.iter().any(|m| text.contains(m))
 }
 
 fn check_output(cards: Vec<Card>, limits: &Limits) -> Result<Vec<Card>, Failure> {
