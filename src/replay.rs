@@ -1,5 +1,5 @@
 //! `livelab replay LOG`: re-runs every evaluation of a decision log from what the log holds
-//! (the component, pinned by hash; the exact input; the limits; the frozen clock; the seed)
+//! (the component, pinned by hash; the exact input; the limits; the seed)
 //! and checks that each gives the same output, byte for byte.
 
 use std::collections::HashMap;
@@ -32,11 +32,11 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
     let cache = progress::cache(ArtifactCache::default_dir());
     let mut plugins: HashMap<(String, String), Plugin> = HashMap::new();
     let (mut identical, mut different, mut unreplayable) = (0u64, 0u64, 0u64);
-    for (i, decision) in decisions.iter().enumerate() {
-        let line = i + 1;
+    for logged in &decisions {
+        let (line, plugin, decision) = (logged.line, &logged.plugin, &logged.decision);
         let what = format!(
             "line {line}: {} on {}",
-            decision.plugin.id,
+            plugin.id,
             decision.record.as_deref().unwrap_or("(record omitted)")
         );
         let Some(input) = &decision.input else {
@@ -51,13 +51,13 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
             unreplayable += 1;
             continue;
         }
-        let key = (decision.plugin.path.clone(), decision.plugin.sha256.clone());
+        let key = (plugin.path.clone(), plugin.sha256.clone());
         if !plugins.contains_key(&key) {
             let options = LoadOptions {
                 limits: decision.limits.clone(),
                 overrides: Default::default(),
                 // The exact component that ran, or nothing.
-                expected_sha256: Some(decision.plugin.sha256.clone()),
+                expected_sha256: Some(plugin.sha256.clone()),
                 trust: Arc::new(TrustPolicy::empty()),
                 allow_unsigned: true,
             };
@@ -70,7 +70,6 @@ pub fn replay(args: ReplayArgs) -> anyhow::Result<ExitCode> {
         plugin.limits = decision.limits.clone();
         let setup = StoreSetup {
             limits: decision.limits.clone(),
-            wall_clock_secs: decision.wall_clock_secs,
             random_seed: decision.random_seed,
             data_dir: plugin.data_dir.clone(),
         };

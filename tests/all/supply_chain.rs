@@ -380,16 +380,31 @@ fn a_decision_log_replays_to_the_same_outputs_and_edits_are_caught() {
     // Append-only: a second run adds its lines after the first run's.
     run_into(&tmp.path().join("out2"));
     let text = std::fs::read_to_string(&log).unwrap();
-    let decisions: Vec<Value> = text
+    let lines: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    let decisions = decision_lines(&log);
     assert_eq!(
         decisions.len(),
         2 * 2 * 12,
         "one line per evaluation per run"
     );
-    let first = &decisions[0];
+    // A plugin's identity is written once per run, not on every line (issue 12, item 4).
+    let plugin_lines: Vec<&Value> = lines.iter().filter(|l| l["kind"] == "plugin").collect();
+    assert_eq!(
+        plugin_lines.len(),
+        2 * 2,
+        "one plugin line per plugin per run: {plugin_lines:?}"
+    );
+    assert_eq!(lines.len(), decisions.len() + plugin_lines.len());
+    for (line, _, decision) in &decisions {
+        assert!(
+            decision.get("plugin").is_none(),
+            "line {line} repeats the plugin's identity: {decision}"
+        );
+    }
+    let (_, plugin, first) = &decisions[0];
     for field in [
         "run_started",
         "input_sha256",
@@ -397,14 +412,13 @@ fn a_decision_log_replays_to_the_same_outputs_and_edits_are_caught() {
         "fuel",
         "peak_memory_bytes",
         "random_seed",
-        "wall_clock_secs",
     ] {
         assert!(
             first.get(field).is_some(),
             "a decision lacks {field}: {first}"
         );
     }
-    assert_eq!(first["plugin"]["signer"], "unsigned");
+    assert_eq!(plugin["signer"], "unsigned");
 
     // The probe reads the clock and randomness: replay gives the same cards anyway.
     let replay = livelab(&["replay", log.to_str().unwrap()]);
@@ -418,8 +432,9 @@ fn a_decision_log_replays_to_the_same_outputs_and_edits_are_caught() {
 
     // Change a logged output hash: replay notices, names the line, and fails.
     let tampered = tmp.path().join("tampered.jsonl");
-    let mut lines: Vec<Value> = decisions.clone();
-    lines[3]["output_sha256"] = Value::from("0".repeat(64));
+    let mut lines = lines;
+    let changed = decisions[3].0;
+    lines[changed - 1]["output_sha256"] = Value::from("0".repeat(64));
     std::fs::write(
         &tampered,
         lines
@@ -430,7 +445,11 @@ fn a_decision_log_replays_to_the_same_outputs_and_edits_are_caught() {
     .unwrap();
     let replay = livelab(&["replay", tampered.to_str().unwrap()]);
     assert!(!replay.status.success());
-    assert!(stdout(&replay).contains("line 4:"), "{}", stdout(&replay));
+    assert!(
+        stdout(&replay).contains(&format!("line {changed}:")),
+        "{}",
+        stdout(&replay)
+    );
     assert!(stdout(&replay).contains("DIFFERENT"), "{}", stdout(&replay));
 }
 
@@ -447,8 +466,7 @@ fn a_decision_log_can_leave_out_sensitive_fields_and_says_what_cannot_be_replaye
     let out = tmp.path().join("out");
     assert_success(&run_trial(&trial, &out));
     let log = out.join("log.jsonl");
-    let text = std::fs::read_to_string(&log).unwrap();
-    let first: Value = serde_json::from_str(text.lines().next().unwrap()).unwrap();
+    let (_, _, first) = decision_lines(&log).swap_remove(0);
     assert!(
         first.get("record").is_none() && first.get("input").is_none(),
         "{first}"

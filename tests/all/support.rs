@@ -140,6 +140,31 @@ pub fn summary(out: &Path) -> Value {
     serde_json::from_str(&text).expect("summary.json is JSON")
 }
 
+/// The decision lines of a decision log, each with the `plugin` line it names (read as
+/// JSON, independently of the host's reader): `(line number, plugin, decision)`.
+pub fn decision_lines(log: &Path) -> Vec<(usize, Value, Value)> {
+    let text = std::fs::read_to_string(log).expect("reading the decision log");
+    let mut plugins = std::collections::HashMap::new();
+    let mut decisions = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let value: Value = serde_json::from_str(line).expect("each decision-log line is JSON");
+        match value["kind"].as_str() {
+            Some("plugin") => {
+                plugins.insert(value["plugin_ref"].to_string(), value["plugin"].clone());
+            }
+            Some("decision") => {
+                let plugin = plugins
+                    .get(&value["plugin_ref"].to_string())
+                    .unwrap_or_else(|| panic!("line {}: no plugin line before it", i + 1))
+                    .clone();
+                decisions.push((i + 1, plugin, value));
+            }
+            _ => panic!("line {}: unknown kind: {line}", i + 1),
+        }
+    }
+    decisions
+}
+
 /// A results line without its timing fields, which differ from run to run.
 pub fn without_timing(mut line: Value) -> Value {
     let obj = line.as_object_mut().expect("a results line is an object");

@@ -120,11 +120,9 @@ candidate = "metformin-egfr-ema"
 /// where the NHG dose rule (baseline) and the EMA 2016 contraindication (candidate) part.
 /// Computed from the requests the plugin received, as the decision log holds them.
 fn expected_discordant(log: &Path) -> BTreeSet<String> {
-    let text = std::fs::read_to_string(log).unwrap();
     let mut records = BTreeSet::new();
-    for line in text.lines() {
-        let d: Value = serde_json::from_str(line).unwrap();
-        if d["plugin"]["id"] != "metformin-egfr" {
+    for (_, plugin, d) in decision_lines(log) {
+        if plugin["id"] != "metformin-egfr" {
             continue;
         }
         let patient = &d["input"]["patient"];

@@ -524,7 +524,6 @@ fn describe(
 ) -> Result<PluginInfo, DescribeFailure> {
     let setup = StoreSetup {
         limits: limits.clone(),
-        wall_clock_secs: 0,
         random_seed: 0,
         data_dir,
     };
@@ -558,11 +557,6 @@ impl EvaluationContext {
         record_key: &str,
         plugin_sha256: &str,
     ) -> StoreSetup {
-        let midnight = self
-            .evaluation_date
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .map(|z| z.timestamp().as_second().max(0) as u64)
-            .unwrap_or(0);
         let digest = Sha256::new()
             .chain_update(self.seed.to_le_bytes())
             .chain_update(plugin_sha256.as_bytes())
@@ -571,7 +565,6 @@ impl EvaluationContext {
             .finalize();
         StoreSetup {
             limits: limits.clone(),
-            wall_clock_secs: midnight,
             random_seed: u64::from_le_bytes(digest[..8].try_into().expect("8 bytes")),
             data_dir: None,
         }

@@ -1,17 +1,23 @@
 //! The decision log: one JSON line per evaluation, so that every card can be traced back to
 //! exactly the binary, manifest, signer, input and limits that produced it, and replayed.
 //!
-//! With the virtual clock (frozen at the evaluation date) and the seeded randomness, an
-//! evaluation is a pure function of (component, input, limits, clock, seed); the log holds all
-//! five, so `livelab replay` re-runs each line and checks that the output hash is the same.
+//! A plugin's identity (id, version, path, hashes, signer) is written once per run, in a
+//! `plugin` line before its first decision; each `decision` line names it by `plugin_ref`.
+//! Identity strings come from the plugin's `describe`: repeating them on every line would let
+//! a plugin multiply the log's size (issue 12, item 4), and they do not change within a run.
+//!
+//! With the virtual clocks (the wall clock frozen at the epoch) and the seeded randomness, an
+//! evaluation is a pure function of (component, input, limits, seed); the log holds all four,
+//! so `livelab replay` re-runs each line and checks that the output hash is the same.
 //! Fields a region considers sensitive (the record's pseudonym, the input itself, the cards,
 //! the plugin's log) can be left out by configuration; a line without its input cannot be
 //! replayed and `replay` says so.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead as _, BufReader, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -25,7 +31,7 @@ use crate::sandbox::Limits;
 use crate::wit::{Card, Request};
 
 /// The schema of a decision-log line; bump on any incompatible change.
-pub const DECISION_SCHEMA: &str = "livelab.decision/1";
+pub const DECISION_SCHEMA: &str = "livelab.decision/2";
 
 /// `[decision_log]` in a trial file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -79,18 +85,51 @@ impl DecisionPlugin {
     }
 }
 
-/// One line of the log.
+/// What a line of the log holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LineKind {
+    /// A plugin's identity, once per run, before its first decision.
+    Plugin,
+    /// One evaluation.
+    Decision,
+}
+
+/// A `plugin` line.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct PluginLine {
+    schema: String,
+    kind: LineKind,
+    run_started: String,
+    /// How the run's decision lines name this plugin.
+    plugin_ref: u32,
+    plugin: DecisionPlugin,
+}
+
+/// What every line starts with: enough to tell which kind to read it as.
+#[derive(Deserialize)]
+struct LineHead {
+    schema: String,
+    /// Optional here so that a line of another schema is named as such.
+    #[serde(default)]
+    kind: Option<LineKind>,
+    #[serde(default)]
+    plugin_ref: Option<u32>,
+}
+
+/// A `decision` line: one evaluation.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Decision {
     pub schema: String,
+    pub kind: LineKind,
     /// When the run started (RFC 3339, UTC): the host's clock, never the plugin's.
     pub run_started: String,
-    pub plugin: DecisionPlugin,
+    /// The `plugin_ref` of this run's `plugin` line for the plugin that decided.
+    pub plugin_ref: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record: Option<String>,
     pub evaluation_date: String,
-    /// What the plugin's wall clock said (frozen) and its random seed.
-    pub wall_clock_secs: u64,
+    /// The plugin's random seed (its wall clock is always the epoch).
     pub random_seed: u64,
     pub limits: Limits,
     /// SHA-256 of the request as JSON.
@@ -173,6 +212,8 @@ pub struct DecisionLog {
     omit: BTreeSet<OmittableField>,
     run_started: String,
     evaluation_date: String,
+    /// The plugins this run has written a `plugin` line for; the index is the `plugin_ref`.
+    plugins: Vec<DecisionPlugin>,
 }
 
 impl DecisionLog {
@@ -202,7 +243,38 @@ impl DecisionLog {
                 .round(jiff::Unit::Second)
                 .map_or_else(|_| jiff::Timestamp::now().to_string(), |t| t.to_string()),
             evaluation_date: evaluation_date.to_string(),
+            plugins: Vec::new(),
         })
+    }
+
+    /// The `plugin_ref` of `plugin` in this run, writing its `plugin` line the first time.
+    fn plugin_ref(&mut self, plugin: &Plugin) -> Result<u32, DecisionLogError> {
+        let identity = DecisionPlugin::of(plugin);
+        if let Some(i) = self.plugins.iter().position(|p| *p == identity) {
+            return Ok(i as u32);
+        }
+        let plugin_ref = self.plugins.len() as u32;
+        let line = PluginLine {
+            schema: DECISION_SCHEMA.into(),
+            kind: LineKind::Plugin,
+            run_started: self.run_started.clone(),
+            plugin_ref,
+            plugin: identity.clone(),
+        };
+        self.write_line(&line)?;
+        self.plugins.push(identity);
+        Ok(plugin_ref)
+    }
+
+    fn write_line(&mut self, line: &impl Serialize) -> Result<(), DecisionLogError> {
+        let io = |source| DecisionLogError::Io {
+            path: self.path.clone(),
+            source,
+        };
+        serde_json::to_writer(&mut self.out, line)
+            .map_err(std::io::Error::from)
+            .map_err(io)?;
+        self.out.write_all(b"\n").map_err(io)
     }
 
     /// Appends the decision of `plugin` on one record.
@@ -217,15 +289,16 @@ impl DecisionLog {
                 path: self.path.clone(),
             });
         };
+        let plugin_ref = self.plugin_ref(plugin)?;
         let keep = |field| !self.omit.contains(&field);
         let (output, output_sha256) = output_json(&outcome.result);
         let decision = Decision {
             schema: DECISION_SCHEMA.into(),
+            kind: LineKind::Decision,
             run_started: self.run_started.clone(),
-            plugin: DecisionPlugin::of(plugin),
+            plugin_ref,
             record: keep(OmittableField::Record).then(|| record_key.to_owned()),
             evaluation_date: self.evaluation_date.clone(),
-            wall_clock_secs: setup.wall_clock_secs,
             random_seed: setup.random_seed,
             limits: setup.limits.clone(),
             input_sha256: outcome.input.as_ref().map(input_sha256).unwrap_or_default(),
@@ -245,14 +318,7 @@ impl DecisionLog {
                 Vec::new()
             },
         };
-        let io = |source| DecisionLogError::Io {
-            path: self.path.clone(),
-            source,
-        };
-        serde_json::to_writer(&mut self.out, &decision)
-            .map_err(std::io::Error::from)
-            .map_err(io)?;
-        self.out.write_all(b"\n").map_err(io)
+        self.write_line(&decision)
     }
 
     /// The log's file.
@@ -268,38 +334,112 @@ impl DecisionLog {
     }
 }
 
-/// Reads every line of a decision log.
-pub fn read(path: &Path) -> Result<Vec<Decision>, DecisionLogError> {
+/// A decision as read back, with the identity of the plugin that made it.
+#[derive(Clone, Debug)]
+pub struct LoggedDecision {
+    /// The line of the log it was read from (1-based).
+    pub line: usize,
+    pub plugin: Arc<DecisionPlugin>,
+    pub decision: Decision,
+}
+
+/// Reads every decision of a decision log, each with its plugin's identity.
+pub fn read(path: &Path) -> Result<Vec<LoggedDecision>, DecisionLogError> {
     let file = File::open(path).map_err(|source| DecisionLogError::Io {
         path: path.to_owned(),
         source,
     })?;
+    let invalid = |line: usize, message: String| DecisionLogError::Invalid {
+        path: path.to_owned(),
+        line,
+        message,
+    };
+    // `plugin_ref`s are per run: a later run's `plugin` line replaces an earlier one's.
+    let mut plugins: HashMap<u32, Arc<DecisionPlugin>> = HashMap::new();
     let mut decisions = Vec::new();
-    for (i, line) in BufReader::new(file).lines().enumerate() {
-        let line = line.map_err(|source| DecisionLogError::Io {
+    for (i, text) in BufReader::new(file).lines().enumerate() {
+        let line = i + 1;
+        let text = text.map_err(|source| DecisionLogError::Io {
             path: path.to_owned(),
             source,
         })?;
-        if line.trim().is_empty() {
+        if text.trim().is_empty() {
             continue;
         }
-        let decision: Decision =
-            serde_json::from_str(&line).map_err(|e| DecisionLogError::Invalid {
-                path: path.to_owned(),
-                line: i + 1,
-                message: format!("not a decision-log line ({e})"),
-            })?;
-        if decision.schema != DECISION_SCHEMA {
-            return Err(DecisionLogError::Invalid {
-                path: path.to_owned(),
-                line: i + 1,
-                message: format!(
+        let not_a_line =
+            |e: serde_json::Error| invalid(line, format!("not a decision-log line ({e})"));
+        let head: LineHead = serde_json::from_str(&text).map_err(not_a_line)?;
+        if head.schema != DECISION_SCHEMA {
+            return Err(invalid(
+                line,
+                format!(
                     "schema {:?}, this livelab reads {DECISION_SCHEMA}",
-                    decision.schema
+                    head.schema
                 ),
-            });
+            ));
         }
-        decisions.push(decision);
+        let Some(kind) = head.kind else {
+            return Err(invalid(
+                line,
+                "has no `kind` (`plugin` or `decision`)".into(),
+            ));
+        };
+        match kind {
+            LineKind::Plugin => {
+                let entry: PluginLine = serde_json::from_str(&text).map_err(not_a_line)?;
+                plugins.insert(entry.plugin_ref, Arc::new(entry.plugin));
+            }
+            LineKind::Decision => {
+                let plugin_ref = head.plugin_ref.unwrap_or_default();
+                let Some(plugin) = plugins.get(&plugin_ref) else {
+                    return Err(invalid(
+                        line,
+                        format!(
+                            "names plugin_ref {plugin_ref}, which no earlier `plugin` line \
+                             introduces (was the log cut or edited?)"
+                        ),
+                    ));
+                };
+                let decision: Decision = serde_json::from_str(&text).map_err(not_a_line)?;
+                decisions.push(LoggedDecision {
+                    line,
+                    plugin: plugin.clone(),
+                    decision,
+                });
+            }
+        }
     }
     Ok(decisions)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read_text(text: &str) -> Result<Vec<LoggedDecision>, DecisionLogError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("log.jsonl");
+        std::fs::write(&path, text).unwrap();
+        read(&path)
+    }
+
+    #[test]
+    fn a_decision_without_its_plugin_line_or_of_another_schema_is_named() {
+        let decision = r#"{"schema":"livelab.decision/2","kind":"decision","plugin_ref":3}"#;
+        let error = read_text(&format!("\n{decision}\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("line 2: names plugin_ref 3, which no earlier `plugin` line"),
+            "{error}"
+        );
+        let old = r#"{"schema":"livelab.decision/1","run_started":"x"}"#;
+        let error = read_text(old).unwrap_err().to_string();
+        assert!(
+            error.contains(
+                "line 1: schema \"livelab.decision/1\", this livelab reads livelab.decision/2"
+            ),
+            "{error}"
+        );
+    }
 }

@@ -3,7 +3,7 @@
 //! What a plugin gets (see `docs/SECURITY.md`): WASI p2 only because Rust's and other
 //! languages' standard libraries import it, with nothing granted — no preopened directory,
 //! no environment, no arguments, no network, stdout/stderr captured into bounded buffers,
-//! a wall clock frozen at the evaluation date, a monotonic clock that starts at zero and
+//! a wall clock frozen at the Unix epoch, a monotonic clock that starts at zero and
 //! randomness seeded per evaluation. CPU time (epoch deadline), memory, tables, log output
 //! and card output are bounded; any breach ends that one evaluation with a named cause.
 
@@ -412,8 +412,6 @@ fn engine_config(config: &SandboxConfig) -> Config {
 #[derive(Clone, Debug)]
 pub struct StoreSetup {
     pub limits: Limits,
-    /// Seconds since the Unix epoch of the evaluation date at midnight UTC.
-    pub wall_clock_secs: u64,
     pub random_seed: u64,
     /// The plugin's granted data directory, preopened read-only at `/data`.
     pub data_dir: Option<Arc<std::path::Path>>,
@@ -462,9 +460,7 @@ impl EvaluationState {
         let wasi = builder
             .stdout(stdout.clone())
             .stderr(stderr.clone())
-            .wall_clock(FrozenWallClock {
-                secs: setup.wall_clock_secs,
-            })
+            .wall_clock(FrozenWallClock)
             .monotonic_clock(SharedClock(monotonic.clone()))
             .secure_random(rng)
             .insecure_random(insecure)
@@ -599,18 +595,24 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
     }
 }
 
-/// The wall clock a plugin sees: midnight UTC of the evaluation date, never moving, so that
-/// the same inputs give the same outputs and no real time leaks in.
-struct FrozenWallClock {
-    secs: u64,
-}
+/// What the wall clock a plugin sees always reads: the Unix epoch, 1970-01-01T00:00:00Z.
+///
+/// It carries no date on purpose. The request gives a plugin every time as days relative to
+/// the evaluation date; a clock that read the evaluation date would let a plugin behave well
+/// on the date `check` uses and differently in a later trial (issue 12, item 10), and would
+/// make its output depend on something the request does not show.
+pub const FROZEN_WALL_CLOCK: Duration = Duration::ZERO;
+
+/// The wall clock a plugin sees: [`FROZEN_WALL_CLOCK`], never moving, so that the same
+/// request gives the same output on any date and no real time leaks in.
+struct FrozenWallClock;
 
 impl HostWallClock for FrozenWallClock {
     fn resolution(&self) -> Duration {
         Duration::from_secs(1)
     }
     fn now(&self) -> Duration {
-        Duration::from_secs(self.secs)
+        FROZEN_WALL_CLOCK
     }
 }
 
