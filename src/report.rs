@@ -765,6 +765,16 @@ fn plugins_section(out: &mut String, s: &TrialSummary) {
         "<p class=\"note\">Latency covers a fresh sandboxed instance, the call and teardown. Fuel is deterministic \
          CPU work (about one unit per WebAssembly instruction). Evaluations/s per core is 1 / mean latency.</p>\n",
     );
+    for p in r.plugins.iter().filter(|p| p.fuel_lower_bounds > 0) {
+        w!(
+            out,
+            "<p class=\"note\">{}: the fuel of {} evaluation(s) stopped by a trap (the deadline, a stack \
+             overflow, a wasm trap or a refused memory growth) is known only as a lower bound and is left \
+             out of its fuel figures.</p>\n",
+            escape(&p.plugin.id),
+            p.fuel_lower_bounds
+        );
+    }
     section_close(out);
 }
 
@@ -1811,6 +1821,7 @@ mod tests {
             instantiate_ns: None,
             peak_memory_bytes: None,
             fuel: None,
+            fuel_lower_bounds: 0,
             evaluations_per_second_per_core: 0.0,
         };
         TrialSummary {

@@ -416,7 +416,7 @@ fn smoke_run(
             record.key,
             records.display(),
             outcome.latency_ns as f64 / 1e6,
-            outcome.fuel_used,
+            outcome.fuel,
             outcome.peak_memory_bytes >> 10
         ),
         outcome.result.is_ok(),

@@ -34,5 +34,5 @@ pub mod trial;
 pub use ingest::record::{Record, SourceLocation};
 pub use ingest::{IngestStats, RecordError, RecordReader, SourceError};
 pub use plugin::cache::ArtifactCache;
-pub use plugin::{EvaluationContext, Failure, LoadError, LoadOptions, Outcome, Plugin};
+pub use plugin::{EvaluationContext, Failure, Fuel, LoadError, LoadOptions, Outcome, Plugin};
 pub use sandbox::{Limits, Sandbox, SandboxConfig};

@@ -367,7 +367,9 @@ fn measure(
             latency.saturating_record(outcome.latency_ns);
             instantiate.saturating_record(outcome.instantiate_ns);
             call.saturating_record(outcome.latency_ns.saturating_sub(outcome.instantiate_ns));
-            fuel.saturating_record(outcome.fuel_used);
+            if let Some(exact) = outcome.fuel.exact() {
+                fuel.saturating_record(exact);
+            }
             memory.saturating_record(outcome.peak_memory_bytes);
         }
     }

@@ -95,7 +95,18 @@ hostile_cases! {
             for line in &c.lines {
                 let ms = line["latency_ns"].as_u64().unwrap() / 1_000_000;
                 assert!((40..2_000).contains(&ms), "stopped after {ms} ms");
+                // The interrupted loop's fuel was never stored: what was counted is only a
+                // lower bound, and is not reported as the cost (issue 12, item 7).
+                assert!(line.get("fuel").is_none(), "fuel reported as exact: {line}");
+                assert!(line["fuel_at_least"].is_u64(), "no lower bound: {line}");
             }
+            let spin = &plugin_summary(&c.summary, "spin");
+            assert_eq!(spin["fuel"], Value::Null, "{spin}");
+            assert_eq!(spin["fuel_lower_bounds"], c.lines.len(), "{spin}");
+            // The neighbour's fuel stays exact.
+            let neighbour = &plugin_summary(&c.summary, "metformin-egfr");
+            assert_eq!(neighbour["fuel_lower_bounds"], 0, "{neighbour}");
+            assert!(neighbour["fuel"]["max"].as_u64().unwrap() > 0, "{neighbour}");
         }),
     },
     /// `std::thread::sleep` for a day is a blocking host call (a WASI timer and

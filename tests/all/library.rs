@@ -45,7 +45,7 @@ fn shown(outcome: &Outcome) -> String {
         Ok(cards) => serde_json::to_string(&cards.iter().map(CdsCard::from).collect::<Vec<_>>()),
         Err(failure) => Ok(failure.to_string()),
     };
-    format!("{} fuel {}", cards.unwrap(), outcome.fuel_used)
+    format!("{} fuel {}", cards.unwrap(), outcome.fuel)
 }
 
 #[test]

@@ -329,9 +329,13 @@ impl Plugin {
             Err((failure, store)) => (Err(failure), store),
         };
         // Zero when the sandbox does not meter fuel.
-        let fuel_used = store.get_fuel().map_or(0, |left| {
+        let counted = store.get_fuel().map_or(0, |left| {
             setup.limits.fuel.unwrap_or(u64::MAX).saturating_sub(left)
         });
+        let fuel = match &result {
+            Err(failure) if !failure.leaves_fuel_exact() => Fuel::AtLeast(counted),
+            _ => Fuel::Exact(counted),
+        };
         let state = store.data();
         let peak_memory_bytes = state.peak_memory_bytes() as u64;
         let log = state
@@ -348,7 +352,7 @@ impl Plugin {
             latency_ns: start.elapsed().as_nanos() as u64,
             instantiate_ns,
             peak_memory_bytes,
-            fuel_used,
+            fuel,
             log,
             input: None,
             setup: None,
@@ -582,12 +586,51 @@ pub struct Outcome {
     pub peak_memory_bytes: u64,
     /// Fuel consumed by instantiation and the call: a deterministic measure of CPU work,
     /// the same on every machine for the same plugin and input.
-    pub fuel_used: u64,
+    pub fuel: Fuel,
     pub log: Vec<String>,
     /// The request the plugin received, kept when the run writes a decision log.
     pub input: Option<Request>,
     /// What the store was made from (limits, clock, seed), kept with the input.
     pub setup: Option<StoreSetup>,
+}
+
+/// The fuel an evaluation consumed, as far as it is known.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Fuel {
+    /// The whole cost (zero when the sandbox does not meter fuel, as in some benchmarks).
+    Exact(u64),
+    /// A trap inside wasm code stopped the evaluation: compiled code keeps the fuel a
+    /// function consumes in a register and stores it only at calls and returns, so what
+    /// the store counted misses the interrupted frames (an endless loop stopped after
+    /// 320 ms once counted 88). Only a lower bound; never part of a fuel distribution.
+    AtLeast(u64),
+}
+
+impl Fuel {
+    /// The fuel, when it is the whole cost.
+    pub fn exact(self) -> Option<u64> {
+        match self {
+            Fuel::Exact(fuel) => Some(fuel),
+            Fuel::AtLeast(_) => None,
+        }
+    }
+
+    /// What was counted, when it is only a lower bound.
+    pub fn at_least(self) -> Option<u64> {
+        match self {
+            Fuel::Exact(_) => None,
+            Fuel::AtLeast(fuel) => Some(fuel),
+        }
+    }
+}
+
+impl fmt::Display for Fuel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fuel::Exact(fuel) => write!(f, "{fuel}"),
+            Fuel::AtLeast(fuel) => write!(f, "at least {fuel}"),
+        }
+    }
 }
 
 /// The stable name of a [`Failure`], as summaries, `results.csv` and metrics count it.
@@ -689,6 +732,28 @@ impl Failure {
             Failure::ResourceLimit { .. } => Cause::ResourceLimit,
             Failure::InvalidOutput { .. } => Cause::InvalidOutput,
             Failure::Host { .. } => Cause::HostError,
+        }
+    }
+
+    /// Whether the fuel counted up to this failure is the evaluation's whole cost. It is
+    /// when the plugin returned (its output was then refused) or a host call stopped it
+    /// (compiled code stores its fuel before every call); it is not when wasm code itself
+    /// trapped: the deadline's interrupt, a stack overflow, a wasm trap, a memory or table
+    /// growth the limiter refused. Fuel exhaustion is exact: it is the budget.
+    pub fn leaves_fuel_exact(&self) -> bool {
+        match self.cause() {
+            Cause::DeadlineExceeded
+            | Cause::StackOverflow
+            | Cause::Trap
+            | Cause::MemoryLimit
+            | Cause::TableLimit => false,
+            Cause::FuelExhausted
+            | Cause::HostError
+            | Cause::InvalidOutput
+            | Cause::LogLimit
+            | Cause::OutputLimit
+            | Cause::PluginError
+            | Cause::ResourceLimit => true,
         }
     }
 

@@ -142,7 +142,11 @@ pub struct Decision {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Box<RawValue>>,
     pub latency_ns: u64,
-    pub fuel: u64,
+    /// Present when exact; otherwise `fuel_at_least` holds what was counted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel_at_least: Option<u64>,
     pub peak_memory_bytes: u64,
     /// The failure cause (a trap or a limit) that stopped the evaluation, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -309,7 +313,8 @@ impl DecisionLog {
             output_sha256,
             output: keep(OmittableField::Output).then_some(output),
             latency_ns: outcome.latency_ns,
-            fuel: outcome.fuel_used,
+            fuel: outcome.fuel.exact(),
+            fuel_at_least: outcome.fuel.at_least(),
             peak_memory_bytes: outcome.peak_memory_bytes,
             stopped_by: outcome.result.as_ref().err().map(|f| f.cause()),
             log: if keep(OmittableField::Log) {

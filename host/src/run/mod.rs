@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::ingest::record::Record;
 use crate::ingest::terminology::MapInfo;
 use crate::ingest::{IngestStats, RecordError};
-use crate::plugin::{Cause, EvaluationContext, Failure, Plugin};
+use crate::plugin::{Cause, EvaluationContext, Failure, Fuel, Plugin};
 use crate::sandbox::Sandbox;
 use crate::wit::Indicator;
 
@@ -166,8 +166,11 @@ pub struct ResultLine<'a> {
     pub instantiate_ns: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub peak_memory_bytes: Option<u64>,
+    /// Present when exact; otherwise `fuel_at_least` holds what was counted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fuel: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fuel_at_least: Option<u64>,
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub log: &'a [String],
 }
@@ -207,6 +210,7 @@ impl RecordOutcome {
                     instantiate_ns: None,
                     peak_memory_bytes: None,
                     fuel: None,
+                    fuel_at_least: None,
                     log: &[],
                 }];
             }
@@ -241,7 +245,8 @@ impl RecordOutcome {
                     latency_ns: Some(outcome.latency_ns),
                     instantiate_ns: Some(outcome.instantiate_ns),
                     peak_memory_bytes: Some(outcome.peak_memory_bytes),
-                    fuel: Some(outcome.fuel_used),
+                    fuel: outcome.fuel.exact(),
+                    fuel_at_least: outcome.fuel.at_least(),
                     log: &outcome.log,
                 }
             })
@@ -280,6 +285,7 @@ struct PluginTally {
     peak_memory: Histogram<u64>,
     #[serde(with = "histogram_buckets")]
     fuel: Histogram<u64>,
+    fuel_lower_bounds: u64,
 }
 
 /// A histogram as `[value, count]` pairs of its non-empty buckets. Re-recording each pair
@@ -412,8 +418,12 @@ pub struct PluginSummary {
     pub latency_cdf: Vec<(f64, u64)>,
     pub instantiate_ns: Option<Distribution>,
     pub peak_memory_bytes: Option<Distribution>,
-    /// Fuel per evaluation (deterministic CPU work; about one unit per wasm instruction).
+    /// Fuel per evaluation (deterministic CPU work; about one unit per wasm instruction),
+    /// of the evaluations whose fuel is exact.
     pub fuel: Option<Distribution>,
+    /// Evaluations a trap stopped, whose fuel is only a lower bound (`fuel_at_least` in
+    /// `results.jsonl`): left out of `fuel`.
+    pub fuel_lower_bounds: u64,
     /// 1 / mean latency: what one core sustains for this plugin alone.
     pub evaluations_per_second_per_core: f64,
 }
@@ -479,6 +489,7 @@ impl SummaryBuilder {
                     instantiate: histogram(),
                     peak_memory: histogram(),
                     fuel: histogram(),
+                    fuel_lower_bounds: 0,
                 })
                 .collect(),
         }
@@ -516,6 +527,7 @@ impl SummaryBuilder {
             mine.cards.warning += theirs.cards.warning;
             mine.cards.critical += theirs.cards.critical;
             mine.patients_with_cards += theirs.patients_with_cards;
+            mine.fuel_lower_bounds += theirs.fuel_lower_bounds;
             for (h, t) in [
                 (&mut mine.latency, &theirs.latency),
                 (&mut mine.instantiate, &theirs.instantiate),
@@ -548,7 +560,10 @@ impl SummaryBuilder {
             tally
                 .peak_memory
                 .saturating_record(evaluation.peak_memory_bytes);
-            tally.fuel.saturating_record(evaluation.fuel_used);
+            match evaluation.fuel {
+                Fuel::Exact(fuel) => tally.fuel.saturating_record(fuel),
+                Fuel::AtLeast(_) => tally.fuel_lower_bounds += 1,
+            }
             match &evaluation.result {
                 Ok(cards) => {
                     tally.ok += 1;
@@ -626,6 +641,7 @@ impl SummaryBuilder {
                         instantiate_ns: Distribution::of(&tally.instantiate),
                         peak_memory_bytes: Distribution::of(&tally.peak_memory),
                         fuel: Distribution::of(&tally.fuel),
+                        fuel_lower_bounds: tally.fuel_lower_bounds,
                     }
                 })
                 .collect(),

@@ -397,7 +397,8 @@ impl<'p> OutcomeWriter<'p> {
                     label: judgement.label.map(u8::from),
                     latency_ns: Some(evaluation.latency_ns),
                     instantiate_ns: Some(evaluation.instantiate_ns),
-                    fuel: Some(evaluation.fuel_used),
+                    // Empty when only a lower bound is known (results.jsonl has it).
+                    fuel: evaluation.fuel.exact(),
                     peak_memory_bytes: Some(evaluation.peak_memory_bytes),
                     message: &message,
                 };
