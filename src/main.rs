@@ -35,6 +35,8 @@ use terminal::{progress, table};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    compile: args::CompileArgs,
 }
 
 #[derive(Subcommand)]
@@ -92,6 +94,15 @@ enum Command {
     /// Measure a plugin's cost per evaluation (latency, instantiation, fuel, memory,
     /// compile time) beside a shipped reference plugin.
     Bench(author::checks::BenchArgs),
+    /// The compiler child process (internal): reads a component on stdin, writes the
+    /// compiled artifact on stdout, within an address-space limit.
+    #[command(name = args::COMPILE_WORKER, hide = true)]
+    CompileWorker {
+        #[arg(long, action = clap::ArgAction::Set)]
+        meter_fuel: bool,
+        #[arg(long)]
+        address_space_bytes: u64,
+    },
 }
 
 #[derive(Args)]
@@ -171,6 +182,9 @@ struct LimitArgs {
     /// Memory cap per evaluation, in MiB (all memories of the instance together).
     #[arg(long, value_name = "MIB")]
     memory_mib: Option<usize>,
+    /// Cap on the elements of any table of the instance (at most 1000000).
+    #[arg(long, value_name = "N")]
+    table_elements: Option<usize>,
     /// Maximum cards per evaluation.
     #[arg(long, value_name = "N")]
     max_cards: Option<usize>,
@@ -191,6 +205,7 @@ impl LimitArgs {
             deadline_ms: self.deadline_ms,
             fuel: self.fuel,
             memory_mib: self.memory_mib,
+            table_elements: self.table_elements,
             max_cards: self.max_cards,
             max_output_bytes: self.max_output_bytes,
             max_string_bytes: self.max_string_bytes,
@@ -270,6 +285,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    progress::set_compile_bounds(cli.compile.bounds()?);
     match cli.command {
         Command::Trial(args) => trials::trial(args),
         Command::Merge(args) => trials::merge(args),
@@ -288,6 +304,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Build(args) => author::build::build(args),
         Command::Test(args) => author::checks::test(args),
         Command::Bench(args) => author::checks::bench(args),
+        Command::CompileWorker {
+            meter_fuel,
+            address_space_bytes,
+        } => Ok(ExitCode::from(livelab_host::plugin::compile::worker(
+            meter_fuel,
+            address_space_bytes,
+        ) as u8)),
     }
 }
 

@@ -2,20 +2,31 @@
 //! the run's opening line. The run itself is the library's (`livelab_host::trial::execute`).
 
 use std::path::PathBuf;
+use std::sync::OnceLock;
 
 use indicatif::{ProgressBar, ProgressStyle};
 use livelab_host::ingest::SourceFormat;
 use livelab_host::plugin::cache::Obtained;
+use livelab_host::plugin::compile::CompileBounds;
 use livelab_host::trial::execute::{Progress, RunStart};
 use livelab_host::{ArtifactCache, Plugin};
 
 pub use livelab_host::run::plan::{PlannedPlugin, evaluation_date, load_plugins, sandbox};
 pub use livelab_host::trial::run::write_json;
 
+/// The compile bounds of this invocation, set once from the command line before any
+/// command runs (every command that loads a plugin builds its cache through [`cache`]).
+static COMPILE_BOUNDS: OnceLock<CompileBounds> = OnceLock::new();
+
+pub fn set_compile_bounds(bounds: CompileBounds) {
+    let _ = COMPILE_BOUNDS.set(bounds);
+}
+
 /// The precompiled-artifact cache in `dir` (`None`: compile every time), announcing each
 /// compilation of a large component before it starts.
 pub fn cache(dir: Option<PathBuf>) -> ArtifactCache {
-    ArtifactCache::new(dir).announcing(|bytes, sha256| {
+    let bounds = COMPILE_BOUNDS.get().cloned().unwrap_or_default();
+    ArtifactCache::new(dir).compiling_under(bounds).announcing(|bytes, sha256| {
         // Rust components compile in milliseconds; JavaScript and Python ones embed their
         // runtime (10–20 MB) and take seconds.
         if bytes >= 1 << 20 {

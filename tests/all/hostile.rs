@@ -189,6 +189,71 @@ hostile_cases! {
         },
     },
 
+    /// A table that starts above the pool's old default (20,000) but within the ceiling
+    /// loads when the limit allows it (it was refused as "not a valid WebAssembly component",
+    /// issue 12, item 6) ...
+    a_large_table_within_the_ceiling_loads_when_the_limit_allows_it: Case {
+        guest: Made(|dir| wat_guest::with_table(dir, 30_000)),
+        args: &["--table-elements", "50000"],
+        expect: Check(|c| {
+            for line in &c.lines {
+                assert_eq!(line["status"], "ok", "{line}");
+            }
+        }),
+    },
+    /// ... and under the default limit it is refused when it loads (its first instance is
+    /// `describe`'s) with the table limit, naming the cap.
+    a_large_table_above_the_limit_names_the_table_limit: Case {
+        guest: Made(|dir| wat_guest::with_table(dir, 30_000)),
+        args: &[],
+        expect: Refused(&["table limit exceeded", "30000", "the cap is 20000"]),
+    },
+    /// A table above the host's ceiling is refused before compiling, naming the ceiling.
+    a_table_above_the_ceiling_is_refused_naming_the_ceiling: Case {
+        guest: Made(|dir| wat_guest::with_table(dir, 2_000_000)),
+        args: &[],
+        expect: Refused(&[
+            "was not compiled",
+            "table 0 starts with 2000000 elements",
+            "ceiling of 1000000",
+        ]),
+    },
+
+    // ------------------------------------------------------------------------ compiling
+    // A component's compile cost grows about with the cube of its largest function: the
+    // bomb's one function nests 3,000 blocks around a `br_table` over 500 locals (43 KB;
+    // ~10 s and ~1 GB to compile unbounded on the reference machine).
+    /// The compiler runs under a timeout ...
+    a_compile_bomb_is_stopped_by_the_compile_timeout: Case {
+        guest: Made(wat_guest::compile_bomb),
+        args: &["--compile-timeout-secs", "2"],
+        expect: Refused(&[
+            "compile-bomb.wasm was not compiled",
+            "took longer than 2 s",
+            "--compile-timeout-secs",
+        ]),
+    },
+    /// ... and an address-space limit ...
+    a_compile_bomb_is_stopped_by_the_compile_memory_bound: Case {
+        guest: Made(wat_guest::compile_bomb),
+        args: &["--compile-memory-mib", "256", "--compile-timeout-secs", "60"],
+        expect: Refused(&[
+            "compile-bomb.wasm was not compiled",
+            "needed more than 256 MiB of address space",
+            "--compile-memory-mib",
+        ]),
+    },
+    /// ... and, before any of that, its structure is checked without compiling.
+    a_compile_bomb_over_the_function_size_bound_is_refused_before_compiling: Case {
+        guest: Made(wat_guest::compile_bomb),
+        args: &["--compile-max-body-kib", "16"],
+        expect: Refused(&[
+            "compile-bomb.wasm was not compiled",
+            "over the bound of 16384",
+            "--compile-max-body-kib",
+        ]),
+    },
+
     // ------------------------------------------------------------------------ traps
     /// A panic is a trap whose message carries the panic's text.
     a_panic_is_a_trap_with_its_message: Case {
@@ -1095,6 +1160,57 @@ mod wat_guest {
         (i32.ne (table.grow $grown (ref.null func) (i32.const 1000)) (i32.const -1))))
     ;; table.grow reported failure instead of the host stopping the plugin.
     unreachable",
+            },
+        )
+    }
+
+    /// A plugin with a table of `initial` elements whose `evaluate` returns no cards.
+    pub fn with_table(dir: &Path, initial: u32) -> PathBuf {
+        let evaluate = ok_cards("(i32.const 0)", "(i32.const 0)");
+        plugin(
+            dir,
+            &format!("table-{initial}.wasm"),
+            Module {
+                id: "large-table",
+                imports: "",
+                fields: &format!("(table {initial} funcref)"),
+                describe: None,
+                evaluate: &evaluate,
+            },
+        )
+    }
+
+    /// A plugin with a function that is cheap to write and costly to compile: 3,000
+    /// nested blocks around one `br_table` that can leave any of them, over 500 locals.
+    pub fn compile_bomb(dir: &Path) -> PathBuf {
+        const DEPTH: usize = 3_000;
+        const LOCALS: usize = 500;
+        let mut bomb = format!(
+            "(func $bomb (param i32) (result i32) (local{})",
+            " i64".repeat(LOCALS)
+        );
+        bomb.push_str(&"(block ".repeat(DEPTH));
+        let targets: Vec<String> = (0..DEPTH).map(|i| i.to_string()).collect();
+        write!(bomb, "(br_table {} (local.get 0))", targets.join(" ")).unwrap();
+        for i in 0..DEPTH {
+            write!(
+                bomb,
+                ") (local.set {} (i64.add (local.get {}) (i64.const {i})))",
+                1 + i % LOCALS,
+                1 + (i * 7) % LOCALS
+            )
+            .unwrap();
+        }
+        bomb.push_str(" (i32.const 0))");
+        plugin(
+            dir,
+            "compile-bomb.wasm",
+            Module {
+                id: "compile-bomb",
+                imports: "",
+                fields: &bomb,
+                describe: None,
+                evaluate: "unreachable",
             },
         )
     }

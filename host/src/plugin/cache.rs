@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use super::compile::{self, CompileBounds, CompileError};
+use crate::sandbox::Sandbox;
+
 /// Where precompiled components are kept; `None` compiles every time.
 #[derive(Clone, Debug)]
 pub struct ArtifactCache {
@@ -21,6 +24,8 @@ pub struct ArtifactCache {
     /// command can say why the next seconds pass (a JavaScript or Python component takes
     /// 10–20 s).
     on_compile: Option<fn(usize, &str)>,
+    /// What compiling a component may cost, and where the compiler runs.
+    bounds: CompileBounds,
 }
 
 impl ArtifactCache {
@@ -28,7 +33,13 @@ impl ArtifactCache {
         ArtifactCache {
             dir,
             on_compile: None,
+            bounds: CompileBounds::default(),
         }
+    }
+
+    /// This cache, compiling under `bounds`.
+    pub fn compiling_under(self, bounds: CompileBounds) -> Self {
+        ArtifactCache { bounds, ..self }
     }
 
     /// This cache, calling `notice(bytes, sha256)` before each compilation.
@@ -63,25 +74,21 @@ impl ArtifactCache {
 
     /// The compiled component for `bytes`, from the cache when present, and how it was
     /// obtained (compiling a JavaScript or Python component takes seconds: callers say so).
+    /// Compiling happens under this cache's [`CompileBounds`].
     pub fn component(
         &self,
-        engine: &Engine,
+        sandbox: &Sandbox,
         bytes: &[u8],
         sha256: &str,
-    ) -> wasmtime::Result<(Component, Obtained)> {
+    ) -> Result<(Component, Obtained), CompileError> {
+        let engine = sandbox.engine();
         let start = std::time::Instant::now();
-        let Some(entry) = self.entry_path(engine, sha256) else {
-            if let Some(notice) = self.on_compile {
-                notice(bytes.len(), sha256);
-            }
-            let component = Component::new(engine, bytes)?;
-            return Ok((component, Obtained::Compiled(start.elapsed())));
-        };
-        if entry.is_file() {
+        let entry = self.entry_path(engine, sha256);
+        if let Some(entry) = entry.as_ref().filter(|e| e.is_file()) {
             // SAFETY: the entry was written by `Engine::precompile_component` of an engine
             // with the same compatibility hash, for the component with this SHA-256 (the
             // file name says so), in a directory only this host writes to.
-            if let Ok(component) = unsafe { Component::deserialize_file(engine, &entry) } {
+            if let Ok(component) = unsafe { Component::deserialize_file(engine, entry) } {
                 return Ok((component, Obtained::Cached(start.elapsed())));
             }
             // A truncated or stale entry is rebuilt, not trusted.
@@ -89,11 +96,17 @@ impl ArtifactCache {
         if let Some(notice) = self.on_compile {
             notice(bytes.len(), sha256);
         }
-        let compiled = engine.precompile_component(bytes)?;
-        // SAFETY: `compiled` was produced just now by this engine.
-        let component = unsafe { Component::deserialize(engine, &compiled)? };
-        // Failing to write the cache costs time later, never correctness now.
-        let _ = write_atomically(&entry, &compiled);
+        let compiled = compile::compile(bytes, sandbox.meter_fuel(), &self.bounds)?;
+        // SAFETY: `compiled` was produced just now by this host's compiler (in process, or
+        // its own executable in a child) with the sandbox's code settings; deserialising
+        // checks that those settings match.
+        let component = unsafe { Component::deserialize(engine, &compiled) }.map_err(|e| {
+            CompileError::Process(format!("the compiled artifact does not load: {e:#}"))
+        })?;
+        if let Some(entry) = entry {
+            // Failing to write the cache costs time later, never correctness now.
+            let _ = write_atomically(&entry, &compiled);
+        }
         Ok((component, Obtained::Compiled(start.elapsed())))
     }
 }

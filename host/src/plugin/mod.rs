@@ -1,6 +1,7 @@
 //! Loading a plugin component and evaluating it, one fresh instance per (plugin, patient).
 
 pub mod cache;
+pub mod compile;
 pub mod write_package;
 
 use std::fmt;
@@ -18,6 +19,7 @@ use crate::ingest::record::{Record, minimise};
 use crate::package::manifest::{LoadedManifest, ManifestError, PluginSource};
 use crate::package::signing::{PluginSignature, SignatureStatus, TrustPolicy};
 use crate::plugin::cache::{ArtifactCache, Obtained};
+use crate::plugin::compile::CompileError;
 use crate::sandbox::{EvaluationState, LimitExceeded, Limits, Sandbox, StoreSetup};
 use crate::sandbox::{LimitError, LimitOverrides};
 use crate::wit::{self, Card, Hook, PluginBindings, PluginBindingsPre, PluginInfo, Request};
@@ -44,6 +46,8 @@ pub enum LoadError {
     CoreModule { path: PathBuf },
     #[error("{path} is not a valid WebAssembly component: {reason}")]
     Invalid { path: PathBuf, reason: String },
+    #[error("{path} was not compiled: {bound}")]
+    Compile { path: PathBuf, bound: CompileError },
     #[error(
         "{path} does not export `{expected}`{found}; build it against the WIT in this livelab's `wit/` (world `livelab:cds/plugin`)"
     )]
@@ -471,10 +475,16 @@ fn compile_and_describe(
     data_dir: Option<Arc<Path>>,
 ) -> Result<(PluginInfo, PluginBindingsPre<EvaluationState>, Obtained), LoadError> {
     let (component, obtained) = cache
-        .component(sandbox.engine(), bytes, sha256)
-        .map_err(|e| LoadError::Invalid {
-            path: path.to_owned(),
-            reason: format!("{e:#}"),
+        .component(sandbox, bytes, sha256)
+        .map_err(|e| match e {
+            CompileError::Invalid(reason) => LoadError::Invalid {
+                path: path.to_owned(),
+                reason,
+            },
+            bound => LoadError::Compile {
+                path: path.to_owned(),
+                bound,
+            },
         })?;
     check_world(sandbox, &component, path)?;
     let instance_pre =

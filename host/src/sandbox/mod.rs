@@ -318,6 +318,11 @@ impl Sandbox {
         &self.engine
     }
 
+    /// Whether this sandbox's code meters fuel (a compiled artifact must match).
+    pub fn meter_fuel(&self) -> bool {
+        self.meter_fuel
+    }
+
     pub(crate) fn linker(&self) -> &Linker<EvaluationState> {
         &self.linker
     }
@@ -376,16 +381,30 @@ impl Ticker {
     }
 }
 
-fn engine_config(config: &SandboxConfig) -> Config {
+/// The settings that decide the compiled code. The sandbox's engine and the compiler
+/// process's (`plugin::compile`) are both made from them, so that what one compiles the
+/// other loads; `Component::deserialize` refuses an artifact of other settings.
+fn code_config(meter_fuel: bool) -> Config {
     let mut cfg = Config::new();
     cfg.wasm_component_model(true);
     cfg.epoch_interruption(true);
     // Fuel is the deterministic cost measure reported for every evaluation, and the
     // optional budget; metering costs a few percent (BENCHMARKS.md, "fuel").
-    cfg.consume_fuel(config.meter_fuel);
+    cfg.consume_fuel(meter_fuel);
     // Evaluations are synchronous calls; the async machinery only costs time here.
     cfg.concurrency_support(false);
     cfg.max_wasm_stack(STACK_BYTES);
+    cfg
+}
+
+/// An engine that only compiles: the sandbox's code settings, without the pooling
+/// allocator's reservations (which an address-space limit would not allow).
+pub fn compiler_engine(meter_fuel: bool) -> wasmtime::Result<Engine> {
+    Engine::new(&code_config(meter_fuel))
+}
+
+fn engine_config(config: &SandboxConfig) -> Config {
+    let mut cfg = code_config(config.meter_fuel);
     // Pooling: instantiation becomes a few memcpy-free slot reuses (see BENCHMARKS.md).
     let slots = (config.concurrency as u32).saturating_mul(2).max(2) + 2;
     let mut pool = PoolingAllocationConfig::new();
@@ -396,6 +415,10 @@ fn engine_config(config: &SandboxConfig) -> Config {
         .max_memories_per_component(4)
         .total_tables(slots * 8)
         .max_tables_per_component(8)
+        // The pool's own default (20,000) was below the ceiling a limit may ask for, and a
+        // larger table was refused as an invalid component (issue 12, item 6). Tables are
+        // reserved, not committed: 8 bytes per element of address space per slot.
+        .table_elements(Limits::ceiling().table_elements)
         .total_stacks(slots)
         .max_memory_size(MEMORY_CEILING_BYTES)
         // A reused slot's resident pages are zeroed with memset, the rest released with
