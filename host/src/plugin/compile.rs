@@ -257,7 +257,7 @@ fn compile_in_child(
         });
     }
     match stderr.strip_prefix(INVALID_PREFIX) {
-        Some(message) if status.code() == Some(INVALID_EXIT) => {
+        Some(message) if status.code() == Some(i32::from(INVALID_EXIT)) => {
             Err(CompileError::Invalid(message.trim_end().to_owned()))
         }
         _ => Err(CompileError::Process(format!(
@@ -272,12 +272,12 @@ fn compile_in_child(
 }
 
 /// The worker's exit code and message prefix for a component that is not valid.
-const INVALID_EXIT: i32 = 3;
+const INVALID_EXIT: u8 = 3;
 const INVALID_PREFIX: &str = "invalid component: ";
 
 /// The child's side: limits its own address space, reads a component on stdin, writes the
 /// compiled artifact on stdout. Returns the process's exit code.
-pub fn worker(meter_fuel: bool, address_space_bytes: u64) -> i32 {
+pub fn worker(meter_fuel: bool, address_space_bytes: u64) -> u8 {
     use rustix::process::{Resource, Rlimit, setrlimit};
     let limit = Rlimit {
         current: Some(address_space_bytes),
@@ -308,5 +308,84 @@ pub fn worker(meter_fuel: bool, address_space_bytes: u64) -> i32 {
             eprintln!("{e}");
             1
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A core module of `functions` empty functions and one table of `table` elements,
+    /// in binary form (a component's structure is read the same way, module by module).
+    fn module(functions: usize, table: u64) -> Vec<u8> {
+        let funcs = "(func)".repeat(functions);
+        wat::parse_str(format!("(module (table {table} funcref) {funcs})")).unwrap()
+    }
+
+    #[test]
+    fn each_structural_bound_names_itself() {
+        let bounds = CompileBounds {
+            max_functions: 3,
+            ..CompileBounds::default()
+        };
+        assert!(check_structure(&module(3, 10), &bounds).is_ok());
+        let error = check_structure(&module(4, 10), &bounds).unwrap_err();
+        assert!(
+            matches!(error, CompileError::TooManyFunctions { count: 4, bound: 3 }),
+            "{error}"
+        );
+        assert!(
+            error.to_string().contains("--compile-max-functions"),
+            "{error}"
+        );
+
+        let error = check_structure(&module(1, 1_000_001), &bounds).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                CompileError::TableTooLarge {
+                    index: 0,
+                    initial: 1_000_001,
+                    ceiling: 1_000_000
+                }
+            ),
+            "{error}"
+        );
+
+        let small = CompileBounds {
+            max_component_bytes: 8,
+            ..CompileBounds::default()
+        };
+        let error = check_structure(&module(1, 1), &small).unwrap_err();
+        assert!(
+            matches!(error, CompileError::TooLarge { bound: 8, .. }),
+            "{error}"
+        );
+        assert!(error.to_string().contains("--compile-max-mib"), "{error}");
+
+        let tiny_bodies = CompileBounds {
+            max_function_body_bytes: 1,
+            ..CompileBounds::default()
+        };
+        let error = check_structure(&module(2, 1), &tiny_bodies).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                CompileError::FunctionTooLarge {
+                    index: 0,
+                    bytes: 2,
+                    bound: 1
+                }
+            ),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn what_does_not_parse_is_left_to_the_compiler_and_called_invalid() {
+        let garbage = b"\0asm\x0d\0\x01\0garbage";
+        assert!(check_structure(garbage, &CompileBounds::default()).is_ok());
+        let error = compile(garbage, true, &CompileBounds::default()).unwrap_err();
+        assert!(matches!(error, CompileError::Invalid(_)), "{error}");
     }
 }
