@@ -19,6 +19,10 @@
 //! Before timing, the native and the WebAssembly cards are compared record by record, and a
 //! reused instance is checked to give the same cards as fresh ones; differences are printed.
 //!
+//! And what bounding compilation costs (issue 12, item 1): `compile/{in-process,child}`
+//! compiles metformin-egfr's component in this process, and in a child process (the
+//! `livelab compile-worker` the CLI uses, under its timeout and address-space limit).
+//!
 //! Records: `sample-records/`, or the directory in `$LIVELAB_BENCH_RECORDS`.
 
 mod common;
@@ -498,6 +502,27 @@ fn evaluation(c: &mut Criterion) {
     group.finish();
 }
 
+fn compiling(c: &mut Criterion) {
+    use livelab_host::plugin::compile::{self, CompileBounds, Compiler};
+    let bytes = std::fs::read(artifacts::METFORMIN_EGFR).expect("the metformin-egfr component");
+    let in_process = CompileBounds::default();
+    let child = CompileBounds {
+        compiler: Compiler::Child {
+            program: env!("CARGO_BIN_EXE_livelab").into(),
+            args: vec!["compile-worker".into()],
+        },
+        ..CompileBounds::default()
+    };
+    let mut group = c.benchmark_group("compile");
+    group.sample_size(20);
+    for (name, bounds) in [("in-process", &in_process), ("child", &child)] {
+        group.bench_function(name, |b| {
+            b.iter(|| compile::compile(black_box(&bytes), true, bounds).expect("it compiles"))
+        });
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .sample_size(50)
@@ -508,6 +533,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = evaluation
+    targets = evaluation, compiling
 }
 criterion_main!(benches);
