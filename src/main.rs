@@ -188,7 +188,8 @@ struct LimitArgs {
     /// Maximum cards per evaluation.
     #[arg(long, value_name = "N")]
     max_cards: Option<usize>,
-    /// Maximum bytes of card text per evaluation.
+    /// Maximum bytes of card output per evaluation: the text, and 64 bytes per card,
+    /// coding, suggestion and action.
     #[arg(long, value_name = "BYTES")]
     max_output_bytes: Option<usize>,
     /// Maximum bytes of any one string in a card.

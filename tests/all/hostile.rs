@@ -322,7 +322,27 @@ hostile_cases! {
         args: &[],
         expect: Fails {
             cause: "output-limit",
-            message: &["bytes of card text, the limit is 65536"],
+            message: &["bytes of card output", "the limit is 65536"],
+        },
+    },
+    /// One card with one suggestion of 500,000 empty actions: no text, yet 17.5 MB per
+    /// evaluation in results.jsonl before every element was counted (issue 12, item 5).
+    a_flood_of_empty_actions_hits_the_output_bounds: Case {
+        guest: Made(|dir| wat_guest::action_flood(dir, 500_000)),
+        args: &[],
+        expect: Fails {
+            cause: "output-limit",
+            message: &["500000 actions, the limit per suggestion is 16"],
+        },
+    },
+    /// Within the per-suggestion cap, elements still count against the total: 20 cards of
+    /// 16 suggestions of 16 empty actions are 5,460 elements, 349 KB at 64 bytes each.
+    many_small_elements_hit_the_total_output_bound: Case {
+        guest: Made(|dir| wat_guest::element_flood(dir, 20, 16, 16)),
+        args: &[],
+        expect: Fails {
+            cause: "output-limit",
+            message: &["bytes of card output", "64 per card", "the limit is 65536"],
         },
     },
     /// A domain error (`evaluation-error`) with a 1 MiB message: what a plugin says in an
@@ -1108,17 +1128,42 @@ mod wat_guest {
     /// `evaluate` returns `count` cards whose summaries all alias one string of
     /// `summary_bytes` bytes of `a` (and whose labels alias the static label).
     pub fn aliased_cards(dir: &Path, file: &str, count: u32, summary_bytes: u32) -> PathBuf {
+        aliased(dir, file, count, summary_bytes, Aliased::Summary)
+    }
+
+    /// Which field of every card aliases the one large string.
+    pub enum Aliased {
+        Summary,
+        /// The detail; the summary is the static label (valid, so the cards are kept).
+        Detail,
+    }
+
+    /// `evaluate` returns `count` cards whose `field` all alias one string of `bytes` bytes
+    /// of `a` (and whose labels alias the static label).
+    pub fn aliased(dir: &Path, file: &str, count: u32, bytes: u32, field: Aliased) -> PathBuf {
+        let set_field = match field {
+            Aliased::Summary => format!(
+                "(i32.store offset=0 (local.get $card) (local.get $text))
+      (i32.store offset=4 (local.get $card) (i32.const {bytes}))"
+            ),
+            Aliased::Detail => format!(
+                "(i32.store offset=0 (local.get $card) (global.get $label))
+      (i32.store offset=4 (local.get $card) (global.get $label_len))
+      (i32.store8 offset=8 (local.get $card) (i32.const 1))
+      (i32.store offset=12 (local.get $card) (local.get $text))
+      (i32.store offset=16 (local.get $card) (i32.const {bytes}))"
+            ),
+        };
         let evaluate = format!(
             "(local $text i32) (local $cards i32) (local $card i32) (local $i i32)
-    (local.set $text (call $alloc (i32.const {summary_bytes})))
-    (memory.fill (local.get $text) (i32.const 0x61) (i32.const {summary_bytes}))
+    (local.set $text (call $alloc (i32.const {bytes})))
+    (memory.fill (local.get $text) (i32.const 0x61) (i32.const {bytes}))
     ;; Fresh pages are zero: every option is none and every list empty unless set.
     (local.set $cards (call $alloc (i32.const {cards_bytes})))
     (loop $each
       (local.set $card
         (i32.add (local.get $cards) (i32.mul (local.get $i) (i32.const {CARD_SIZE}))))
-      (i32.store offset=0 (local.get $card) (local.get $text))
-      (i32.store offset=4 (local.get $card) (i32.const {summary_bytes}))
+      {set_field}
       (i32.store offset=24 (local.get $card) (global.get $label))
       (i32.store offset=28 (local.get $card) (global.get $label_len))
       (local.set $i (i32.add (local.get $i) (i32.const 1)))
@@ -1138,6 +1183,63 @@ mod wat_guest {
                 evaluate: &evaluate,
             },
         )
+    }
+
+    /// `cards` cards, each with `suggestions` suggestions of `actions` empty actions, every
+    /// card's summary and label the static label. Zeroed memory is an empty `create` action.
+    pub fn element_flood(dir: &Path, cards: u32, suggestions: u32, actions: u32) -> PathBuf {
+        const SUGGESTION_SIZE: u32 = 20;
+        const ACTION_SIZE: u32 = 12;
+        let evaluate = format!(
+            "(local $cards i32) (local $card i32) (local $suggestions i32) (local $s i32)
+    (local $actions i32) (local $i i32) (local $j i32)
+    (local.set $cards (call $alloc (i32.const {cards_bytes})))
+    ;; One list of actions, shared by every suggestion: cheap for the plugin.
+    (local.set $actions (call $alloc (i32.const {actions_bytes})))
+    (loop $each_card
+      (local.set $card
+        (i32.add (local.get $cards) (i32.mul (local.get $i) (i32.const {CARD_SIZE}))))
+      (i32.store offset=0 (local.get $card) (global.get $label))
+      (i32.store offset=4 (local.get $card) (global.get $label_len))
+      (i32.store offset=24 (local.get $card) (global.get $label))
+      (i32.store offset=28 (local.get $card) (global.get $label_len))
+      (local.set $suggestions (call $alloc (i32.const {suggestions_bytes})))
+      (local.set $j (i32.const 0))
+      (loop $each_suggestion
+        (local.set $s
+          (i32.add (local.get $suggestions) (i32.mul (local.get $j) (i32.const {SUGGESTION_SIZE}))))
+        (i32.store offset=0 (local.get $s) (global.get $label))
+        (i32.store offset=4 (local.get $s) (global.get $label_len))
+        (i32.store offset=12 (local.get $s) (local.get $actions))
+        (i32.store offset=16 (local.get $s) (i32.const {actions}))
+        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+        (br_if $each_suggestion (i32.lt_u (local.get $j) (i32.const {suggestions}))))
+      (i32.store offset=68 (local.get $card) (local.get $suggestions))
+      (i32.store offset=72 (local.get $card) (i32.const {suggestions}))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br_if $each_card (i32.lt_u (local.get $i) (i32.const {cards}))))
+    {ok}",
+            cards_bytes = cards * CARD_SIZE,
+            actions_bytes = actions * ACTION_SIZE,
+            suggestions_bytes = suggestions * SUGGESTION_SIZE,
+            ok = ok_cards("(local.get $cards)", &format!("(i32.const {cards})")),
+        );
+        plugin(
+            dir,
+            &format!("element-flood-{cards}-{suggestions}-{actions}.wasm"),
+            Module {
+                id: "element-flood",
+                imports: "",
+                fields: "",
+                describe: None,
+                evaluate: &evaluate,
+            },
+        )
+    }
+
+    /// One card with one suggestion of `actions` empty actions.
+    pub fn action_flood(dir: &Path, actions: u32) -> PathBuf {
+        element_flood(dir, 1, 1, actions)
     }
 
     /// 100,000 cards aliasing one 1 MiB summary: 7.6 MB of plugin memory, 100 GiB if copied.
@@ -1509,4 +1611,66 @@ fn a_plugins_error_text_cannot_act_on_the_terminal_or_forge_a_csv_row() {
         csv.contains("\\u{1b}]0;livelab: all plugins passed\\u{7}"),
         "the message is shown, escaped:\n{csv}"
     );
+}
+
+/// Large valid output on every record, faster than the writer can write it: the host's
+/// memory stays flat, because workers run only a bounded window ahead of the writer
+/// (issue 12, item 5). Each evaluation returns 1,000 cards whose details alias one 4 KiB
+/// string: 4 MiB lifted into the host per record, 8 MiB written (results.jsonl and the
+/// decision log), for 120 records.
+#[test]
+fn large_output_on_every_record_keeps_host_memory_flat() {
+    const RECORDS: usize = 120;
+    // Under 150 MiB with the window; without it, 400 MiB within half a second and rising.
+    const BOUND: u64 = 256 << 20;
+    let tmp = temp_dir();
+    let records = cohort(tmp.path(), "cohort", RECORDS, "bundles");
+    let plugin = wat_guest::aliased(
+        tmp.path(),
+        "large-output.wasm",
+        1_000,
+        4 << 10,
+        wat_guest::Aliased::Detail,
+    );
+    let out = tmp.path().join("out");
+    let log = tmp.path().join("decisions.jsonl");
+    let args = [
+        "run",
+        "--records",
+        records.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--plugin",
+        plugin.to_str().unwrap(),
+        "--date",
+        SAMPLE_DATE,
+        "--decision-log",
+        log.to_str().unwrap(),
+        "--max-cards",
+        "1000",
+        "--max-string-bytes",
+        "4096",
+        "--max-output-bytes",
+        "16777216",
+        "-j",
+        "2",
+    ];
+    let output = livelab_watched(&args, BOUND, Duration::from_secs(300))
+        .unwrap_or_else(|why| panic!("large output on {RECORDS} records: {why}"));
+    assert_success(&output);
+    let lines = results(&out);
+    assert_eq!(lines.len(), RECORDS, "every record is accounted for");
+    for line in &lines {
+        assert_eq!(
+            line["status"], "ok",
+            "{}: {}",
+            line["record"], line["error"]
+        );
+        assert_eq!(
+            line["cards"].as_array().map(Vec::len),
+            Some(1_000),
+            "{}",
+            line["record"]
+        );
+    }
 }

@@ -886,6 +886,16 @@ fn is_canonical_abi_error(error: &wasmtime::Error) -> bool {
     MESSAGES.iter().any(|m| text.contains(m))
 }
 
+/// What each element of the output (a card, a topic coding, a suggestion, an action) costs
+/// against `max_output_bytes` besides its text: about what it takes in `results.jsonl`, the
+/// decision log and the host's memory. Without it, empty elements were free: one card with
+/// 500,000 empty actions was "ok" and wrote 17.5 MB per evaluation (issue 12, item 5).
+pub const OUTPUT_ELEMENT_BYTES: usize = 64;
+/// Suggestions one card may offer; CDS Hooks sets no number, a clinician reads a handful.
+pub const MAX_SUGGESTIONS_PER_CARD: usize = 16;
+/// Actions one suggestion may take.
+pub const MAX_ACTIONS_PER_SUGGESTION: usize = 16;
+
 fn check_output(cards: Vec<Card>, limits: &Limits) -> Result<Vec<Card>, Failure> {
     if cards.len() > limits.max_cards {
         return Err(Failure::OutputLimit {
@@ -894,6 +904,33 @@ fn check_output(cards: Vec<Card>, limits: &Limits) -> Result<Vec<Card>, Failure>
     }
     let mut bytes = 0;
     for (i, card) in cards.iter().enumerate() {
+        if card.suggestions.len() > MAX_SUGGESTIONS_PER_CARD {
+            return Err(Failure::OutputLimit {
+                detail: format!(
+                    "card {i}: {} suggestions, the limit per card is {MAX_SUGGESTIONS_PER_CARD}",
+                    card.suggestions.len()
+                ),
+            });
+        }
+        for (j, suggestion) in card.suggestions.iter().enumerate() {
+            if suggestion.actions.len() > MAX_ACTIONS_PER_SUGGESTION {
+                return Err(Failure::OutputLimit {
+                    detail: format!(
+                        "card {i}, suggestion {j}: {} actions, the limit per suggestion is {MAX_ACTIONS_PER_SUGGESTION}",
+                        suggestion.actions.len()
+                    ),
+                });
+            }
+        }
+        let elements = 1
+            + usize::from(card.source.topic.is_some())
+            + card.suggestions.len()
+            + card
+                .suggestions
+                .iter()
+                .map(|s| s.actions.len())
+                .sum::<usize>();
+        bytes += elements * OUTPUT_ELEMENT_BYTES;
         let summary_chars = card.summary.chars().count();
         if summary_chars == 0 || summary_chars >= 140 {
             return Err(Failure::InvalidOutput {
@@ -923,7 +960,7 @@ fn check_output(cards: Vec<Card>, limits: &Limits) -> Result<Vec<Card>, Failure>
     if bytes > limits.max_output_bytes {
         return Err(Failure::OutputLimit {
             detail: format!(
-                "{bytes} bytes of card text, the limit is {}",
+                "{bytes} bytes of card output (text, and {OUTPUT_ELEMENT_BYTES} per card, coding, suggestion and action), the limit is {}",
                 limits.max_output_bytes
             ),
         });

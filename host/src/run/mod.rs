@@ -14,9 +14,9 @@ pub use cards::CdsCard;
 pub use outcome::{RecordCause, RecordOutcome, RecordProfile, Status};
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -47,6 +47,12 @@ pub struct Stopped<E> {
 ///
 /// When `sink` fails, no further record is read or handed to it: the workers finish the
 /// record in hand and stop, and the error comes back with the count of completed records.
+///
+/// Memory stays bounded whatever the plugins return: a worker takes a record only while it
+/// is fewer than [`AHEAD_PER_WORKER`] × `workers` records ahead of the oldest one the sink
+/// has not completed, so outcomes waiting to be written (each up to the output limits) never
+/// pile up behind a slow sink. Before this bound, plugins whose large output the writer was
+/// slower to write than the workers to produce grew the host to 4.6 GiB (issue 12, item 5).
 pub fn run<I, E>(
     sandbox: &Sandbox,
     plugins: &[Plugin],
@@ -59,21 +65,41 @@ where
     I: Iterator<Item = Result<Record, RecordError>> + Send,
 {
     let start = Instant::now();
-    let source = Mutex::new(records.enumerate());
+    let workers = workers.max(1);
+    let window = (workers * AHEAD_PER_WORKER) as u64;
+    // The records and the sequence number of the next one.
+    let source = Mutex::new((records, 0u64));
     let stop = AtomicBool::new(false);
-    let (tx, rx) = mpsc::channel::<RecordOutcome>();
+    // The number of records the sink has completed, and a signal when it moves (or stops).
+    let written = (Mutex::new(0u64), Condvar::new());
+    let (tx, rx) = mpsc::sync_channel::<RecordOutcome>(window as usize);
     let mut failed = None;
     let mut completed = 0u64;
     std::thread::scope(|scope| {
-        for _ in 0..workers.max(1) {
+        for _ in 0..workers {
             let tx = tx.clone();
-            let (source, stop) = (&source, &stop);
+            let (source, stop, written) = (&source, &stop, &written);
             scope.spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     // Reading happens under the lock; evaluation, the costly part, does not.
-                    let next = source.lock().expect("record source lock").next();
-                    let Some((seq, item)) = next else { break };
-                    let outcome = evaluate_record(sandbox, plugins, seq as u64, item, ctx);
+                    let mut source = source.lock().expect("record source lock");
+                    // The next record's sequence number is the count taken so far; wait
+                    // (holding the source, so no other worker reads past the window either)
+                    // until it is inside the window or the run stops.
+                    let (count, moved) = written;
+                    let mut done = count.lock().expect("written count lock");
+                    while source.1 >= *done + window && !stop.load(Ordering::Relaxed) {
+                        done = moved.wait(done).expect("written count lock");
+                    }
+                    drop(done);
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    let Some(item) = source.0.next() else { break };
+                    let seq = source.1;
+                    source.1 += 1;
+                    drop(source);
+                    let outcome = evaluate_record(sandbox, plugins, seq, item, ctx);
                     if tx.send(outcome).is_err() {
                         break;
                     }
@@ -96,6 +122,9 @@ where
                 }
                 completed += 1;
             }
+            let (count, moved) = &written;
+            *count.lock().expect("written count lock") = completed;
+            moved.notify_all();
         }
         debug_assert!(
             failed.is_some() || waiting.is_empty(),
@@ -107,6 +136,9 @@ where
         None => Ok(start.elapsed()),
     }
 }
+
+/// How many records each worker may run ahead of the oldest record not yet written.
+pub const AHEAD_PER_WORKER: usize = 4;
 
 /// One record through every plugin, each in a fresh instance: what [`run`] does for each
 /// record, for a caller that has one record at a time (a CDS Hooks service answering a
