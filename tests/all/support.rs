@@ -165,6 +165,59 @@ pub fn decision_lines(log: &Path) -> Vec<(usize, Value, Value)> {
     decisions
 }
 
+/// Results lines keyed by `record plugin`, each seen through `view` (what is compared).
+pub fn per_evaluation(
+    lines: &[Value],
+    view: impl Fn(&Value) -> Value,
+) -> std::collections::BTreeMap<String, Value> {
+    lines
+        .iter()
+        .map(|l| (format!("record {} plugin {}", l["record"], l["plugin"]), view(l)))
+        .collect()
+}
+
+/// Fails naming each evaluation (record and plugin) that differs between `a` and `b`, or is
+/// in one only, with the fields that differ and both values (the first 10 evaluations).
+#[track_caller]
+pub fn assert_same_per_evaluation(
+    what: &str,
+    a: &std::collections::BTreeMap<String, Value>,
+    b: &std::collections::BTreeMap<String, Value>,
+) {
+    let short = |v: Option<&Value>| -> String {
+        let text = v.map_or("(absent)".to_owned(), Value::to_string);
+        if text.len() > 300 {
+            format!("{}…", &text[..text.floor_char_boundary(300)])
+        } else {
+            text
+        }
+    };
+    let mut differences = Vec::new();
+    for key in a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))) {
+        let (x, y) = (a.get(key), b.get(key));
+        if x == y {
+            continue;
+        }
+        let fields = match (x.and_then(Value::as_object), y.and_then(Value::as_object)) {
+            (Some(x), Some(y)) => x
+                .keys()
+                .chain(y.keys().filter(|k| !x.contains_key(*k)))
+                .filter(|f| x.get(*f) != y.get(*f))
+                .map(|f| format!("\n    {f}: {} vs {}", short(x.get(f)), short(y.get(f))))
+                .collect::<String>(),
+            _ => format!("\n    {} vs {}", short(x), short(y)),
+        };
+        differences.push(format!("  {key}:{fields}"));
+    }
+    assert!(
+        differences.is_empty(),
+        "{what}: {} evaluation(s) differ{}:\n{}",
+        differences.len(),
+        if differences.len() > 10 { " (the first 10)" } else { "" },
+        differences[..differences.len().min(10)].join("\n")
+    );
+}
+
 /// A results line without its timing fields, which differ from run to run.
 pub fn without_timing(mut line: Value) -> Value {
     let obj = line.as_object_mut().expect("a results line is an object");
