@@ -172,11 +172,13 @@ impl IngestArgs {
 
 #[derive(Args)]
 struct LimitArgs {
-    /// Wall-clock deadline per evaluation, in milliseconds.
+    /// Wall-clock deadline per evaluation, in milliseconds. Default: 2000, a backstop behind
+    /// the fuel budget (set a lower one for a latency bound).
     #[arg(long, value_name = "MS")]
     deadline_ms: Option<u64>,
     /// Fuel budget per evaluation (deterministic CPU work, about one unit per wasm
-    /// instruction). Default: none; fuel used is reported either way.
+    /// instruction; at most 10^11). Default: 10^9, the CPU bound, the same on a busy
+    /// machine; fuel used is reported either way.
     #[arg(long, value_name = "UNITS")]
     fuel: Option<u64>,
     /// Memory cap per evaluation, in MiB (all memories of the instance together).

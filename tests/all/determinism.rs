@@ -18,13 +18,12 @@ fn two_runs_give_identical_results_apart_from_latency() {
     assert_eq!(first.len(), 60 * plugins.len());
     let whole = |lines: &[serde_json::Value]| per_evaluation(lines, Clone::clone);
     assert_same_per_evaluation("two runs", &whole(&first), &whole(&second));
-    assert_same_per_evaluation(
-        "one worker against two",
-        &whole(&first),
-        &whole(&single),
-    );
+    assert_same_per_evaluation("one worker against two", &whole(&first), &whole(&single));
     // And in the same order, line by line.
-    assert!(first == second && first == single, "the same lines in another order");
+    assert!(
+        first == second && first == single,
+        "the same lines in another order"
+    );
 }
 
 #[test]

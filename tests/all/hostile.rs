@@ -125,6 +125,17 @@ hostile_cases! {
             }
         }),
     },
+    /// Under the default limits, the CPU bound is fuel, not wall time: the loop is stopped
+    /// after exactly the budget on any machine, however busy (it was the 250 ms deadline,
+    /// which load can reach; issue 12, item 11).
+    an_endless_loop_under_the_default_limits_runs_out_of_fuel: Case {
+        guest: Built(test_guests::SPIN),
+        args: &[],
+        expect: Fails {
+            cause: "fuel-exhausted",
+            message: &["its whole budget of 1000000000 fuel"],
+        },
+    },
     /// With a fuel budget, the same loop runs out of fuel (long before the deadline), and
     /// every successful evaluation reports the fuel it consumed.
     an_endless_loop_runs_out_of_fuel: Case {

@@ -172,7 +172,12 @@ pub fn per_evaluation(
 ) -> std::collections::BTreeMap<String, Value> {
     lines
         .iter()
-        .map(|l| (format!("record {} plugin {}", l["record"], l["plugin"]), view(l)))
+        .map(|l| {
+            (
+                format!("record {} plugin {}", l["record"], l["plugin"]),
+                view(l),
+            )
+        })
         .collect()
 }
 
@@ -213,7 +218,11 @@ pub fn assert_same_per_evaluation(
         differences.is_empty(),
         "{what}: {} evaluation(s) differ{}:\n{}",
         differences.len(),
-        if differences.len() > 10 { " (the first 10)" } else { "" },
+        if differences.len() > 10 {
+            " (the first 10)"
+        } else {
+            ""
+        },
         differences[..differences.len().min(10)].join("\n")
     );
 }

@@ -200,16 +200,30 @@ impl Builder {
             Some("other") => Sex::Other,
             _ => Sex::Unknown,
         };
+        // A canonical order within each section, whatever the export's layout: a Bundle
+        // lists a patient's resources in one order, Bulk NDJSON files in another, and a
+        // plugin that walks its list may do different work (the same cards, different fuel,
+        // was seen between the two formats of one cohort).
+        let (mut conditions, mut observations, mut medications, mut allergies) = (
+            self.conditions,
+            self.observations,
+            self.medications,
+            self.allergies,
+        );
+        canonical_order(&mut conditions);
+        canonical_order(&mut observations);
+        canonical_order(&mut medications);
+        canonical_order(&mut allergies);
         Ok(Record {
             key: self.key,
             source: self.location,
             patient: Patient {
                 age_years,
                 sex,
-                conditions: self.conditions,
-                observations: self.observations,
-                medications: self.medications,
-                allergies: self.allergies,
+                conditions,
+                observations,
+                medications,
+                allergies,
             },
             coding: self.coding,
         })
@@ -295,5 +309,13 @@ fn enrich_observation(
     for c in &mut o.components {
         terms.translate(&mut c.code, codings);
         enrich_value(&mut c.value, &c.code, terms, codings, unit_stats);
+    }
+}
+
+/// Sorts a section's items by their serialised form: a total order over every field, so that
+/// two exports of the same data give the same request.
+fn canonical_order<T: serde::Serialize>(items: &mut [T]) {
+    if items.len() > 1 {
+        items.sort_by_cached_key(|item| serde_json::to_vec(item).expect("a WIT value serialises"));
     }
 }
