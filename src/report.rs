@@ -620,8 +620,8 @@ fn limits_vs(l: &Limits, trial: &Limits) -> String {
 fn plugin_identity_table(out: &mut String, r: &RunSummary) {
     out.push_str("<h3>Plugins admitted</h3>\n<div class=\"scroll\"><table class=\"identity\">\n");
     out.push_str(
-        "<thead><tr><th>Plugin</th><th>Identity (SHA-256)</th><th>Signature and pin</th>\
-         <th>Data grant and limits</th></tr></thead>\n<tbody>\n",
+        "<thead><tr><th>Plugin</th><th>Identity (SHA-256)</th><th>What it was given</th>\
+         <th>Signature and pin</th><th>Data grant and limits</th></tr></thead>\n<tbody>\n",
     );
     for p in &r.plugins {
         w!(
@@ -642,6 +642,21 @@ fn plugin_identity_table(out: &mut String, r: &RunSummary) {
                 "<span class=\"note\">none (bare component)</span>".into(),
                 |m| format!("<code class=\"hash\">{}</code>", escape(m))
             )
+        );
+        // Each declared need on its own line, as `check` shows them: a reviewer of the trial
+        // sees everything each plugin read (issue 12, item 3).
+        w!(
+            out,
+            "<td class=\"needs\"><span class=\"note\">age and sex, and:</span><ul>{}</ul></td>",
+            if p.plugin.data_needs.is_empty() {
+                "<li>nothing else</li>".to_owned()
+            } else {
+                p.plugin
+                    .data_needs
+                    .iter()
+                    .map(|need| format!("<li>{}</li>", escape(&need.to_string())))
+                    .collect()
+            }
         );
         w!(
             out,
@@ -1803,6 +1818,7 @@ mod tests {
                 },
                 pinned: false,
                 data_grant: None,
+                data_needs: Vec::new(),
                 limits: Limits::default(),
             },
             evaluations: 2,

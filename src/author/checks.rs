@@ -221,7 +221,9 @@ pub fn test(args: TestArgs) -> anyhow::Result<ExitCode> {
     })
 }
 
-/// A line diff of expected and actual cards, `-` expected, `+` actual.
+/// A line diff of expected and actual cards, `-` expected, `+` actual. Card text is the
+/// plugin's: JSON escapes control characters but not bidi or other invisible ones, so each
+/// line is made inert before it reaches the terminal (issue 12, item 2).
 fn diff(expected: &str, actual: &str) -> String {
     let diff = similar::TextDiff::from_lines(expected, actual);
     let mut out = String::new();
@@ -231,10 +233,10 @@ fn diff(expected: &str, actual: &str) -> String {
             similar::ChangeTag::Insert => "+",
             similar::ChangeTag::Equal => " ",
         };
-        write!(out, "  {sign} {change}").expect("writing to a String");
-        if change.missing_newline() {
-            out.push('\n');
-        }
+        let line = change.to_string_lossy();
+        let line = line.strip_suffix('\n').unwrap_or(&line);
+        writeln!(out, "  {sign} {}", livelab_host::text::escape_hidden(line))
+            .expect("writing to a String");
     }
     out
 }
@@ -464,4 +466,27 @@ pub fn bench(args: BenchArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::diff;
+
+    #[test]
+    fn a_card_diff_cannot_act_on_the_terminal() {
+        let expected = "{\n  \"summary\": \"ok\"\n}\n";
+        // A bidi override and an escape sequence as a plugin could put in its card text
+        // (a hand-edited expected file, or JSON a plugin controls).
+        let actual = "{\n  \"summary\": \"\u{202e}kO \u{1b}[2J\"\n}\n";
+        let shown = diff(expected, actual);
+        assert!(
+            !shown
+                .lines()
+                .flat_map(str::chars)
+                .any(livelab_host::text::is_hidden),
+            "a hidden character reached the diff: {shown:?}"
+        );
+        assert!(shown.contains("  -   \"summary\": \"ok\"\n"), "{shown}");
+        assert!(shown.contains("\\u{202e}kO \\u{1b}[2J"), "{shown}");
+    }
 }

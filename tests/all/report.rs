@@ -106,6 +106,23 @@ candidate = "metformin-egfr-ema"
             identity.contains("UNSIGNED") && identity.contains("NOT PINNED"),
             "{identity}"
         );
+        // What the plugin was given: each declared need, one item each (issue 12, item 3).
+        let needs = plugin["data_needs"].as_array().unwrap();
+        assert!(!needs.is_empty(), "{id} declares no data needs");
+        for need in needs {
+            let codes = need["codes"].as_array().unwrap();
+            let first = codes
+                .first()
+                .and_then(|c| c.as_str())
+                .unwrap_or("ALL items");
+            let item = format!("<li>{}: {first}", need["section"].as_str().unwrap());
+            assert!(identity.contains(&item), "{id}: {item} not in {identity}");
+        }
+        assert_eq!(
+            identity.matches("<li>").count(),
+            needs.len(),
+            "{id}: one line per declared need in {identity}"
+        );
         // Outcomes and cost.
         let outcomes = row(section(&dom, "plugins"), &format!("id=\"plugin-{id}\""));
         let evaluations = plugin["evaluations"].as_u64().unwrap();

@@ -415,6 +415,8 @@ pub struct PluginIdentity {
     /// The limits this plugin ran under (the run's, its manifest's request, the trial's
     /// per-plugin changes).
     pub limits: crate::sandbox::Limits,
+    /// What the plugin declared it reads, beside age and sex: all it was given.
+    pub data_needs: Vec<crate::package::manifest::ManifestDataNeed>,
 }
 
 impl PluginIdentity {
@@ -430,6 +432,12 @@ impl PluginIdentity {
             pinned: plugin.pinned,
             data_grant: plugin.data_dir.as_ref().map(|d| d.display().to_string()),
             limits: plugin.limits.clone(),
+            data_needs: plugin
+                .info
+                .data_needs
+                .iter()
+                .map(crate::package::manifest::ManifestDataNeed::from_wit)
+                .collect(),
         }
     }
 }
