@@ -322,3 +322,31 @@ fn a_region_adds_its_own_concept_map_without_rebuilding() {
         "the region's map translated the bronchitis code"
     );
 }
+
+/// Found by fuzzing (`fuzz/regressions/bulk_ndjson_line/`): a tab or line break in a Patient
+/// id or a patient reference split the reader's partition lines, and a line break panicked
+/// the whole read. Each input is now read to the end, every line accounted for.
+#[test]
+fn ids_and_references_with_tabs_or_line_breaks_do_not_split_bulk_partitions() {
+    let regressions =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/bulk_ndjson_line");
+    for name in [
+        "patient-id-with-newline.ndjson",
+        "patient-id-with-tab.ndjson",
+        "reference-with-newline.ndjson",
+    ] {
+        let tmp = temp_dir();
+        std::fs::copy(
+            regressions.join(name),
+            tmp.path().join("Patient.000.ndjson"),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let outcome = std::panic::catch_unwind(|| read(tmp.path(), IngestOptions::default()));
+        let (records, _) = outcome.unwrap_or_else(|_| panic!("{name}: the reader panicked"));
+        for record in &records {
+            if let Some(error) = record["error"].as_str() {
+                assert!(!error.is_empty(), "{name}: an empty error");
+            }
+        }
+    }
+}

@@ -279,6 +279,20 @@ fn route(
             };
             let (kind, key) = match resource_type {
                 "Patient" => match head.id.as_deref() {
+                    // A partition line is tab-separated and ends at a line break: an id with
+                    // either (which no valid FHIR id has) would split it (found by fuzzing).
+                    Some(id) if id.contains(['\t', '\n', '\r']) => {
+                        stats.resources += 1;
+                        outcomes.push(error_at(
+                            file,
+                            Some(number),
+                            format!(
+                                "Patient id {:?} has a tab or line break, which no FHIR id may have; fix the export",
+                                crate::text::escape_hidden(id)
+                            ),
+                        ));
+                        continue;
+                    }
                     Some(id) => ('P', format!("Patient/{id}")),
                     None => {
                         stats.resources += 1;
@@ -305,8 +319,12 @@ fn route(
                     continue;
                 }
                 used if is_used_type(used) => match head.patient_reference() {
-                    // Tabs separate the fields of a partition line; no valid reference has one.
-                    Some(r) => ('R', normalise_reference(&r).replace('\t', " ")),
+                    // Tabs separate the fields of a partition line and a line break ends it; no
+                    // valid reference has either (and no routed Patient key has them).
+                    Some(r) => (
+                        'R',
+                        normalise_reference(&r).replace(['\t', '\n', '\r'], " "),
+                    ),
                     None => {
                         stats.resources += 1;
                         stats.drop_resource("no patient reference");

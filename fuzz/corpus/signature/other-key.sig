@@ -1,0 +1,5 @@
+# livelab plugin signature over plugin.toml (see the region's trust policy)
+publisher = "Test publisher"
+public_key = "ed25519:3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c"
+manifest_sha256 = "09f909984f03997f5dfb33324dfad399f2693db3417429a1f64022d812b1b148"
+signature = "20457a41f1e67c36c8d928ac41b7b53a8c788e771abac45c543193a3672c71197084fbbba557a1d15f172b5f2a52fe321e9bf939b9a42b848e1acb212c1e1504"
