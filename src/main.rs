@@ -28,7 +28,7 @@ use livelab_host::trial::execute::{Judging, create_file, execute};
 use livelab_host::{ArtifactCache, Limits, LoadOptions};
 
 use args::CacheArgs;
-use terminal::{progress, table};
+use terminal::{progress, table, verdict};
 
 #[derive(Parser)]
 #[command(name = "livelab", version, about, long_about = None)]
@@ -380,7 +380,7 @@ fn run_plugins(args: RunArgs) -> anyhow::Result<ExitCode> {
     if let Some(path) = &executed.decision_log_path {
         println!("appended decisions to {}", path.display());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(verdict::run_status(&executed.summary, true))
 }
 
 fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {

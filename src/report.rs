@@ -1787,7 +1787,84 @@ fn data_section(out: &mut String, r: &RunSummary) {
         }
         out.push_str("</tbody></table>\n");
     }
+    out.push_str("<h3>Values withheld</h3>\n");
+    if i.withheld.is_empty() {
+        out.push_str(
+            "<p class=\"note\">Every value of an analyte livelab normalises was in a unit it converts, and plausible.</p>\n",
+        );
+    } else {
+        out.push_str(
+            "<p>These values reached <strong>no plugin</strong>: their unit cannot be converted to the one plugins compare, \
+             their codes name two analytes, or the value lies outside what a living patient's measurement can take.</p>\n\
+             <table>\n<thead><tr><th>Reason</th><th class=\"n\">values</th><th>first seen</th></tr></thead>\n<tbody>\n",
+        );
+        for (reason, seen) in &i.withheld {
+            w!(
+                out,
+                "<tr><td>{}</td>{}<td>{}</td></tr>\n",
+                escape(reason),
+                num(seen.count),
+                escape(&seen.first)
+            );
+        }
+        out.push_str("</tbody></table>\n");
+    }
+    coverage_table(out, r);
     section_close(out);
+}
+
+/// Per plugin: what its declared needs could not reach in these records, what was withheld
+/// from it, and what reached it only through a terminology map.
+fn coverage_table(out: &mut String, r: &RunSummary) {
+    out.push_str("<h3>Coverage per plugin</h3>\n");
+    let rows: Vec<(&str, String, u64, String)> = r
+        .plugins
+        .iter()
+        .flat_map(|p| {
+            let c = &p.coverage;
+            let id = p.plugin.id.as_str();
+            let unreachable = c
+                .unreachable
+                .iter()
+                .map(move |(what, n)| (id, "unreachable".to_string(), *n, what.clone()));
+            let withheld = c.withheld.iter().map(move |(reason, w)| {
+                (
+                    id,
+                    "withheld".to_string(),
+                    w.count,
+                    format!("{reason}; first: {}", w.example),
+                )
+            });
+            let through_map = c
+                .through_map
+                .iter()
+                .map(move |(code, n)| (id, "only through a map".to_string(), *n, code.clone()));
+            unreachable.chain(withheld).chain(through_map)
+        })
+        .collect();
+    if rows.is_empty() {
+        out.push_str(
+            "<p class=\"note\">Every item of a section a plugin declares was coded in a system it declares, \
+             no value it reads was withheld, and nothing reached it only through a map.</p>\n",
+        );
+        return;
+    }
+    out.push_str(
+        "<p>Items of a section a plugin reads (within its look-back) that it <strong>never saw</strong>: \
+         coded only in systems it does not declare and no map reaches (a terminology map would make them visible), \
+         or values withheld from it. Items that reached it only through a map are listed so that the map can be reviewed.</p>\n\
+         <table id=\"coverage\">\n<thead><tr><th>Plugin</th><th>What</th><th class=\"n\">items</th><th>Detail</th></tr></thead>\n<tbody>\n",
+    );
+    for (id, what, n, detail) in rows {
+        w!(
+            out,
+            "<tr><td>{}</td><td>{what}</td>{}<td>{}</td></tr>\n",
+            escape(id),
+            num(n),
+            escape(&detail)
+        );
+    }
+    out.push_str("</tbody></table>\n");
 }
 
 #[cfg(test)]
@@ -1838,6 +1915,7 @@ mod tests {
             peak_memory_bytes: None,
             fuel: None,
             fuel_lower_bounds: 0,
+            coverage: Default::default(),
             evaluations_per_second_per_core: 0.0,
         };
         TrialSummary {

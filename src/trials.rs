@@ -13,7 +13,7 @@ use livelab_host::trial::run::{TrialOptions, merge as merge_shards, run_trial};
 use livelab_host::trial::{TRIAL_SUMMARY_SCHEMA, Trial, TrialSummary};
 
 use crate::args::CacheArgs;
-use crate::terminal::{progress, table};
+use crate::terminal::{progress, table, verdict};
 use crate::{artifacts, report};
 
 /// The shipped sample trial, compiled in so that `livelab trial` works from anywhere.
@@ -91,7 +91,7 @@ pub fn trial(args: TrialArgs) -> anyhow::Result<ExitCode> {
             ""
         }
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(verdict::run_status(&run.summary.run, args.shard.is_none()))
 }
 
 pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
@@ -103,7 +103,7 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
         args.shards.len(),
         args.out.display()
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(verdict::run_status(&summary.run, true))
 }
 
 #[derive(Args)]

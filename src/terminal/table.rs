@@ -4,6 +4,7 @@ use std::fmt::Write as _;
 
 use livelab_host::Plugin;
 use livelab_host::run::{Distribution, RunSummary};
+use livelab_host::text::escape_hidden;
 
 fn micros(d: &Option<Distribution>, pick: fn(&Distribution) -> u64) -> String {
     d.as_ref()
@@ -100,22 +101,26 @@ pub fn render(summary: &RunSummary) -> String {
             .collect();
         writeln!(out, "\nresources not used: {}", reasons.join(", ")).unwrap();
     }
-    // Codings of systems some map translates from: a region sees at once whether its data
-    // speaks a dialect the plugins do not.
-    let translated: Vec<String> = summary
+    // Every code system the export used, mapped or not: a region sees at once whether its
+    // data speaks a dialect no map translates and no plugin declares.
+    let systems: Vec<String> = summary
         .ingest
         .codings
         .iter()
-        .filter(|(_, c)| c.mapped + c.unmapped > 0)
         .map(|(system, c)| {
-            format!(
-                "{system} {} of {} mapped ({} without a mapping)",
-                c.mapped, c.codings, c.unmapped
-            )
+            let system = escape_hidden(system);
+            if c.mapped + c.unmapped > 0 {
+                format!(
+                    "{system} {} ({} mapped, {} without a mapping)",
+                    c.codings, c.mapped, c.unmapped
+                )
+            } else {
+                format!("{system} {} (no map)", c.codings)
+            }
         })
         .collect();
-    if !translated.is_empty() {
-        writeln!(out, "codes translated: {}", translated.join("; ")).unwrap();
+    if !systems.is_empty() {
+        writeln!(out, "codings by system: {}", systems.join("; ")).unwrap();
     }
     if !summary.ingest.units.is_empty() {
         let units: Vec<String> = summary
@@ -126,6 +131,21 @@ pub fn render(summary: &RunSummary) -> String {
             .collect();
         writeln!(out, "units: {}", units.join("; ")).unwrap();
     }
+    if !summary.ingest.withheld.is_empty() {
+        let withheld: Vec<String> = summary
+            .ingest
+            .withheld
+            .iter()
+            .map(|(reason, seen)| format!("{} × {}", seen.count, escape_hidden(reason)))
+            .collect();
+        writeln!(
+            out,
+            "values withheld from every plugin: {}",
+            withheld.join("; ")
+        )
+        .unwrap();
+    }
+    coverage(&mut out, summary);
     if summary.identifiers_allowed {
         writeln!(
             out,
@@ -135,6 +155,41 @@ pub fn render(summary: &RunSummary) -> String {
         .unwrap();
     }
     out
+}
+
+/// Per plugin, what its declared needs could not reach: items coded in systems it does not
+/// declare and no map reaches, and values withheld from it; and how much reached it only
+/// through a map.
+fn coverage(out: &mut String, summary: &RunSummary) {
+    let mut lines = Vec::new();
+    for p in &summary.plugins {
+        let c = &p.coverage;
+        let id = &p.plugin.id;
+        for (what, n) in &c.unreachable {
+            lines.push(format!("  {id}: {n} {} unreachable", escape_hidden(what)));
+        }
+        for (reason, w) in &c.withheld {
+            lines.push(format!(
+                "  {id}: {} × withheld ({}), e.g. {}",
+                w.count,
+                escape_hidden(reason),
+                escape_hidden(&w.example)
+            ));
+        }
+        let through_map: u64 = c.through_map.values().sum();
+        if through_map > 0 {
+            lines.push(format!(
+                "  {id}: {through_map} item(s) reached it only through a terminology map ({} distinct codes)",
+                c.through_map.len()
+            ));
+        }
+    }
+    if !lines.is_empty() {
+        writeln!(out, "\ncoverage (what the plugins' declared codes miss):").unwrap();
+        for line in lines {
+            writeln!(out, "{line}").unwrap();
+        }
+    }
 }
 
 /// A plugin's identity and declared data needs, in plain words.

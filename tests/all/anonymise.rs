@@ -913,7 +913,14 @@ fn run_refuses_the_identified_export_and_evaluates_the_anonymised_one() {
         let run = |records: &Path, out: &str, extra: &[&str]| {
             crate::support::run(records, &[METFORMIN_EGFR], &tmp.path().join(out), extra)
         };
-        let refused = run(&export, &format!("{name}-refused"), &[]);
+        // Every record refused: the run writes its files and exits non-zero.
+        let refused = crate::support::run_exiting(
+            crate::support::EXIT_RUN_UNUSABLE,
+            &export,
+            &[METFORMIN_EGFR],
+            &tmp.path().join(format!("{name}-refused")),
+            &[],
+        );
         assert!(!refused.is_empty());
         assert!(
             refused.iter().all(|l| l["status"] == "record-error"

@@ -23,3 +23,4 @@ mod sandbox;
 mod scale;
 mod supply_chain;
 mod trial;
+mod units_and_coverage;

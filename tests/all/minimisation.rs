@@ -15,7 +15,7 @@ fn plugin_receives_only_declared_sections_codes_and_look_back() {
     };
     let lab = |code: &str, date: &str, value: f64| {
         json!({"resourceType": "Observation", "status": "final", "code": coding(LOINC, code),
-               "effectiveDateTime": date, "valueQuantity": {"value": value, "unit": "mL/min"}})
+               "effectiveDateTime": date, "valueQuantity": {"value": value, "unit": "mL/min/{1.73_m2}"}})
     };
     let medication = |code: &str, authored: &str| {
         json!({"resourceType": "MedicationRequest", "status": "active", "intent": "order",

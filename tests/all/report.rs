@@ -95,6 +95,7 @@ candidate = "metformin-egfr-ema"
     assert!(trial_section.contains(
         "unsigned plugins were allowed (local authoring); not valid for a regional decision"
     ));
+    let mut coverage_rows = 0;
     for plugin in summary["run"]["plugins"].as_array().unwrap() {
         let id = plugin["id"].as_str().unwrap();
         let identity = row(trial_section, &format!("id=\"identity-{id}\""));
@@ -123,6 +124,21 @@ candidate = "metformin-egfr-ema"
             needs.len(),
             "{id}: one line per declared need in {identity}"
         );
+        // What its declared codes missed, and what reached it only through a map (issue 13):
+        // every entry of its coverage is a row of the coverage table.
+        let coverage = block(section(&dom, "data"), "coverage");
+        for (kind, what) in [
+            ("unreachable", "unreachable"),
+            ("through_map", "only through a map"),
+        ] {
+            for (detail, n) in plugin["coverage"][kind].as_object().unwrap() {
+                let cells = format!(
+                    "<td>{id}</td><td>{what}</td><td class=\"n\">{n}</td><td>{detail}</td>"
+                );
+                assert!(coverage.contains(&cells), "{id}: {cells} not in {coverage}");
+                coverage_rows += 1;
+            }
+        }
         // Outcomes and cost.
         let outcomes = row(section(&dom, "plugins"), &format!("id=\"plugin-{id}\""));
         let evaluations = plugin["evaluations"].as_u64().unwrap();
@@ -135,6 +151,10 @@ candidate = "metformin-egfr-ema"
                 .contains(&format!("{id} {}", plugin["version"].as_str().unwrap()))
         );
     }
+    assert!(
+        coverage_rows > 0,
+        "the sample trial has US-coded records: some item must reach a plugin only through a map"
+    );
 
     // Effectiveness: the confusion matrix and the metrics of each plugin.
     let effectiveness = section(&dom, "effectiveness");

@@ -100,6 +100,23 @@ pub fn cohort(dir: &Path, name: &str, patients: usize, format: &str) -> PathBuf 
 
 /// Runs plugins on records into `out`, asserting success; returns the results lines.
 pub fn run(records: &Path, plugins: &[&str], out: &Path, extra: &[&str]) -> Vec<Value> {
+    run_exiting(0, records, plugins, out, extra)
+}
+
+/// Exit status of a run that completed and wrote its files, but evaluated no record or
+/// refused records for direct identifiers.
+pub const EXIT_RUN_UNUSABLE: i32 = 2;
+
+/// Runs plugins on records into `out`, asserting the exit status is `code` (0, or
+/// [`EXIT_RUN_UNUSABLE`] for a run that must not count as a success); returns the results
+/// lines, which such a run writes too.
+pub fn run_exiting(
+    code: i32,
+    records: &Path,
+    plugins: &[&str],
+    out: &Path,
+    extra: &[&str],
+) -> Vec<Value> {
     let mut args = vec![
         "run",
         "--records",
@@ -114,7 +131,15 @@ pub fn run(records: &Path, plugins: &[&str], out: &Path, extra: &[&str]) -> Vec<
     }
     args.extend(extra);
     let output = livelab(&args);
-    assert_success(&output);
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "livelab run on {} exited {} (expected {code}):\nstdout:\n{}\nstderr:\n{}",
+        records.display(),
+        output.status,
+        stdout(&output),
+        stderr(&output)
+    );
     results(out)
 }
 

@@ -11,14 +11,14 @@ use super::mapping::{
     map_observation, normalise_reference,
 };
 use super::options::Ingest;
-use super::record::{CodingOrigin, Record, SourceLocation};
+use super::record::{CodingOrigin, Record, SourceCodings, SourceLocation, WithheldValue};
 use super::shapes::{
     FhirAllergy, FhirCondition, FhirMedication, FhirMedicationUse, FhirObservation, FhirPatient,
     ResourceHead,
 };
 use super::stats::IngestStats;
 use super::terminology::{CodingStats, Terminology};
-use super::units::{self, UnitStats};
+use super::units::{self, UnitStats, Withheld};
 use crate::wit::{Allergy, Condition, Medication, Observation, ObservationValue, Patient, Sex};
 
 /// A resource of a used type, parsed but not yet attached to its patient.
@@ -124,10 +124,12 @@ pub(crate) struct Builder {
     patient: FhirPatient,
     /// Every reference that names this patient (fullUrl, `Patient/id`).
     pub(crate) names: Vec<String>,
-    conditions: Vec<Condition>,
-    observations: Vec<Observation>,
-    medications: Vec<Medication>,
-    allergies: Vec<Allergy>,
+    // Each item with how many of its codings the source wrote (before translation).
+    conditions: Vec<(Condition, usize)>,
+    observations: Vec<(Observation, usize)>,
+    medications: Vec<(Medication, usize)>,
+    allergies: Vec<(Allergy, usize)>,
+    withheld: Vec<WithheldValue>,
     coding: CodingOrigin,
     /// The first reason this record cannot be evaluated, if any.
     error: Option<RecordError>,
@@ -149,6 +151,7 @@ impl Builder {
             observations: Vec::new(),
             medications: Vec::new(),
             allergies: Vec::new(),
+            withheld: Vec::new(),
             coding: CodingOrigin::None,
             error: None,
         }
@@ -181,6 +184,7 @@ impl Builder {
         let identifiers = fhir.direct_identifiers();
         if !identifiers.is_empty() {
             if !ingest.options.allow_identifiers {
+                stats.identified_records_refused += 1;
                 return Err(error(format!(
                     "the record carries direct identifiers ({}); livelab runs on anonymised records: \
                      run `livelab anonymise` on the export first, or pass --allow-identifiers if \
@@ -204,16 +208,10 @@ impl Builder {
         // lists a patient's resources in one order, Bulk NDJSON files in another, and a
         // plugin that walks its list may do different work (the same cards, different fuel,
         // was seen between the two formats of one cohort).
-        let (mut conditions, mut observations, mut medications, mut allergies) = (
-            self.conditions,
-            self.observations,
-            self.medications,
-            self.allergies,
-        );
-        canonical_order(&mut conditions);
-        canonical_order(&mut observations);
-        canonical_order(&mut medications);
-        canonical_order(&mut allergies);
+        let (conditions, source_conditions) = canonical_order(self.conditions);
+        let (observations, source_observations) = canonical_order(self.observations);
+        let (medications, source_medications) = canonical_order(self.medications);
+        let (allergies, source_allergies) = canonical_order(self.allergies);
         Ok(Record {
             key: self.key,
             source: self.location,
@@ -226,14 +224,22 @@ impl Builder {
                 allergies,
             },
             coding: self.coding,
+            source_codings: SourceCodings {
+                conditions: source_conditions,
+                observations: source_observations,
+                medications: source_medications,
+                allergies: source_allergies,
+            },
+            withheld: self.withheld,
         })
     }
 
-    /// Maps one parsed resource into this record (codes translated, units normalised), or
-    /// drops it with a counted reason.
+    /// Maps one parsed resource, read at `location`, into this record (codes translated,
+    /// units normalised), or drops it with a counted reason.
     pub(crate) fn add(
         &mut self,
         resource: Parsed,
+        location: &SourceLocation,
         medications: &MedicationIndex,
         ingest: &Ingest,
         stats: &mut IngestStats,
@@ -249,27 +255,47 @@ impl Builder {
             Parsed::Medication(_) => unreachable!("Medications are indexed, not attached"),
             Parsed::Condition(r) => map_condition(r, &ctx).map(|mut c| {
                 self.coding = self.coding.with(&c.code);
+                let written = c.code.len();
                 terms.translate(&mut c.code, &mut stats.codings);
-                self.conditions.push(c);
+                self.conditions.push((c, written));
                 "Condition"
             }),
-            Parsed::Observation(r) => map_observation(r, &ctx).map(|mut o| {
-                enrich_observation(&mut o, terms, &mut stats.codings, &mut stats.units);
-                self.observations.push(o);
-                "Observation"
+            Parsed::Observation(r) => map_observation(r, &ctx).and_then(|mut o| {
+                let written = o.code.len();
+                let (own, components) =
+                    enrich_observation(&mut o, terms, &mut stats.codings, &mut stats.units);
+                let whole = own.is_some();
+                for (observation, reason) in own.into_iter().chain(components) {
+                    stats.withhold(&reason, location);
+                    self.withheld.push(WithheldValue {
+                        observation,
+                        reason,
+                        location: location.clone(),
+                    });
+                }
+                // Its own value withheld, the observation is not given at all: a plugin
+                // must not read an eGFR it cannot trust as "no recent eGFR" either way, but
+                // an observation without its value could be read as one.
+                if whole {
+                    return Err("value withheld (unit or plausibility)");
+                }
+                self.observations.push((o, written));
+                Ok("Observation")
             }),
             Parsed::MedicationUse(r, kind) => map_medication(r, &ctx).map(|mut m| {
                 self.coding = self.coding.with(&m.code);
+                let written = m.code.len();
                 terms.translate(&mut m.code, &mut stats.codings);
                 if let Some(dose) = &mut m.daily_dose {
                     units::normalise_dose(dose, &mut stats.units);
                 }
-                self.medications.push(m);
+                self.medications.push((m, written));
                 kind
             }),
             Parsed::Allergy(r) => map_allergy(r, &ctx).map(|mut a| {
+                let written = a.code.len();
                 terms.translate(&mut a.code, &mut stats.codings);
-                self.allergies.push(a);
+                self.allergies.push((a, written));
                 "AllergyIntolerance"
             }),
         };
@@ -282,12 +308,18 @@ impl Builder {
 
 /// Translates an observation's codes (its own, its components', coded values) and converts
 /// its quantities to the units plugins compare. Codes first: the analyte a unit belongs to
-/// may only be recognisable by its mapped code.
+/// may only be recognisable by its mapped code. Returns what was withheld ([`units`]): the
+/// observation's own value (the caller leaves the observation out), and the components,
+/// which are taken out of it here.
+#[allow(clippy::type_complexity)]
 fn enrich_observation(
     o: &mut Observation,
     terms: &Terminology,
     codings: &mut CodingStats,
     unit_stats: &mut UnitStats,
+) -> (
+    Option<(Observation, Withheld)>,
+    Vec<(Observation, Withheld)>,
 ) {
     fn enrich_value(
         value: &mut Option<ObservationValue>,
@@ -295,27 +327,56 @@ fn enrich_observation(
         terms: &Terminology,
         codings: &mut CodingStats,
         unit_stats: &mut UnitStats,
-    ) {
+    ) -> Result<(), Withheld> {
         match value {
             Some(ObservationValue::Quantity(q)) => {
                 units::normalise_observation(code, q, unit_stats)
             }
-            Some(ObservationValue::Coded(c)) => terms.translate(c, codings),
-            _ => {}
+            Some(ObservationValue::Coded(c)) => {
+                terms.translate(c, codings);
+                Ok(())
+            }
+            _ => Ok(()),
         }
     }
     terms.translate(&mut o.code, codings);
-    enrich_value(&mut o.value, &o.code, terms, codings, unit_stats);
-    for c in &mut o.components {
+    let own = enrich_value(&mut o.value, &o.code, terms, codings, unit_stats)
+        .err()
+        .map(|reason| (o.clone(), reason));
+    let mut withheld = Vec::new();
+    let mut components = std::mem::take(&mut o.components);
+    components.retain_mut(|c| {
         terms.translate(&mut c.code, codings);
-        enrich_value(&mut c.value, &c.code, terms, codings, unit_stats);
-    }
+        match enrich_value(&mut c.value, &c.code, terms, codings, unit_stats) {
+            Ok(()) => true,
+            Err(reason) => {
+                // The component as a plugin would have been given it: its code and value at
+                // the observation's date.
+                let alone = Observation {
+                    code: c.code.clone(),
+                    category: o.category,
+                    origin: o.origin,
+                    effective_days_ago: o.effective_days_ago,
+                    value: c.value.clone(),
+                    components: Vec::new(),
+                };
+                withheld.push((alone, reason));
+                false
+            }
+        }
+    });
+    o.components = components;
+    (own, withheld)
 }
 
 /// Sorts a section's items by their serialised form: a total order over every field, so that
-/// two exports of the same data give the same request.
-fn canonical_order<T: serde::Serialize>(items: &mut [T]) {
+/// two exports of the same data give the same request. Each item's count of source codings
+/// moves with it; returned beside the items.
+fn canonical_order<T: serde::Serialize>(mut items: Vec<(T, usize)>) -> (Vec<T>, Vec<usize>) {
     if items.len() > 1 {
-        items.sort_by_cached_key(|item| serde_json::to_vec(item).expect("a WIT value serialises"));
+        items.sort_by_cached_key(|(item, _)| {
+            serde_json::to_vec(item).expect("a WIT value serialises")
+        });
     }
+    items.into_iter().unzip()
 }

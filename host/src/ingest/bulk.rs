@@ -472,7 +472,7 @@ fn assemble(
         let owner = by_ref.get(line.key).copied();
         match (parse_resource(line.json, stats), owner) {
             (Ok(Some(resource)), Some(owner)) => {
-                builders[owner].add(resource, medications, ingest, stats)
+                builders[owner].add(resource, &at(line), medications, ingest, stats)
             }
             (Ok(None), _) => unreachable!("only used types are routed"),
             (Ok(Some(_)), None) => stats.drop_resource("unknown patient reference"),

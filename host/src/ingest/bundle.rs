@@ -49,7 +49,7 @@ pub(crate) fn read_bundle_file(
 
     // Pass 1: parse used resources, find the patients (and every name they go by) and the
     // Medications that medicationReferences point at.
-    let mut parsed: Vec<Parsed> = Vec::new();
+    let mut parsed: Vec<(usize, Parsed)> = Vec::new();
     let mut unreadable: Vec<(usize, String)> = Vec::new();
     let mut builders: Vec<Builder> = Vec::new();
     let mut medications = MedicationIndex::new();
@@ -74,7 +74,7 @@ pub(crate) fn read_bundle_file(
             Ok(Some(Parsed::Medication(m))) => {
                 index_medication(m, entry.full_url.as_deref(), &mut medications, stats)
             }
-            Ok(Some(other)) => parsed.push(other),
+            Ok(Some(other)) => parsed.push((i, other)),
             Ok(None) => {}
             Err(message) => unreadable.push((i, message)),
         }
@@ -102,7 +102,7 @@ pub(crate) fn read_bundle_file(
     }
 
     // Pass 2: attach every resource to its patient.
-    for resource in parsed {
+    for (i, resource) in parsed {
         let owner = match resource.subject() {
             Some(r) => {
                 let reference = normalise_reference(r);
@@ -115,7 +115,7 @@ pub(crate) fn read_bundle_file(
             None => None,
         };
         match owner {
-            Some(owner) => builders[owner].add(resource, &medications, ingest, stats),
+            Some(owner) => builders[owner].add(resource, &at(i), &medications, ingest, stats),
             None => stats.drop_resource("unknown patient reference"),
         }
     }

@@ -6,8 +6,10 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
+use super::units::Withheld;
 use crate::wit::{
-    Allergy, CodeFilter, Coding, Condition, DataNeed, Medication, Observation, Patient, Section,
+    Allergy, CodeFilter, CodeSystem, Coding, Condition, DataNeed, Medication, Observation, Patient,
+    Section,
 };
 
 /// Where a record (or a problem with one) was read from: a file, and the entry of a Bundle
@@ -52,6 +54,31 @@ pub struct Record {
     /// terminology map added codings: a trial's subgroup, so that a plugin that only works
     /// for Dutch-coded records shows it.
     pub coding: CodingOrigin,
+    /// How many leading codings of each item the source wrote (the rest a terminology map
+    /// added), section by section in the order of `patient`.
+    pub source_codings: SourceCodings,
+    /// Values that reach no plugin because their unit or value cannot be trusted.
+    pub withheld: Vec<WithheldValue>,
+}
+
+/// Per section, for each item in the record's order, how many of its codings the source
+/// wrote: a terminology map appends after them ([`super::terminology::Terminology::translate`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SourceCodings {
+    pub conditions: Vec<usize>,
+    pub observations: Vec<usize>,
+    pub medications: Vec<usize>,
+    pub allergies: Vec<usize>,
+}
+
+/// A value withheld from every plugin ([`crate::ingest::units`]): the observation as a plugin
+/// would have been given it (codes translated; for a withheld component of a panel, the
+/// component's code and value at the panel's date), why, and where it was read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WithheldValue {
+    pub observation: Observation,
+    pub reason: Withheld,
+    pub location: SourceLocation,
 }
 
 /// The code systems of a record's diagnoses and medications as the source wrote them.
@@ -133,6 +160,165 @@ pub fn minimise(patient: &Patient, needs: &[DataNeed]) -> Patient {
         medications: select(&patient.medications, needs, Section::Medications),
         allergies: select(&patient.allergies, needs, Section::Allergies),
     }
+}
+
+/// What a plugin's declared needs could and could not reach in one record, beside what
+/// [`minimise`] gave it: the coverage a region reads to see which of its data a plugin never
+/// sees. Keys are readable and bounded by the code systems and maps in use.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Coverage {
+    /// Items of a declared section (inside the look-back) that no declared filter can match
+    /// because none of their codings, original or mapped, is in a system the plugin declares
+    /// for that section: by `"<section> coded in <systems the source wrote>, not <systems
+    /// declared>"`.
+    pub unreachable: Vec<String>,
+    /// Items that reached the plugin only through a terminology map, by
+    /// `"<section> <system>|<code>"` (the source's first coding).
+    pub through_map: Vec<String>,
+    /// Withheld values the plugin would have been given, by reason, with where each was read.
+    pub withheld: Vec<(String, String)>,
+}
+
+impl Record {
+    /// What `needs` reach and miss in this record (see [`Coverage`]).
+    pub fn coverage(&self, needs: &[DataNeed]) -> Coverage {
+        let p = &self.patient;
+        let s = &self.source_codings;
+        let mut coverage = Coverage::default();
+        cover(
+            &p.conditions,
+            &s.conditions,
+            needs,
+            Section::Conditions,
+            &mut coverage,
+        );
+        cover(
+            &p.observations,
+            &s.observations,
+            needs,
+            Section::Observations,
+            &mut coverage,
+        );
+        cover(
+            &p.medications,
+            &s.medications,
+            needs,
+            Section::Medications,
+            &mut coverage,
+        );
+        cover(
+            &p.allergies,
+            &s.allergies,
+            needs,
+            Section::Allergies,
+            &mut coverage,
+        );
+        for w in &self.withheld {
+            if !select(
+                std::slice::from_ref(&w.observation),
+                needs,
+                Section::Observations,
+            )
+            .is_empty()
+            {
+                coverage
+                    .withheld
+                    .push((w.reason.reason(), format!("{}: {}", w.location, w.reason)));
+            }
+        }
+        coverage
+    }
+}
+
+/// The section's name in coverage keys.
+fn section_name(section: Section) -> &'static str {
+    match section {
+        Section::Conditions => "conditions",
+        Section::Observations => "observations",
+        Section::Medications => "medications",
+        Section::Allergies => "allergies",
+    }
+}
+
+/// Adds one section's unreachable and map-only items to `coverage`.
+fn cover<T: SectionItem>(
+    items: &[T],
+    source_codings: &[usize],
+    needs: &[DataNeed],
+    section: Section,
+    coverage: &mut Coverage,
+) {
+    let needs: Vec<&DataNeed> = needs.iter().filter(|n| n.section == section).collect();
+    // A need without filters takes every item in whatever system: nothing is unreachable.
+    if needs.is_empty() || needs.iter().any(|n| n.codes.is_empty()) {
+        return;
+    }
+    let mut declared: Vec<&CodeSystem> = needs
+        .iter()
+        .flat_map(|n| n.codes.iter().map(|f| &f.system))
+        .collect();
+    declared.sort_unstable_by_key(|s| system_label(s));
+    declared.dedup();
+    let declared_names = declared
+        .iter()
+        .map(|s| system_label(s))
+        .collect::<Vec<_>>()
+        .join(" or ");
+    for (item, &written) in items.iter().zip(source_codings) {
+        let days = item.last_relevant_days_ago();
+        let passing: Vec<&&DataNeed> = needs.iter().filter(|n| within_look_back(n, days)).collect();
+        if passing.is_empty() {
+            continue;
+        }
+        let codings = item.codings();
+        let (original, mapped) = codings.split_at(written.min(codings.len()));
+        if !codings.iter().any(|c| declared.contains(&&c.system)) {
+            let mut systems: Vec<&str> = original.iter().map(|c| system_label(&c.system)).collect();
+            systems.sort_unstable();
+            systems.dedup();
+            let systems = if systems.is_empty() {
+                "no code".to_owned()
+            } else {
+                systems.join(" + ")
+            };
+            coverage.unreachable.push(format!(
+                "{} coded in {}, not {declared_names}",
+                section_name(section),
+                bounded(&systems)
+            ));
+            continue;
+        }
+        let matches = |c: &&Coding| {
+            passing
+                .iter()
+                .any(|n| n.codes.iter().any(|f| filter_matches(f, c)))
+        };
+        if !original.iter().any(|c| matches(&c))
+            && mapped.iter().any(|c| matches(&c))
+            && let Some(first) = original.first()
+        {
+            coverage.through_map.push(format!(
+                "{} {}|{}",
+                section_name(section),
+                bounded(system_label(&first.system)),
+                bounded(&first.code)
+            ));
+        }
+    }
+}
+
+/// A code system as coverage names it: the short name, and for the systems HL7 names under
+/// `http://hl7.org/fhir/sid/` (ICD-10, ICD-10-CM, NDC, ...) the name after that prefix.
+fn system_label(system: &CodeSystem) -> &str {
+    let name = system.short_name();
+    name.strip_prefix("http://hl7.org/fhir/sid/")
+        .unwrap_or(name)
+}
+
+/// A code or system URI from the export, cut to a length that keeps keys readable.
+fn bounded(text: &str) -> String {
+    const MAX_CHARS: usize = 80;
+    text.chars().take(MAX_CHARS).collect()
 }
 
 /// An item of a record section: its code, and how many days ago it last mattered for a

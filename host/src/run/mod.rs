@@ -162,12 +162,17 @@ pub fn evaluate_record(
                 .iter()
                 .map(|plugin| plugin.evaluate(sandbox, &record, ctx))
                 .collect(),
+            coverage: plugins
+                .iter()
+                .map(|plugin| record.coverage(&plugin.info.data_needs))
+                .collect(),
             record: Ok((record.key, record.source)),
         },
         Err(error) => RecordOutcome {
             seq,
             record: Err(error),
             evaluations: Vec::new(),
+            coverage: Vec::new(),
             profile: None,
         },
     }
@@ -318,6 +323,63 @@ struct PluginTally {
     #[serde(with = "histogram_buckets")]
     fuel: Histogram<u64>,
     fuel_lower_bounds: u64,
+    #[serde(default)]
+    coverage: CoverageSummary,
+}
+
+/// What a plugin's declared needs could not reach, summed over a run's records (see
+/// [`crate::ingest::record::Coverage`]): what a region reads to see which of its data a
+/// plugin never saw.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct CoverageSummary {
+    /// Items of a section the plugin declares, inside its look-back, that none of its filters
+    /// can reach because no coding (original or mapped) is in a system it declares: by
+    /// `"<section> coded in <system>"`.
+    pub unreachable: BTreeMap<String, u64>,
+    /// Items the plugin was given only through a terminology map, by
+    /// `"<section> <system>|<code>"` (the source's coding).
+    pub through_map: BTreeMap<String, u64>,
+    /// Values the plugin would have been given but that were withheld (a unit that cannot be
+    /// converted, an implausible value: [`crate::ingest::units`]), by reason, with the first.
+    pub withheld: BTreeMap<String, CauseSummary>,
+}
+
+impl CoverageSummary {
+    fn add(&mut self, record: &crate::ingest::record::Coverage) {
+        for key in &record.unreachable {
+            *self.unreachable.entry(key.clone()).or_default() += 1;
+        }
+        for key in &record.through_map {
+            *self.through_map.entry(key.clone()).or_default() += 1;
+        }
+        for (reason, example) in &record.withheld {
+            self.withheld
+                .entry(reason.clone())
+                .or_insert_with(|| CauseSummary {
+                    count: 0,
+                    example: example.clone(),
+                })
+                .count += 1;
+        }
+    }
+
+    fn merge(&mut self, other: CoverageSummary) {
+        for (key, n) in other.unreachable {
+            *self.unreachable.entry(key).or_default() += n;
+        }
+        for (key, n) in other.through_map {
+            *self.through_map.entry(key).or_default() += n;
+        }
+        for (reason, seen) in other.withheld {
+            self.withheld
+                .entry(reason)
+                .or_insert_with(|| CauseSummary {
+                    count: 0,
+                    example: seen.example,
+                })
+                .count += seen.count;
+        }
+    }
 }
 
 /// A histogram as `[value, count]` pairs of its non-empty buckets. Re-recording each pair
@@ -466,6 +528,9 @@ pub struct PluginSummary {
     pub fuel_lower_bounds: u64,
     /// 1 / mean latency: what one core sustains for this plugin alone.
     pub evaluations_per_second_per_core: f64,
+    /// What of the records its declared needs could not reach, and what was withheld.
+    #[serde(default)]
+    pub coverage: CoverageSummary,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -500,6 +565,30 @@ pub struct RunSummary {
     pub plugins: Vec<PluginSummary>,
 }
 
+impl RunSummary {
+    /// Why this run, though it completed and wrote its files, did not do what it was run for,
+    /// in one line: no record could be evaluated, or records were refused because they carry
+    /// direct identifiers (the export was not anonymised). A scheduled job that checks only
+    /// the exit status must not read such a run as a success.
+    pub fn unusable(&self) -> Option<String> {
+        let refused = self.ingest.identified_records_refused;
+        if refused > 0 {
+            return Some(format!(
+                "{refused} of {} records were refused because they carry direct identifiers; \
+                 run `livelab anonymise` on the export first",
+                self.records.read
+            ));
+        }
+        (self.records.evaluated == 0).then(|| {
+            format!(
+                "no record could be evaluated ({} read, {} unreadable); see the record errors \
+                 in summary.json",
+                self.records.read, self.records.errors
+            )
+        })
+    }
+}
+
 /// What a summary says about the run besides the outcomes.
 pub struct RunFacts {
     pub evaluation_date: jiff::civil::Date,
@@ -530,6 +619,7 @@ impl SummaryBuilder {
                     peak_memory: histogram(),
                     fuel: histogram(),
                     fuel_lower_bounds: 0,
+                    coverage: CoverageSummary::default(),
                 })
                 .collect(),
         }
@@ -568,6 +658,7 @@ impl SummaryBuilder {
             mine.cards.critical += theirs.cards.critical;
             mine.patients_with_cards += theirs.patients_with_cards;
             mine.fuel_lower_bounds += theirs.fuel_lower_bounds;
+            mine.coverage.merge(theirs.coverage);
             for (h, t) in [
                 (&mut mine.latency, &theirs.latency),
                 (&mut mine.instantiate, &theirs.instantiate),
@@ -590,6 +681,9 @@ impl SummaryBuilder {
                 message: error.message.clone(),
             });
             return;
+        }
+        for (tally, coverage) in self.plugins.iter_mut().zip(&outcome.coverage) {
+            tally.coverage.add(coverage);
         }
         for (tally, evaluation) in self.plugins.iter_mut().zip(&outcome.evaluations) {
             tally.evaluations += 1;
@@ -682,6 +776,7 @@ impl SummaryBuilder {
                         peak_memory_bytes: Distribution::of(&tally.peak_memory),
                         fuel: Distribution::of(&tally.fuel),
                         fuel_lower_bounds: tally.fuel_lower_bounds,
+                        coverage: tally.coverage,
                     }
                 })
                 .collect(),

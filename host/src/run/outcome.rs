@@ -20,6 +20,8 @@ pub struct RecordOutcome {
     pub record: Result<(String, SourceLocation), RecordError>,
     /// One outcome per plugin, in plugin order; empty when the record could not be read.
     pub evaluations: Vec<Outcome>,
+    /// Per plugin, in plugin order: what its needs could not reach in this record.
+    pub coverage: Vec<crate::ingest::record::Coverage>,
     /// Who the patient is in a trial's subgroups; `None` when the record could not be read.
     pub profile: Option<RecordProfile>,
 }

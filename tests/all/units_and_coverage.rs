@@ -1,0 +1,287 @@
+//! Real exports, round two (issue 13): a value in a unit livelab cannot convert, or outside
+//! what a living patient's measurement can take, never reaches a plugin; every code system
+//! is counted and a plugin's blind spots are reported; a run that evaluated nothing, or
+//! refused records for identifiers, does not exit 0. Each export is written here for the test.
+
+use std::path::Path;
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// The export of the unit tests: patients on metformin, each with one eGFR as written.
+fn metformin_patient(records: &Path, id: &str, egfr: f64, unit: &str) {
+    write_bundle(
+        records,
+        id,
+        "1950",
+        &[
+            json!({"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+                   "medicationCodeableConcept": coding(ATC, "A10BA02"), "authoredOn": "2026-01-10"}),
+            json!({"resourceType": "Observation", "status": "final", "code": coding(LOINC, "62238-1"),
+                   "effectiveDateTime": "2026-10-20", "valueQuantity": {"value": egfr, "unit": unit}}),
+        ],
+    );
+}
+
+/// The cards of one plugin for one record, as `(indicator, summary)`.
+fn cards(results: &[Value], record: &str, plugin: &str) -> Vec<(String, String)> {
+    let line = results
+        .iter()
+        .find(|l| l["record"] == record && l["plugin"] == plugin)
+        .unwrap_or_else(|| panic!("no result of {plugin} for {record}"));
+    line["cards"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{plugin} on {record} did not return cards: {line}"))
+        .iter()
+        .map(|c| {
+            (
+                c["indicator"].as_str().unwrap().to_owned(),
+                c["summary"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn plugin<'a>(summary: &'a Value, id: &str) -> &'a Value {
+    summary["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id)
+        .unwrap_or_else(|| panic!("{id} is not in summary.json"))
+}
+
+#[test]
+fn no_card_comes_from_an_egfr_in_a_unit_that_cannot_be_converted_or_an_implausible_one() {
+    let tmp = temp_dir();
+    let records = tmp.path().join("records");
+    std::fs::create_dir(&records).unwrap();
+    // An absolute clearance in mL/s read as mL/min/1.73 m² is "eGFR 1": contraindicated.
+    metformin_patient(&records, "per-second-absolute", 1.0, "mL/s");
+    metformin_patient(&records, "negative", -5.0, "mL/min/{1.73_m2}");
+    // Converted: 0.1 mL/s/1.73 m² is 6 mL/min/1.73 m², truly below 10.
+    metformin_patient(&records, "per-second-indexed", 0.1, "mL/s/1.73m2");
+    metformin_patient(&records, "in-unit", 8.0, "mL/min/1.73m2");
+    let out = tmp.path().join("out");
+    let results = run(&records, &[METFORMIN_EGFR, HOME_BP], &out, &[]);
+
+    let plugin_id = "metformin-egfr";
+    for record in ["per-second-absolute", "negative"] {
+        let got = cards(&results, record, plugin_id);
+        assert_eq!(
+            got,
+            [(
+                "info".to_owned(),
+                "No eGFR in the last 12 months for a patient on metformin".to_owned()
+            )],
+            "{plugin_id} on {record}: the withheld eGFR must not reach the plugin"
+        );
+    }
+    assert_eq!(
+        cards(&results, "per-second-indexed", plugin_id),
+        [(
+            "critical".to_owned(),
+            "Metformin contraindicated at eGFR 6 (dose not recorded)".to_owned()
+        )],
+        "{plugin_id} on per-second-indexed: 0.1 mL/s/1.73 m² is 6 mL/min/1.73 m²"
+    );
+    assert_eq!(
+        cards(&results, "in-unit", plugin_id)[0].0,
+        "critical",
+        "{plugin_id} on in-unit"
+    );
+
+    let summary = summary(&out);
+    let withheld = &summary["ingest"]["withheld"];
+    let unconvertible = "egfr: unit mL/s cannot be converted to mL/min/{1.73_m2}";
+    assert_eq!(
+        withheld[unconvertible]["count"], 1,
+        "ingest.withheld: {withheld}"
+    );
+    assert_eq!(
+        withheld["egfr: implausible value"]["count"], 1,
+        "ingest.withheld: {withheld}"
+    );
+    // The first place names the file and the entry, and the value.
+    let first = withheld["egfr: implausible value"]["first"]
+        .as_str()
+        .unwrap();
+    assert!(
+        first.contains("negative.json (Bundle.entry[2])") && first.contains("-5"),
+        "ingest.withheld first: {first}"
+    );
+    assert_eq!(
+        summary["ingest"]["units"]["egfr: mL/s/1.73m2 -> mL/min/{1.73_m2}"], 1,
+        "ingest.units: {}",
+        summary["ingest"]["units"]
+    );
+    // Per plugin: metformin reads eGFR, so both were withheld from it; home-bp does not.
+    let metformin = &plugin(&summary, plugin_id)["coverage"]["withheld"];
+    assert_eq!(
+        metformin[unconvertible]["count"], 1,
+        "{plugin_id} coverage: {metformin}"
+    );
+    assert_eq!(
+        metformin["egfr: implausible value"]["count"], 1,
+        "{plugin_id} coverage: {metformin}"
+    );
+    let home_bp = &plugin(&summary, "home-bp")["coverage"]["withheld"];
+    assert_eq!(home_bp, &json!({}), "home-bp reads no eGFR: {home_bp}");
+}
+
+#[test]
+fn an_implausible_component_is_taken_out_of_its_panel_and_counted() {
+    let tmp = temp_dir();
+    let records = tmp.path().join("records");
+    std::fs::create_dir(&records).unwrap();
+    let component = |code: &str, value: f64| json!({"code": coding(LOINC, code), "valueQuantity": {"value": value, "unit": "mmHg"}});
+    write_bundle(
+        &records,
+        "panel",
+        "1950",
+        &[
+            json!({"resourceType": "Observation", "status": "final", "code": coding(LOINC, "85354-9"),
+                 "effectiveDateTime": "2026-10-20",
+                 "component": [component("8480-6", 1400.0), component("8462-4", 88.0)]}),
+        ],
+    );
+    let out = tmp.path().join("out");
+    run(&records, &[HOME_BP], &out, &[]);
+    let summary = summary(&out);
+    let withheld = &summary["ingest"]["withheld"];
+    assert_eq!(
+        withheld["bp: implausible value"]["count"], 1,
+        "ingest.withheld: {withheld}"
+    );
+    let first = withheld["bp: implausible value"]["first"].as_str().unwrap();
+    assert!(
+        first.contains("1400 mm[Hg]"),
+        "ingest.withheld first: {first}"
+    );
+    // The panel itself is used: its diastolic still reaches a plugin.
+    assert_eq!(
+        summary["ingest"]["used"]["Observation"], 1,
+        "ingest.used: {}",
+        summary["ingest"]["used"]
+    );
+    assert!(
+        summary["ingest"]["dropped"]
+            .get("value withheld (unit or plausibility)")
+            .is_none()
+    );
+}
+
+#[test]
+fn every_code_system_is_counted_and_a_plugins_blind_spots_are_reported() {
+    let tmp = temp_dir();
+    let records = tmp.path().join("records");
+    std::fs::create_dir(&records).unwrap();
+    let condition = |system: &str, code: &str| {
+        json!({"resourceType": "Condition", "code": coding(system, code), "onsetDateTime": "2020-01-01",
+               "clinicalStatus": coding("http://terminology.hl7.org/CodeSystem/condition-clinical", "active")})
+    };
+    const ICD9CM: &str = "http://hl7.org/fhir/sid/icd-9-cm";
+    // Atrial fibrillation three ways: ICPC (declared), SNOMED CT (a shipped map reaches
+    // ICPC), ICD-9-CM (no map, no plugin declares it).
+    write_bundle(&records, "icpc", "1940", &[condition(ICPC, "K78")]);
+    write_bundle(&records, "snomed", "1940", &[condition(SNOMED, "49436004")]);
+    write_bundle(&records, "icd9", "1940", &[condition(ICD9CM, "427.31")]);
+    let out = tmp.path().join("out");
+    let output = livelab(&[
+        "run",
+        "--records",
+        records.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--date",
+        SAMPLE_DATE,
+        "--plugin",
+        AF_ANTICOAGULATION,
+    ]);
+    assert_success(&output);
+    let summary = summary(&out);
+    let codings = &summary["ingest"]["codings"];
+    assert_eq!(codings[ICD9CM]["codings"], 1, "ingest.codings: {codings}");
+    let af = &plugin(&summary, "af-anticoagulation")["coverage"];
+    assert_eq!(
+        af["unreachable"],
+        json!({"conditions coded in icd-9-cm, not icpc": 1}),
+        "af-anticoagulation coverage: {af}"
+    );
+    assert_eq!(
+        af["through_map"],
+        json!({"conditions snomed-ct|49436004": 1}),
+        "af-anticoagulation coverage: {af}"
+    );
+    // The terminal says it too, and names the system without a map.
+    let text = stdout(&output);
+    assert!(text.contains("icd-9-cm 1 (no map)"), "{text}");
+    assert!(
+        text.contains("af-anticoagulation: 1 conditions coded in icd-9-cm, not icpc unreachable"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_run_that_evaluates_nothing_or_refuses_identified_records_exits_non_zero() {
+    let tmp = temp_dir();
+    // Every record carries a name: refused, so the run must not report success.
+    let identified = tmp.path().join("identified");
+    std::fs::create_dir(&identified).unwrap();
+    let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "urn:uuid:p1", "resource": {"resourceType": "Patient", "id": "p1",
+         "birthDate": "1950", "name": [{"family": "Jansen"}]}}]});
+    std::fs::write(identified.join("p1.json"), bundle.to_string()).unwrap();
+    // Records without a birth date cannot be evaluated.
+    let ageless = tmp.path().join("ageless");
+    std::fs::create_dir(&ageless).unwrap();
+    let bundle = json!({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"fullUrl": "urn:uuid:p2", "resource": {"resourceType": "Patient", "id": "p2"}}]});
+    std::fs::write(ageless.join("p2.json"), bundle.to_string()).unwrap();
+
+    for (records, needle) in [
+        (
+            &identified,
+            "1 of 1 records were refused because they carry direct identifiers",
+        ),
+        (
+            &ageless,
+            "no record could be evaluated (1 read, 1 unreadable)",
+        ),
+    ] {
+        let out = tmp.path().join(format!(
+            "out-{}",
+            records.file_name().unwrap().to_str().unwrap()
+        ));
+        let output = livelab(&[
+            "run",
+            "--records",
+            records.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--date",
+            SAMPLE_DATE,
+            "--plugin",
+            METFORMIN_EGFR,
+        ]);
+        assert_eq!(
+            output.status.code(),
+            Some(2),
+            "{}: {}",
+            records.display(),
+            stderr(&output)
+        );
+        // The progress lines come first; the run's verdict is one line at the end.
+        let err = stderr(&output);
+        let last = err.lines().last().unwrap_or_default();
+        assert!(
+            last.starts_with("error: ")
+                && last.contains(needle)
+                && last.contains("the output files were written"),
+            "{}: the last line of stderr should say {needle:?}: {err}",
+            records.display()
+        );
+        assert!(out.join("summary.json").is_file() && out.join("results.jsonl").is_file());
+    }
+}
