@@ -22,23 +22,17 @@ use std::time::Duration;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use livelab_cohort::{CohortFormat, CohortMix, CohortShape, CohortSpec, write_cohort};
 use livelab_host::RecordReader;
-use livelab_host::ingest::{IngestOptions, METADATA_FILES};
+use livelab_host::ingest::{IngestOptions, listing};
 
-/// The FHIR files the reader reads (not the cohort metadata), with their total size.
+/// The FHIR files the reader reads (listed as the reader lists them), with their total size.
 fn fhir_files(dir: &Path) -> (Vec<PathBuf>, u64) {
-    let mut files = Vec::new();
-    let mut bytes = 0;
-    for entry in std::fs::read_dir(dir).expect("reading the records directory") {
-        let path = entry.expect("a directory entry").path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        let fhir = path
-            .extension()
-            .is_some_and(|ext| ext == "json" || ext == "ndjson");
-        if path.is_file() && fhir && !METADATA_FILES.contains(&name) {
-            bytes += path.metadata().expect("file metadata").len();
-            files.push(path);
-        }
-    }
+    let files = listing::list(dir)
+        .expect("listing the records directory")
+        .files;
+    let bytes = files
+        .iter()
+        .map(|f| f.metadata().expect("file metadata").len())
+        .sum();
     (files, bytes)
 }
 

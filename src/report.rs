@@ -1809,6 +1809,39 @@ fn data_section(out: &mut String, r: &RunSummary) {
         }
         out.push_str("</tbody></table>\n");
     }
+    out.push_str("<h3>Passed over</h3>\n");
+    if i.passed_over.is_empty() {
+        out.push_str(
+            "<p class=\"note\">Every file and Bundle entry in the export held patient data.</p>\n",
+        );
+    } else {
+        out.push_str(
+            "<p>These parts of the export held no patient data livelab reads and were passed over. \
+             Check that none of them should have held patients.</p>\n\
+             <table id=\"passed-over\">\n<thead><tr><th>What</th><th class=\"n\">count</th><th>where</th></tr></thead>\n<tbody>\n",
+        );
+        for (reason, seen) in &i.passed_over {
+            let mut places: Vec<&str> = seen.places().collect();
+            if seen.count > places.len() as u64 {
+                places.push("...");
+            }
+            w!(
+                out,
+                "<tr><td>{}</td>{}<td>{}</td></tr>\n",
+                escape(reason),
+                num(seen.count),
+                escape(&places.join("; "))
+            );
+        }
+        out.push_str("</tbody></table>\n");
+    }
+    if i.byte_order_marks > 0 {
+        w!(
+            out,
+            "<p class=\"note\">{} file(s) started with a UTF-8 byte-order mark, which was dropped.</p>\n",
+            i.byte_order_marks
+        );
+    }
     coverage_table(out, r);
     section_close(out);
 }

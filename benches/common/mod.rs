@@ -20,18 +20,7 @@ pub fn records_dir() -> PathBuf {
         || PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/sample-records")),
         PathBuf::from,
     );
-    let has_records = std::fs::read_dir(&dir).is_ok_and(|entries| {
-        entries.filter_map(Result::ok).any(|e| {
-            let path = e.path();
-            let name = e.file_name();
-            let name = name.to_str().unwrap_or("");
-            path.is_file()
-                && !livelab_host::ingest::METADATA_FILES.contains(&name)
-                && path
-                    .extension()
-                    .is_some_and(|ext| ext == "json" || ext == "ndjson")
-        })
-    });
+    let has_records = livelab_host::ingest::listing::list(&dir).is_ok();
     if !has_records {
         panic!(
             "no FHIR records for the benches in {}: generate a cohort with \

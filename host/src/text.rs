@@ -53,6 +53,15 @@ pub fn first_hidden(text: &str) -> Option<(usize, char)> {
     text.chars().enumerate().find(|(_, c)| is_hidden(*c))
 }
 
+/// The UTF-8 byte-order mark, which Windows tools write at the start of a text file.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// `bytes` without a leading [byte-order mark](BOM). JSON forbids one, but exports from
+/// Windows tools often start with it: it says nothing about the data, so readers drop it.
+pub fn strip_bom(bytes: &[u8]) -> &[u8] {
+    bytes.strip_prefix(BOM).unwrap_or(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,7 +80,14 @@ pub fn render(summary: &RunSummary) -> String {
     if !summary.record_errors.is_empty() {
         writeln!(out, "\nunreadable records:").unwrap();
         for e in summary.record_errors.iter().take(10) {
-            writeln!(out, "  {}: {}", e.source, e.message).unwrap();
+            // File names and messages quote the export, which may hold anything.
+            writeln!(
+                out,
+                "  {}: {}",
+                escape_hidden(&e.source),
+                escape_hidden(&e.message)
+            )
+            .unwrap();
         }
         if summary.record_errors.len() > 10 {
             writeln!(
@@ -100,6 +107,41 @@ pub fn render(summary: &RunSummary) -> String {
             .map(|(reason, n)| format!("{n} {reason}"))
             .collect();
         writeln!(out, "\nresources not used: {}", reasons.join(", ")).unwrap();
+    }
+    if !summary.ingest.passed_over.is_empty() {
+        let passed: Vec<String> = summary
+            .ingest
+            .passed_over
+            .iter()
+            .map(|(reason, seen)| {
+                let places: Vec<_> = seen.places().take(3).map(escape_hidden).collect();
+                let more = if seen.count > places.len() as u64 {
+                    ", ..."
+                } else {
+                    ""
+                };
+                format!(
+                    "{} × {} ({}{more})",
+                    seen.count,
+                    escape_hidden(reason),
+                    places.join(", ")
+                )
+            })
+            .collect();
+        writeln!(
+            out,
+            "passed over, holding no patient data: {}",
+            passed.join("; ")
+        )
+        .unwrap();
+    }
+    if summary.ingest.byte_order_marks > 0 {
+        writeln!(
+            out,
+            "byte-order marks dropped: {} file(s) started with one",
+            summary.ingest.byte_order_marks
+        )
+        .unwrap();
     }
     // Every code system the export used, mapped or not: a region sees at once whether its
     // data speaks a dialect no map translates and no plugin declares.

@@ -54,10 +54,16 @@ fn read(dir: &Path, options: IngestOptions) -> (Vec<Value>, IngestStats) {
         })
         .collect();
     let mut stats = reader.stats().clone();
-    // The first place of each withheld reason names its file: relative, like the records.
+    // The places of what was withheld or passed over name files: relative, like the records.
     let prefix = format!("{}/", dir.display());
-    for seen in stats.withheld.values_mut() {
-        seen.first = seen.first.replace(&prefix, "");
+    for seen in stats
+        .withheld
+        .values_mut()
+        .chain(stats.passed_over.values_mut())
+    {
+        for place in std::iter::once(&mut seen.first).chain(&mut seen.more) {
+            *place = place.replace(&prefix, "");
+        }
     }
     (records, stats)
 }

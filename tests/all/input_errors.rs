@@ -52,7 +52,7 @@ fn a_truncated_component_is_refused() {
 #[test]
 fn missing_records_are_named() {
     let output = livelab(&["run", "--records", "/nonexistent/records"]);
-    assert_error(&output, &["records not found: /nonexistent/records"]);
+    assert_error(&output, &["/nonexistent/records does not exist"]);
 }
 
 #[test]

@@ -10,6 +10,7 @@ mod support;
 mod anonymise;
 mod authoring;
 mod determinism;
+mod export_recovery;
 mod hostile;
 mod ingest;
 mod input_errors;

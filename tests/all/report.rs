@@ -24,6 +24,8 @@ const SECTIONS: [&str; 8] = [
 
 /// A file name that is also an XSS attempt: the unreadable record's source is shown.
 const HOSTILE_FILE: &str = "<script>alert(1)<b>.json";
+/// Another, not FHIR: it is passed over, and named in the report.
+const HOSTILE_NOTE: &str = "<i>checksums<i>.sha256";
 
 #[test]
 fn trial_report_renders_in_a_browser_with_the_summary_figures() {
@@ -32,6 +34,8 @@ fn trial_report_renders_in_a_browser_with_the_summary_figures() {
     let records = dir.path().join("records");
     copy_dir(Path::new(SAMPLE_RECORDS), &records);
     std::fs::write(records.join(HOSTILE_FILE), "{not json").unwrap();
+    // A file that is not FHIR, whose name is markup: passed over, and named as text.
+    std::fs::write(records.join(HOSTILE_NOTE), "0123  pt-1.json\n").unwrap();
     let trial = dir.path().join("trial.toml");
     std::fs::write(
         &trial,
@@ -226,6 +230,22 @@ candidate = "metformin-egfr-ema"
     let data = section(&dom, "data");
     let resources = summary["run"]["ingest"]["resources"].as_u64().unwrap();
     assert!(data.contains(&format!("<strong>{resources}</strong> FHIR resources")));
+    // What was passed over (issue 13): every reason a row with its count, the names as text.
+    let passed = block(data, "passed-over");
+    let passed_over = summary["run"]["ingest"]["passed_over"].as_object().unwrap();
+    for (reason, seen) in passed_over {
+        let cells = format!("<td>{reason}</td><td class=\"n\">{}</td>", seen["count"]);
+        assert!(passed.contains(&cells), "{cells} not in {passed}");
+    }
+    for name in [
+        "README.md",
+        "cohort.json",
+        "terminology/",
+        "&lt;i&gt;checksums&lt;i&gt;.sha256",
+    ] {
+        assert!(passed.contains(name), "{name} not in {passed}");
+    }
+    assert!(!dom.contains("<i>checksums"));
 }
 
 /// The page loads nothing: no remote URL, no fetching element or attribute, links only to

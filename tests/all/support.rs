@@ -60,8 +60,15 @@ pub fn assert_error(output: &Output, needles: &[&str]) {
         "expected failure, got success:\n{}",
         stdout(output)
     );
+    // Progress notes (`livelab: compiled ...` when the compile cache is cold) may come first;
+    // then the error, on a line of its own.
+    let error_at = err.find("error: ");
     assert!(
-        err.starts_with("error: "),
+        error_at.is_some_and(|at| {
+            err[..at]
+                .lines()
+                .all(|l| l.starts_with("livelab: ") || l.starts_with("  "))
+        }),
         "not a clear error message: {err}"
     );
     assert!(!err.contains("panicked"), "livelab panicked: {err}");
@@ -411,4 +418,32 @@ pub fn livelab_watched(
             String::from_utf8_lossy(&stderr)
         )),
     }
+}
+
+/// The cards of one plugin for one record, as `(indicator, summary)`.
+pub fn cards(results: &[Value], record: &str, plugin: &str) -> Vec<(String, String)> {
+    let line = results
+        .iter()
+        .find(|l| l["record"] == record && l["plugin"] == plugin)
+        .unwrap_or_else(|| panic!("no result of {plugin} for {record}"));
+    line["cards"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{plugin} on {record} did not return cards: {line}"))
+        .iter()
+        .map(|c| {
+            (
+                c["indicator"].as_str().unwrap().to_owned(),
+                c["summary"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+pub fn plugin<'a>(summary: &'a Value, id: &str) -> &'a Value {
+    summary["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id)
+        .unwrap_or_else(|| panic!("{id} is not in summary.json"))
 }

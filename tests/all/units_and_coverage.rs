@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::*;
 
@@ -22,34 +22,6 @@ fn metformin_patient(records: &Path, id: &str, egfr: f64, unit: &str) {
                    "effectiveDateTime": "2026-10-20", "valueQuantity": {"value": egfr, "unit": unit}}),
         ],
     );
-}
-
-/// The cards of one plugin for one record, as `(indicator, summary)`.
-fn cards(results: &[Value], record: &str, plugin: &str) -> Vec<(String, String)> {
-    let line = results
-        .iter()
-        .find(|l| l["record"] == record && l["plugin"] == plugin)
-        .unwrap_or_else(|| panic!("no result of {plugin} for {record}"));
-    line["cards"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{plugin} on {record} did not return cards: {line}"))
-        .iter()
-        .map(|c| {
-            (
-                c["indicator"].as_str().unwrap().to_owned(),
-                c["summary"].as_str().unwrap().to_owned(),
-            )
-        })
-        .collect()
-}
-
-fn plugin<'a>(summary: &'a Value, id: &str) -> &'a Value {
-    summary["plugins"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|p| p["id"] == id)
-        .unwrap_or_else(|| panic!("{id} is not in summary.json"))
 }
 
 #[test]

@@ -35,7 +35,9 @@ use sha2::Sha256;
 
 use crate::digest::hex;
 use crate::ingest::SourceFormat;
+use crate::ingest::listing::{self, ListError, PassedOver};
 use crate::ingest::record::{Position, SourceLocation};
+use crate::text::strip_bom;
 
 /// The shortest key accepted: 32 bytes, the strength of HMAC-SHA-256.
 pub const MIN_KEY_BYTES: usize = 32;
@@ -151,16 +153,9 @@ pub enum AnonymiseError {
         "key file {path} holds {len} bytes; a pseudonym key needs at least {MIN_KEY_BYTES} random bytes: make one with `head -c 32 /dev/urandom > region.key`"
     )]
     KeyTooShort { path: PathBuf, len: usize },
-    #[error(
-        "input {path} does not exist: pass a directory of FHIR Bundles (*.json) or Bulk Data files (*.ndjson), or one such file"
-    )]
-    InputNotFound { path: PathBuf },
-    #[error("no FHIR data in {path}: expected Bundle files (*.json) or Bulk Data files (*.ndjson)")]
-    NoData { path: PathBuf },
-    #[error(
-        "{path} holds both Bundle files (*.json) and Bulk Data files (*.ndjson); anonymise one export at a time"
-    )]
-    Mixed { path: PathBuf },
+    /// The input cannot be listed: missing, unreadable, empty, or Bundles beside NDJSON.
+    #[error(transparent)]
+    Input(#[from] ListError),
     #[error("output {output} is inside the input {input}: choose a directory outside the export")]
     OutputInsideInput { output: PathBuf, input: PathBuf },
     #[error(
@@ -388,13 +383,15 @@ pub fn anonymise(
         }
     }
     staging.commit()?;
+    summary.not_copied.sort();
     Ok(summary)
 }
 
 // ------------------------------------------------------------------------------------------
 // The input and the output directories.
 
-/// The data files of the input, and what is not copied.
+/// The data files of the input, and what is not copied: the listing `run` and `trial` use, so
+/// that both accept the same exports and pass over the same files.
 struct Source {
     format: SourceFormat,
     is_dir: bool,
@@ -405,74 +402,13 @@ struct Source {
 
 impl Source {
     fn list(input: &Path) -> Result<Source, AnonymiseError> {
-        let io = |source| AnonymiseError::Io {
-            path: input.to_owned(),
-            source,
-        };
-        let meta = fs::metadata(input).map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound => AnonymiseError::InputNotFound {
-                path: input.to_owned(),
-            },
-            _ => io(e),
-        })?;
-        let is = |f: &Path, ext: &str| f.extension().is_some_and(|e| e == ext);
-        let (mut bundles, mut ndjson, mut manifest, mut not_copied) =
-            (Vec::new(), Vec::new(), None, Vec::new());
-        if meta.is_dir() {
-            for entry in fs::read_dir(input).map_err(io)? {
-                let path = entry.map_err(io)?.path();
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                if !path.is_file() {
-                    not_copied.push(format!("{name}/"));
-                } else if name == "manifest.json" {
-                    manifest = Some(path);
-                } else if crate::ingest::METADATA_FILES.contains(&name.as_str()) {
-                    not_copied.push(name);
-                } else if is(&path, "json") {
-                    bundles.push(path);
-                } else if is(&path, "ndjson") {
-                    ndjson.push(path);
-                } else {
-                    not_copied.push(name);
-                }
-            }
-        } else if is(input, "json") {
-            bundles.push(input.to_owned());
-        } else if is(input, "ndjson") {
-            ndjson.push(input.to_owned());
-        }
-        let (format, mut files) = match (bundles.is_empty(), ndjson.is_empty()) {
-            (true, true) => {
-                return Err(AnonymiseError::NoData {
-                    path: input.to_owned(),
-                });
-            }
-            (false, true) => (SourceFormat::Bundles, bundles),
-            (true, false) => (SourceFormat::Ndjson, ndjson),
-            (false, false) => {
-                return Err(AnonymiseError::Mixed {
-                    path: input.to_owned(),
-                });
-            }
-        };
-        // A Bulk manifest means nothing beside Bundles.
-        if format == SourceFormat::Bundles
-            && let Some(m) = manifest.take()
-        {
-            not_copied.push(m.file_name().unwrap_or_default().to_string_lossy().into());
-        }
-        // Sorted, so that the output (names included) does not depend on directory order.
-        files.sort();
-        not_copied.sort();
+        let listing = listing::list(input)?;
         Ok(Source {
-            format,
-            is_dir: meta.is_dir(),
-            files,
-            manifest,
-            not_copied,
+            format: listing.format,
+            is_dir: listing.is_dir,
+            files: listing.files,
+            manifest: listing.manifest,
+            not_copied: listing.passed_over.iter().map(PassedOver::name).collect(),
         })
     }
 }
@@ -599,10 +535,6 @@ fn write_error(path: &Path) -> impl FnOnce(io::Error) -> AnonymiseError {
     move |source| AnonymiseError::Write { path, source }
 }
 
-fn strip_bom(bytes: &[u8]) -> &[u8] {
-    bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes)
-}
-
 /// The `resourceType` of a parsed resource, or why it has none.
 fn resource_type(value: &Value) -> Result<&str, String> {
     match value.get("resourceType") {
@@ -627,6 +559,15 @@ fn anonymise_bundle_file(
     let mut bundle: Value = serde_json::from_slice(strip_bom(&bytes))
         .map_err(|e| resource_error(file, None, format!("not valid JSON ({e})")))?;
     drop(bytes);
+    if bundle
+        .as_object()
+        .is_some_and(|o| !o.contains_key("resourceType"))
+    {
+        // Not FHIR: a tool's metadata beside the Bundles (`run` passes it over too).
+        let name = file.file_name().unwrap_or_default().to_string_lossy();
+        summary.not_copied.push(name.into_owned());
+        return Ok(());
+    }
     let ty = resource_type(&bundle).map_err(|m| resource_error(file, None, m))?;
     if ty != "Bundle" {
         return Err(resource_error(

@@ -17,6 +17,7 @@
 //!
 //! [`IngestOptions::partition_bytes`]: super::IngestOptions::partition_bytes
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, BufWriter, Write};
@@ -26,11 +27,13 @@ use serde::Deserialize;
 
 use super::assemble::{Builder, Parsed, index_medication, is_used_type, parse_resource};
 use super::error::{RecordError, SourceError};
+use super::listing;
 use super::mapping::{MedicationIndex, normalise_reference};
 use super::options::Ingest;
 use super::record::{Position, Record, SourceLocation};
 use super::shapes::{FhirMedication, ResourceHead};
 use super::stats::IngestStats;
+use crate::text::{BOM, strip_bom};
 
 /// The parts of a Bulk Data export manifest that locate the files.
 #[derive(Deserialize)]
@@ -90,11 +93,8 @@ impl BulkReader {
             path: manifest.to_owned(),
             message,
         };
-        let text = fs::read_to_string(manifest).map_err(|source| SourceError::Io {
-            path: manifest.to_owned(),
-            source,
-        })?;
-        let parsed: Manifest = serde_json::from_str(&text).map_err(|e| {
+        let bytes = fs::read(manifest).map_err(|e| invalid(listing::read_error(manifest, &e)))?;
+        let parsed: Manifest = serde_json::from_slice(strip_bom(&bytes)).map_err(|e| {
             invalid(format!(
                 "not a Bulk Data manifest ({e}); expected {{\"output\": [{{\"type\", \"url\"}}]}}"
             ))
@@ -234,18 +234,19 @@ fn route(
         let mut reader = match File::open(file) {
             Ok(f) => BufReader::with_capacity(1 << 20, f),
             Err(e) => {
-                outcomes.push(error_at(file, None, format!("cannot read file: {e}")));
+                outcomes.push(error_at(file, None, listing::read_error(file, &e)));
                 continue;
             }
         };
-        let mut line = String::new();
+        let mut raw = Vec::new();
         let mut number = 0;
         loop {
-            line.clear();
-            match reader.read_line(&mut line) {
+            raw.clear();
+            match reader.read_until(b'\n', &mut raw) {
                 Ok(0) => break,
                 Ok(_) => number += 1,
                 Err(e) => {
+                    // The device, not the data: what follows cannot be read either.
                     outcomes.push(error_at(
                         file,
                         Some(number + 1),
@@ -254,18 +255,36 @@ fn route(
                     break;
                 }
             }
-            let text = line.trim_end_matches(['\n', '\r']);
+            let mut bytes = raw.as_slice();
+            if number == 1 && bytes.starts_with(BOM) {
+                stats.byte_order_marks += 1;
+                bytes = &bytes[BOM.len()..];
+            }
+            // A line that is not UTF-8 is read as far as it can be (its byte errors replaced),
+            // so that its patient can still be found and their record made an error: the
+            // line is one error, and the lines after it are read.
+            let (text, not_utf8) = match std::str::from_utf8(bytes) {
+                Ok(text) => (Cow::Borrowed(text), None),
+                Err(e) => (
+                    String::from_utf8_lossy(bytes),
+                    Some(format!(
+                        "line is not UTF-8 (byte {} of the line is invalid; was the export written in another encoding?)",
+                        e.valid_up_to() + 1
+                    )),
+                ),
+            };
+            let text = text.trim_end_matches(['\n', '\r']);
             if text.trim().is_empty() {
                 continue;
             }
             let head: ResourceHead = match serde_json::from_str(text) {
                 Ok(head) => head,
                 Err(e) => {
-                    outcomes.push(error_at(
-                        file,
-                        Some(number),
-                        format!("not a FHIR resource: {e}"),
-                    ));
+                    let message = match &not_utf8 {
+                        Some(not_utf8) => format!("{not_utf8} and not a FHIR resource"),
+                        None => format!("not a FHIR resource: {e}"),
+                    };
+                    outcomes.push(error_at(file, Some(number), message));
                     continue;
                 }
             };
@@ -277,6 +296,25 @@ fn route(
                 ));
                 continue;
             };
+            if let Some(not_utf8) = &not_utf8
+                && (resource_type == "Patient"
+                    || resource_type == "Medication"
+                    || !is_used_type(resource_type))
+            {
+                // Not routed: a Patient or Medication read with replaced bytes cannot be
+                // trusted (its line is the error), and an unused type is skipped anyway.
+                stats.resources += 1;
+                if is_used_type(resource_type) {
+                    outcomes.push(error_at(
+                        file,
+                        Some(number),
+                        format!("{resource_type}: {not_utf8}"),
+                    ));
+                } else {
+                    *stats.skipped.entry(resource_type.to_owned()).or_default() += 1;
+                }
+                continue;
+            }
             let (kind, key) = match resource_type {
                 "Patient" => match head.id.as_deref() {
                     // A partition line is tab-separated and ends at a line break: an id with
@@ -321,10 +359,25 @@ fn route(
                 used if is_used_type(used) => match head.patient_reference() {
                     // Tabs separate the fields of a partition line and a line break ends it; no
                     // valid reference has either (and no routed Patient key has them).
-                    Some(r) => (
-                        'R',
-                        normalise_reference(&r).replace(['\t', '\n', '\r'], " "),
-                    ),
+                    Some(r) => {
+                        let key = normalise_reference(&r).replace(['\t', '\n', '\r'], " ");
+                        if let Some(not_utf8) = not_utf8 {
+                            // Routed as an error, so that its patient's record becomes one.
+                            stats.resources += 1;
+                            let message = format!("{used}: {not_utf8}");
+                            route_to(
+                                &mut partitions,
+                                count,
+                                'E',
+                                file_index,
+                                number,
+                                &key,
+                                &message,
+                            )?;
+                            continue;
+                        }
+                        ('R', key)
+                    }
                     None => {
                         stats.resources += 1;
                         stats.drop_resource("no patient reference");
@@ -337,19 +390,7 @@ fn route(
                     continue;
                 }
             };
-            let partition = &mut partitions[partition_of(&key, count)];
-            let written = match partition {
-                Partition::Memory(buf) => write_line(buf, kind, file_index, number, &key, text),
-                Partition::Scratch { writer, .. } => write_line(
-                    writer.as_mut().expect("open while routing"),
-                    kind,
-                    file_index,
-                    number,
-                    &key,
-                    text,
-                ),
-            };
-            written.map_err(|source| SourceError::Scratch { source })?;
+            route_to(&mut partitions, count, kind, file_index, number, &key, text)?;
         }
     }
     for partition in &mut partitions {
@@ -371,7 +412,33 @@ fn route(
     ))
 }
 
-/// One routed line: `kind \t file index \t line number \t patient reference \t JSON`.
+/// Appends one routed line to the partition of `key`.
+fn route_to(
+    partitions: &mut [Partition],
+    count: usize,
+    kind: char,
+    file_index: usize,
+    number: usize,
+    key: &str,
+    json: &str,
+) -> Result<(), SourceError> {
+    let written = match &mut partitions[partition_of(key, count)] {
+        Partition::Memory(buf) => write_line(buf, kind, file_index, number, key, json),
+        Partition::Scratch { writer, .. } => write_line(
+            writer.as_mut().expect("open while routing"),
+            kind,
+            file_index,
+            number,
+            key,
+            json,
+        ),
+    };
+    written.map_err(|source| SourceError::Scratch { source })
+}
+
+/// One routed line: `kind \t file index \t line number \t patient reference \t JSON`, where
+/// kind is `P` (a Patient), `R` (a resource that refers to one) or `E` (a resource line that
+/// could not be read, with the reason in place of the JSON).
 fn write_line(
     out: &mut impl Write,
     kind: char,
@@ -468,9 +535,13 @@ fn assemble(
             })),
         }
     }
-    for line in lines.iter().filter(|l| l.kind == "R") {
+    for line in lines.iter().filter(|l| l.kind != "P") {
         let owner = by_ref.get(line.key).copied();
-        match (parse_resource(line.json, stats), owner) {
+        let parsed = match line.kind {
+            "E" => Err(line.json.to_owned()),
+            _ => parse_resource(line.json, stats),
+        };
+        match (parsed, owner) {
             (Ok(Some(resource)), Some(owner)) => {
                 builders[owner].add(resource, &at(line), medications, ingest, stats)
             }

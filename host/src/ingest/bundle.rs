@@ -7,11 +7,13 @@ use std::path::Path;
 
 use super::assemble::{Builder, Parsed, index_medication, parse_resource};
 use super::error::RecordError;
+use super::listing::{self, PassReason};
 use super::mapping::{MedicationIndex, normalise_reference};
 use super::options::Ingest;
 use super::record::{Position, Record, SourceLocation};
 use super::shapes::Bundle;
 use super::stats::IngestStats;
+use crate::text::{BOM, strip_bom};
 
 pub(crate) fn read_bundle_file(
     file: &Path,
@@ -28,19 +30,35 @@ pub(crate) fn read_bundle_file(
             message,
         })]
     };
-    let text = match fs::read_to_string(file) {
-        Ok(text) => text,
-        Err(e) => return whole_file_error(format!("cannot read file: {e}")),
+    let bytes = match fs::read(file) {
+        Ok(bytes) => bytes,
+        Err(e) => return whole_file_error(listing::read_error(file, &e)),
     };
-    let bundle: Bundle = match serde_json::from_str(&text) {
+    if bytes.starts_with(BOM) {
+        stats.byte_order_marks += 1;
+    }
+    // serde_json checks that the text is UTF-8, and says where it is not.
+    let bundle: Bundle = match serde_json::from_slice(strip_bom(&bytes)) {
         Ok(bundle) => bundle,
         Err(e) => return whole_file_error(format!("not valid JSON: {e}")),
     };
-    if bundle.resource_type.as_deref() != Some("Bundle") {
-        return whole_file_error(format!(
-            "expected a FHIR Bundle, found resourceType {:?}; a records directory holds one Bundle per file",
-            bundle.resource_type.as_deref().unwrap_or("(none)")
-        ));
+    let name = || file.display().to_string();
+    match bundle.resource_type.as_deref() {
+        Some("Bundle") => {}
+        // Not FHIR at all: a tool's metadata beside the Bundles.
+        None => {
+            stats.pass_over(PassReason::NotFhirJson.reason(), name);
+            return Vec::new();
+        }
+        Some(other) => {
+            return whole_file_error(format!(
+                "expected a FHIR Bundle, found resourceType {other:?}; a records directory holds one Bundle per file"
+            ));
+        }
+    }
+    if bundle.entry.is_empty() {
+        stats.pass_over("Bundle without entries", name);
+        return Vec::new();
     }
     let at = |i| SourceLocation {
         file: file.to_owned(),
@@ -54,7 +72,10 @@ pub(crate) fn read_bundle_file(
     let mut builders: Vec<Builder> = Vec::new();
     let mut medications = MedicationIndex::new();
     for (i, entry) in bundle.entry.iter().enumerate() {
-        let Some(raw) = entry.resource else { continue };
+        let Some(raw) = entry.resource else {
+            stats.pass_over("Bundle entry without a resource", || at(i).to_string());
+            continue;
+        };
         match parse_resource(raw.get(), stats) {
             Ok(Some(Parsed::Patient(p))) => {
                 let mut names = Vec::new();
@@ -80,9 +101,9 @@ pub(crate) fn read_bundle_file(
         }
     }
     if builders.is_empty() {
-        if !bundle.entry.is_empty() {
-            stats.drop_resource("bundle without a Patient");
-        }
+        // Synthea writes its hospitals and practitioners so: not patient data, but named, in
+        // case a region's export lost its Patients.
+        stats.pass_over("Bundle without a Patient", name);
         return match unreadable.into_iter().next() {
             Some((i, message)) => vec![Err(RecordError {
                 location: at(i),

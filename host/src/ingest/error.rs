@@ -8,23 +8,9 @@ use super::record::SourceLocation;
 /// A problem with the record source as a whole: nothing can be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
-    #[error(
-        "records not found: {path} does not exist (pass --records DIR with FHIR Bundles or Bulk NDJSON)"
-    )]
-    NotFound { path: PathBuf },
-    #[error("cannot read {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
-    #[error(
-        "no FHIR records in {path}: expected Bundle files (*.json) or Bulk Data files (*.ndjson)"
-    )]
-    Empty { path: PathBuf },
-    #[error(
-        "{path} holds both Bundle files (*.json) and Bulk Data files (*.ndjson); point --records at one export"
-    )]
-    Mixed { path: PathBuf },
+    /// The export cannot be listed: missing, unreadable, empty or ambiguous.
+    #[error(transparent)]
+    Listing(#[from] super::listing::ListError),
     #[error("{path}: {message}")]
     Manifest { path: PathBuf, message: String },
     #[error(

@@ -24,8 +24,8 @@
 //! identifiers (name, identifier value, telecom, address line, photo, contact) is refused
 //! unless the run allows it ([`IngestOptions::allow_identifiers`]).
 //!
-//! Here is the [`RecordReader`] only; its parts, each used by those after it: [`error`],
-//! [`stats`], [`options`], `shapes` (the serde shapes), [`mapping`] (resources to WIT types,
+//! Here is the [`RecordReader`] only; its parts, each used by those after it: [`listing`] (what
+//! an export directory holds and what is passed over), [`error`], [`stats`], [`options`], `shapes` (the serde shapes), [`mapping`] (resources to WIT types,
 //! references, dates), [`assemble`] (one patient's record from its resources), [`bundle`] and
 //! [`bulk`] (the two export shapes).
 
@@ -33,6 +33,7 @@ mod assemble;
 mod bulk;
 mod bundle;
 mod error;
+pub mod listing;
 mod mapping;
 mod options;
 pub mod record;
@@ -42,11 +43,11 @@ pub mod terminology;
 pub mod units;
 
 pub use error::{RecordError, SourceError};
+pub use listing::SourceFormat;
 pub use options::IngestOptions;
 pub use stats::IngestStats;
 
 use std::collections::VecDeque;
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use jiff::civil::Date;
@@ -55,20 +56,6 @@ use bulk::BulkReader;
 use bundle::read_bundle_file;
 use options::Ingest;
 use record::Record;
-
-/// Files in a records directory that describe the cohort or export rather than hold patients.
-pub const METADATA_FILES: &[&str] = &["cohort.json", "manifest.json"];
-
-/// The Bulk Data export manifest, when a directory has one.
-const BULK_MANIFEST: &str = "manifest.json";
-
-/// The shape of an export.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum SourceFormat {
-    Bundles,
-    Ndjson,
-}
 
 enum Source {
     Bundles { files: Vec<PathBuf>, next: usize },
@@ -96,64 +83,20 @@ impl RecordReader {
         evaluation_date: Date,
         options: IngestOptions,
     ) -> Result<RecordReader, SourceError> {
-        let io = |source| SourceError::Io {
-            path: path.to_owned(),
-            source,
-        };
-        let meta = fs::metadata(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => SourceError::NotFound {
-                path: path.to_owned(),
-            },
-            _ => io(e),
-        })?;
-        let mut files = Vec::new();
-        let mut manifest = None;
-        if meta.is_dir() {
-            for entry in fs::read_dir(path).map_err(io)? {
-                let file = entry.map_err(io)?.path();
-                let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("");
-                if name == BULK_MANIFEST && file.is_file() {
-                    manifest = Some(file);
-                } else if file.is_file() && !METADATA_FILES.contains(&name) {
-                    files.push(file);
-                }
-            }
-        } else {
-            files.push(path.to_owned());
+        let listing = listing::list(path)?;
+        let mut stats = IngestStats::default();
+        for passed in &listing.passed_over {
+            stats.pass_over(passed.why.reason(), || passed.place());
         }
-        files.sort();
-        let is = |f: &PathBuf, ext: &str| f.extension().is_some_and(|e| e == ext);
-        let bundles = files.iter().filter(|f| is(f, "json")).count();
-        let ndjson = files.iter().filter(|f| is(f, "ndjson")).count();
-        let source = if let Some(manifest) = manifest {
-            if bundles > 0 {
-                return Err(SourceError::Mixed {
-                    path: path.to_owned(),
-                });
+        let source = match (listing.format, listing.manifest) {
+            (SourceFormat::Bundles, _) => Source::Bundles {
+                files: listing.files,
+                next: 0,
+            },
+            (SourceFormat::Ndjson, Some(manifest)) => {
+                Source::Bulk(BulkReader::with_manifest(&manifest, listing.files)?)
             }
-            files.retain(|f| is(f, "ndjson"));
-            Source::Bulk(BulkReader::with_manifest(&manifest, files)?)
-        } else {
-            match (bundles, ndjson) {
-                (0, 0) => {
-                    return Err(SourceError::Empty {
-                        path: path.to_owned(),
-                    });
-                }
-                (_, 0) => {
-                    files.retain(|f| is(f, "json"));
-                    Source::Bundles { files, next: 0 }
-                }
-                (0, _) => {
-                    files.retain(|f| is(f, "ndjson"));
-                    Source::Bulk(BulkReader::new(files))
-                }
-                _ => {
-                    return Err(SourceError::Mixed {
-                        path: path.to_owned(),
-                    });
-                }
-            }
+            (SourceFormat::Ndjson, None) => Source::Bulk(BulkReader::new(listing.files)),
         };
         let file_count = match &source {
             Source::Bundles { files, .. } => files.len(),
@@ -167,7 +110,7 @@ impl RecordReader {
                 evaluation_date,
                 options,
             },
-            stats: IngestStats::default(),
+            stats,
         })
     }
 

@@ -575,4 +575,115 @@ mod tests {
         )];
         assert_eq!(minimise(&patient(), &needs).medications.len(), 1);
     }
+
+    fn record(conditions: Vec<(Vec<Coding>, usize)>, withheld: Vec<WithheldValue>) -> Record {
+        let (conditions, written): (Vec<Condition>, Vec<usize>) = conditions
+            .into_iter()
+            .map(|(code, written)| {
+                let condition = Condition {
+                    code,
+                    status: ClinicalStatus::Active,
+                    onset_days_ago: Some(100),
+                    abated_days_ago: None,
+                };
+                (condition, written)
+            })
+            .unzip();
+        let mut patient = patient();
+        patient.conditions = conditions;
+        Record {
+            key: "k".into(),
+            source: SourceLocation {
+                file: "r.json".into(),
+                position: None,
+            },
+            source_codings: SourceCodings {
+                conditions: written,
+                observations: vec![1; patient.observations.len()],
+                medications: vec![1; patient.medications.len()],
+                allergies: Vec::new(),
+            },
+            patient,
+            coding: CodingOrigin::None,
+            withheld,
+        }
+    }
+
+    #[test]
+    fn coverage_names_what_no_declared_system_reaches_and_what_only_a_map_did() {
+        let icd10cm = CodeSystem::Other("http://hl7.org/fhir/sid/icd-10-cm".into());
+        let r = record(
+            vec![
+                // SNOMED as written, ICPC added by a map.
+                (
+                    vec![
+                        coding(CodeSystem::SnomedCt, "49436004"),
+                        coding(CodeSystem::Icpc, "K78"),
+                    ],
+                    1,
+                ),
+                (vec![coding(icd10cm.clone(), "I48.91")], 1),
+                (vec![coding(CodeSystem::Icpc, "K78")], 1),
+                // Declared system, another code: reachable, just not asked for.
+                (vec![coding(CodeSystem::Icpc, "R96")], 1),
+            ],
+            Vec::new(),
+        );
+        let needs = [need(
+            Section::Conditions,
+            &[(CodeSystem::Icpc, "K78")],
+            None,
+        )];
+        let c = r.coverage(&needs);
+        assert_eq!(c.unreachable, ["conditions coded in icd-10-cm, not icpc"]);
+        assert_eq!(c.through_map, ["conditions snomed-ct|49436004"]);
+        // A section asked for whole reaches every item; an undeclared one is not looked at.
+        let whole = [need(Section::Conditions, &[], None)];
+        assert_eq!(r.coverage(&whole), Coverage::default());
+        let other = [need(
+            Section::Medications,
+            &[(CodeSystem::Atc, "A10")],
+            None,
+        )];
+        assert_eq!(r.coverage(&other), Coverage::default());
+        // An active condition reaches a plugin whatever its look-back, so it counts there too.
+        let recent = [need(
+            Section::Conditions,
+            &[(CodeSystem::Icpc, "K78")],
+            Some(30),
+        )];
+        assert_eq!(r.coverage(&recent).unreachable, c.unreachable);
+    }
+
+    #[test]
+    fn coverage_counts_only_the_withheld_values_a_plugin_would_have_been_given() {
+        let egfr = patient().observations[0].clone();
+        let withheld = WithheldValue {
+            observation: egfr,
+            reason: Withheld::Implausible(super::super::units::Analyte::Egfr, -5.0),
+            location: SourceLocation {
+                file: "r.json".into(),
+                position: Some(Position::Entry(3)),
+            },
+        };
+        let r = record(Vec::new(), vec![withheld]);
+        let reads_egfr = [need(
+            Section::Observations,
+            &[(CodeSystem::Loinc, "62238-1")],
+            Some(365),
+        )];
+        assert_eq!(
+            r.coverage(&reads_egfr).withheld,
+            [(
+                "egfr: implausible value".to_owned(),
+                "r.json (Bundle.entry[3]): egfr: implausible value -5 mL/min/{1.73_m2} (plausible: 1 to 250)".to_owned()
+            )]
+        );
+        let reads_hba1c = [need(
+            Section::Observations,
+            &[(CodeSystem::Loinc, "4548-4")],
+            None,
+        )];
+        assert!(r.coverage(&reads_hba1c).withheld.is_empty());
+    }
 }

@@ -34,25 +34,73 @@ pub struct IngestStats {
     pub identified_records_refused: u64,
     /// Partitions a Bulk export was grouped into (0 for Bundles).
     pub bulk_partitions: u64,
+    /// What the export held that is not patient data or holds none, by reason, with where:
+    /// files beside the data (metadata, README, checksums, sub-directories, unreadable links:
+    /// [`super::listing`]), Bundles without entries or without a Patient, entries without a
+    /// resource. Nothing an export holds is passed over without being counted here.
+    #[serde(default)]
+    pub passed_over: BTreeMap<String, Seen>,
+    /// Files that started with a UTF-8 byte-order mark (accepted and dropped).
+    #[serde(default)]
+    pub byte_order_marks: u64,
 }
 
-/// How often something was seen, and the first place it was (file and entry or line, with
-/// the detail), so a reader can find an example.
+/// How often something was seen, and the first places it was (file and entry or line, with
+/// the detail), so a reader can find it.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Seen {
     pub count: u64,
     pub first: String,
+    /// The next places, up to [`Seen::PLACES`] in all with `first`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub more: Vec<String>,
+}
+
+impl Seen {
+    /// How many places are kept: enough to find the cases, bounded whatever the export holds.
+    pub const PLACES: usize = 10;
+
+    fn new(place: String) -> Seen {
+        Seen {
+            count: 1,
+            first: place,
+            more: Vec::new(),
+        }
+    }
+
+    fn add(&mut self, place: impl FnOnce() -> String) {
+        self.count += 1;
+        if self.more.len() + 1 < Self::PLACES {
+            self.more.push(place());
+        }
+    }
+
+    /// Every place kept, first first.
+    pub fn places(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.first.as_str()).chain(self.more.iter().map(String::as_str))
+    }
+}
+
+/// Counts `place` under `reason` in `map`.
+fn see(map: &mut BTreeMap<String, Seen>, reason: &str, place: impl FnOnce() -> String) {
+    match map.get_mut(reason) {
+        Some(seen) => seen.add(place),
+        None => {
+            map.insert(reason.to_owned(), Seen::new(place()));
+        }
+    }
 }
 
 impl IngestStats {
     pub(crate) fn withhold(&mut self, reason: &Withheld, location: &SourceLocation) {
-        self.withheld
-            .entry(reason.reason())
-            .and_modify(|seen| seen.count += 1)
-            .or_insert_with(|| Seen {
-                count: 1,
-                first: format!("{location}: {reason}"),
-            });
+        see(&mut self.withheld, &reason.reason(), || {
+            format!("{location}: {reason}")
+        });
+    }
+
+    /// Counts something the export held that no record uses, with where it is.
+    pub(crate) fn pass_over(&mut self, reason: &str, place: impl FnOnce() -> String) {
+        see(&mut self.passed_over, reason, place);
     }
 
     pub(crate) fn drop_resource(&mut self, reason: &str) {
