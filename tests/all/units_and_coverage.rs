@@ -257,3 +257,146 @@ fn a_run_that_evaluates_nothing_or_refuses_identified_records_exits_non_zero() {
         assert!(out.join("summary.json").is_file() && out.join("results.jsonl").is_file());
     }
 }
+
+/// Item 6: the shipped maps and the sample plugins' declared codes reach what US exports
+/// write. A metformin product (RxNorm SCD 861004, the 1000 mg tablet) with an eGFR under an
+/// MDRD or other eGFR LOINC code the plugin did not use to declare, and diagnoses coded only
+/// in ICD-10-CM or WHO ICD-10, give the cards the Dutch-coded equivalents give; the summary
+/// no longer counts them as unreachable.
+#[test]
+fn us_product_codes_other_egfr_codes_and_icd10_diagnoses_reach_the_sample_plugins() {
+    const RXNORM: &str = "http://www.nlm.nih.gov/research/umls/rxnorm";
+    const ICD10CM: &str = "http://hl7.org/fhir/sid/icd-10-cm";
+    const ICD10: &str = "http://hl7.org/fhir/sid/icd-10";
+    let tmp = temp_dir();
+    let records = tmp.path().join("records");
+    std::fs::create_dir(&records).unwrap();
+    let medication = |code: &str| {
+        json!({"resourceType": "MedicationRequest", "status": "active", "intent": "order",
+               "medicationCodeableConcept": coding(RXNORM, code), "authoredOn": "2026-01-10"})
+    };
+    let egfr = |code: &str, value: f64| {
+        json!({"resourceType": "Observation", "status": "final", "code": coding(LOINC, code),
+               "effectiveDateTime": "2026-10-20",
+               "valueQuantity": {"value": value, "unit": "mL/min/1.73m2"}})
+    };
+    let condition = |system: &str, code: &str| {
+        json!({"resourceType": "Condition", "code": coding(system, code), "onsetDateTime": "2020-01-01",
+               "clinicalStatus": coding("http://terminology.hl7.org/CodeSystem/condition-clinical", "active")})
+    };
+    // Metformin 1000 mg tablet, eGFR 25 by MDRD (non-Black): the 10-30 band.
+    write_bundle(
+        &records,
+        "metformin-mdrd",
+        "1950",
+        &[medication("861004"), egfr("48642-3", 25.0)],
+    );
+    // The same day's MDRD values for Black and non-Black patients, as US labs reported
+    // both: the lower one counts.
+    write_bundle(
+        &records,
+        "metformin-both-mdrd",
+        "1950",
+        &[
+            medication("861004"),
+            egfr("48643-1", 30.0),
+            egfr("48642-3", 25.0),
+        ],
+    );
+    // MDRD in serum, plasma or blood (77147-7): below 10.
+    write_bundle(
+        &records,
+        "metformin-mdrd-blood",
+        "1950",
+        &[medication("861004"), egfr("77147-7", 8.0)],
+    );
+    // Atrial fibrillation and hypertension in ICD-10-CM, aged 86, female: CHA2DS2-VASc 4.
+    write_bundle(
+        &records,
+        "af-icd10cm",
+        "1940",
+        &[condition(ICD10CM, "I48.91"), condition(ICD10CM, "I10")],
+    );
+    // The same in WHO ICD-10 with heart failure.
+    write_bundle(
+        &records,
+        "af-icd10",
+        "1940",
+        &[condition(ICD10, "I48.9"), condition(ICD10, "I50.9")],
+    );
+    // Anticoagulated with an apixaban product code: no card.
+    write_bundle(
+        &records,
+        "af-on-apixaban",
+        "1940",
+        &[condition(ICD10CM, "I48.91"), medication("1364445")],
+    );
+    // A gastric ulcer in ICD-10-CM and an ibuprofen 600 mg product, aged 46: protect.
+    write_bundle(
+        &records,
+        "nsaid-ulcer",
+        "1980",
+        &[condition(ICD10CM, "K25.9"), medication("197806")],
+    );
+    let out = tmp.path().join("out");
+    let results = run(
+        &records,
+        &[METFORMIN_EGFR, AF_ANTICOAGULATION, NSAID_GASTROPROTECTION],
+        &out,
+        &[],
+    );
+
+    let warning = |summary: &str| vec![("warning".to_owned(), summary.to_owned())];
+    let reduce = warning("Metformin at eGFR 25 (dose not recorded): maximum is 1 × 500 mg/day");
+    assert_eq!(cards(&results, "metformin-mdrd", "metformin-egfr"), reduce);
+    assert_eq!(
+        cards(&results, "metformin-both-mdrd", "metformin-egfr"),
+        reduce
+    );
+    assert_eq!(
+        cards(&results, "metformin-mdrd-blood", "metformin-egfr"),
+        [(
+            "critical".to_owned(),
+            "Metformin contraindicated at eGFR 8 (dose not recorded)".to_owned()
+        )]
+    );
+    assert_eq!(
+        cards(&results, "af-icd10cm", "af-anticoagulation"),
+        warning("Atrial fibrillation, CHA2DS2-VASc 4, no anticoagulant")
+    );
+    assert_eq!(
+        cards(&results, "af-icd10", "af-anticoagulation"),
+        warning("Atrial fibrillation, CHA2DS2-VASc 4, no anticoagulant")
+    );
+    assert_eq!(cards(&results, "af-on-apixaban", "af-anticoagulation"), []);
+    let nsaid = cards(&results, "nsaid-ulcer", "nsaid-gastroprotection");
+    assert!(
+        nsaid.len() == 1
+            && nsaid[0].0 == "warning"
+            && nsaid[0].1.starts_with("NSAID without stomach protection: "),
+        "nsaid-gastroprotection on nsaid-ulcer: {nsaid:?}"
+    );
+
+    let summary = summary(&out);
+    for id in [
+        "metformin-egfr",
+        "af-anticoagulation",
+        "nsaid-gastroprotection",
+    ] {
+        let coverage = &plugin(&summary, id)["coverage"];
+        assert_eq!(
+            coverage["unreachable"],
+            json!({}),
+            "{id}: nothing of this export is out of reach: {coverage}"
+        );
+    }
+    let af = &plugin(&summary, "af-anticoagulation")["coverage"]["through_map"];
+    assert_eq!(af["conditions icd-10-cm|I48.91"], 2, "{af}");
+    assert_eq!(af["conditions icd-10|I48.9"], 1, "{af}");
+    let codings = &summary["ingest"]["codings"];
+    assert_eq!(
+        codings[ICD10CM],
+        json!({"codings": 4, "mapped": 4, "unmapped": 0}),
+        "ingest.codings: {codings}"
+    );
+}

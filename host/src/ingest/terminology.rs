@@ -1,7 +1,7 @@
 //! Terminology mapping at ingest, from FHIR `ConceptMap` resources.
 //!
-//! Dutch GP data is coded in ICPC, ATC and NHG Tabel 45; US exports in SNOMED CT, RxNorm and
-//! LOINC. A plugin declares the codes it knows, so without a mapping it misses every patient of
+//! Dutch GP data is coded in ICPC, ATC and NHG Tabel 45; US exports in SNOMED CT, ICD-10-CM,
+//! RxNorm and LOINC, European hospital exports in WHO ICD-10. A plugin declares the codes it knows, so without a mapping it misses every patient of
 //! the other coding world. At ingest the host therefore **keeps every original coding and
 //! appends the mapped ones** (after the originals, never a duplicate). A plugin sees a mapped
 //! coding only if it declared it, like any other coding (`record::minimise`).
@@ -95,7 +95,9 @@ pub struct MapInfo {
     pub name: String,
     /// Where it came from: `shipped:<file>` or the path of the file.
     pub origin: String,
-    /// Source and target code systems, as short names (`snomed-ct` → `icpc`).
+    /// Source and target code systems, as short names (`snomed-ct` → `icpc`); a system HL7
+    /// names under `http://hl7.org/fhir/sid/` by the name after it (`icd-10-cm`), as coverage
+    /// names it.
     pub source: String,
     pub target: String,
     /// Number of source codes with at least one usable target.
@@ -150,6 +152,8 @@ const SHIPPED: &[(&str, &str)] = shipped_maps![
     "rxnorm-to-atc.json",
     "loinc-to-nhg-tabel45.json",
     "nhg-tabel45-to-loinc.json",
+    "icd10-to-icpc.json",
+    "icd10cm-to-icpc.json",
 ];
 
 impl Terminology {
@@ -488,8 +492,8 @@ fn parse_group(
     let info = MapInfo {
         name: name.to_owned(),
         origin: origin.to_owned(),
-        source: source.short_name().to_owned(),
-        target: target_system.short_name().to_owned(),
+        source: system_name(&source),
+        target: system_name(&target_system),
         codes,
         not_applied: targets.len() - codes,
     };
@@ -527,6 +531,16 @@ fn applies(at: &str, r4: Option<&str>, r5: Option<&str>) -> Result<bool, String>
             Ok(r4 && r5)
         }
     }
+}
+
+/// A code system as [`MapInfo`] names it: its short name, without the HL7 prefix of the
+/// systems HL7 names under `http://hl7.org/fhir/sid/` (ICD-10, ICD-10-CM, ...), so that a
+/// report lists no URL.
+fn system_name(system: &CodeSystem) -> String {
+    let name = system.short_name();
+    name.strip_prefix("http://hl7.org/fhir/sid/")
+        .unwrap_or(name)
+        .to_owned()
 }
 
 fn nonempty(code: Option<String>) -> Option<String> {
@@ -596,6 +610,8 @@ mod tests {
                 ("rxnorm", "atc"),
                 ("loinc", "nhg-tabel45"),
                 ("nhg-tabel45", "loinc"),
+                ("icd-10", "icpc"),
+                ("icd-10-cm", "icpc"),
             ]
         );
         let snomed = &t.maps()[0];
@@ -1039,6 +1055,167 @@ mod tests {
                     .any(|c| c.system == dutch && c.code.starts_with(prefix)),
                 "{code} → {codings:?}"
             );
+        }
+    }
+
+    /// Item 6 of issue 13: diagnoses coded only in ICD-10-CM (as US Core exports code every
+    /// Condition) or WHO ICD-10 gain the ICPC codes the sample plugins declare, the specific
+    /// codes as well as the categories; the codes the maps leave out on purpose stay unmapped.
+    #[test]
+    fn icd10_and_icd10_cm_diagnoses_gain_the_icpc_codes_the_sample_plugins_declare() {
+        let t = Terminology::shipped();
+        let cm = || CodeSystem::Other("http://hl7.org/fhir/sid/icd-10-cm".into());
+        let who = || CodeSystem::Other("http://hl7.org/fhir/sid/icd-10".into());
+        let cases = [
+            (cm(), "I48.91", "K78"),
+            (cm(), "I48.0", "K78"),
+            (cm(), "I48.21", "K78"),
+            (cm(), "I50.22", "K77"),
+            (cm(), "I10", "K86"),
+            (cm(), "I12.9", "K87"),
+            (cm(), "E11.9", "T90.02"),
+            (cm(), "E11.65", "T90.02"),
+            (cm(), "E10.9", "T90"),
+            (cm(), "G45.9", "K89"),
+            (cm(), "I63.9", "K90"),
+            (cm(), "I26.99", "K93"),
+            (cm(), "I21.4", "K75"),
+            (cm(), "I25.10", "K76"),
+            (cm(), "I73.9", "K92"),
+            (cm(), "K25.9", "D86"),
+            (cm(), "K26.9", "D85"),
+            (cm(), "K27.9", "D86"),
+            (cm(), "N18.30", "U99.01"),
+            (cm(), "N18.4", "U99.01"),
+            (cm(), "F32.A", "P76"),
+            (cm(), "F33.1", "P76"),
+            (who(), "I48.9", "K78"),
+            (who(), "I48", "K78"),
+            (who(), "I50.9", "K77"),
+            (who(), "I10", "K86"),
+            (who(), "E11.9", "T90.02"),
+            (who(), "E14.9", "T90"),
+            (who(), "I64", "K90"),
+            (who(), "I26.9", "K93"),
+            (who(), "K25.9", "D86"),
+            (who(), "K26", "D85"),
+            (who(), "N18.3", "U99.01"),
+            (who(), "F32.9", "P76"),
+        ];
+        for (system, code, icpc) in cases {
+            let (codings, _) = translated(&t, &[coding(system, code)]);
+            assert!(
+                codings[1..].contains(&coding(CodeSystem::Icpc, icpc)),
+                "{code} → {codings:?}"
+            );
+        }
+        // Hypertensive heart disease with heart failure is both.
+        let (codings, _) = translated(&t, &[coding(cm(), "I11.0")]);
+        assert_eq!(
+            codings[1..],
+            [
+                coding(CodeSystem::Icpc, "K87"),
+                coding(CodeSystem::Icpc, "K77")
+            ]
+        );
+        // CKD stage 2 is a kidney disease but not reduced function (U99.01: inexact).
+        let (codings, _) = translated(&t, &[coding(cm(), "N18.2")]);
+        assert_eq!(codings[1..], [coding(CodeSystem::Icpc, "U99")]);
+        // Listed, not applied: transient global amnesia is no TIA, a history of TIA or
+        // infarction is neither alone, a bleed is no ulcer, a septic embolus no thrombus.
+        for code in ["G45.4", "Z86.73", "K92.2", "Z87.11", "I26.90"] {
+            let (codings, stats) = translated(&t, &[coding(cm(), code)]);
+            assert_eq!(codings.len(), 1, "{code} → {codings:?}");
+            assert_eq!(
+                stats["http://hl7.org/fhir/sid/icd-10-cm"],
+                count(1, 0, 1),
+                "{code}"
+            );
+        }
+        // Undotted spellings are not ICD-10-CM as FHIR writes it: counted as unmapped.
+        let (codings, _) = translated(&t, &[coding(cm(), "I4891")]);
+        assert_eq!(codings.len(), 1);
+        let icd = t
+            .maps()
+            .iter()
+            .filter(|m| m.source.contains("icd-10"))
+            .map(|m| (m.codes, m.not_applied))
+            .collect::<Vec<_>>();
+        assert_eq!(icd, [(165, 4), (234, 9)]);
+    }
+
+    /// Item 6 of issue 13: the common product and pack codes of the sample plugins' drugs
+    /// reach their ATC codes; an NSAID ingredient, whose ATC code depends on the route, does
+    /// not.
+    #[test]
+    fn rxnorm_products_of_the_sample_plugins_drugs_gain_atc() {
+        let t = Terminology::shipped();
+        let cases = [
+            ("861004", "A10BA02"),
+            ("861010", "A10BA02"),
+            ("855288", "B01AA03"),
+            ("855344", "B01AA03"),
+            ("1364435", "B01AF02"),
+            ("1364445", "B01AF02"),
+            ("1992427", "B01AF02"),
+            ("1232086", "B01AF01"),
+            ("1549682", "B01AF01"),
+            ("1037045", "B01AE07"),
+            ("1037042", "B01AE07"),
+            ("1599551", "B01AF03"),
+            ("197806", "M01AE01"),
+            ("197807", "M01AE01"),
+            ("198014", "M01AE02"),
+            ("312941", "N06AB06"),
+            ("200371", "N06AB04"),
+            ("310385", "N06AB03"),
+        ];
+        for (code, atc) in cases {
+            let (codings, _) = translated(&t, &[coding(CodeSystem::Rxnorm, code)]);
+            assert_eq!(
+                codings[1..],
+                [coding(CodeSystem::Atc, atc)],
+                "{code} → {codings:?}"
+            );
+        }
+        for ingredient in ["5640", "7258", "3355"] {
+            let (codings, stats) = translated(&t, &[coding(CodeSystem::Rxnorm, ingredient)]);
+            assert_eq!(codings.len(), 1, "{ingredient} → {codings:?}");
+            assert_eq!(stats["rxnorm"], count(1, 0, 1), "{ingredient}");
+        }
+    }
+
+    /// A shipped target that is not applied says why, so that nobody "fixes" it by accident;
+    /// every element names its source concept.
+    #[test]
+    fn every_shipped_non_mapping_says_why() {
+        for (file, text) in SHIPPED {
+            let map: serde_json::Value = serde_json::from_str(text).unwrap();
+            for element in map["group"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|g| g["element"].as_array().unwrap())
+            {
+                let code = &element["code"];
+                assert!(
+                    element["display"].is_string(),
+                    "{file}: {code} has no display"
+                );
+                for target in element["target"].as_array().unwrap() {
+                    let applied = applies(
+                        "",
+                        target["equivalence"].as_str(),
+                        target["relationship"].as_str(),
+                    )
+                    .unwrap();
+                    assert!(
+                        applied || target["comment"].is_string(),
+                        "{file}: {code} → {} is not applied and has no comment",
+                        target["code"]
+                    );
+                }
+            }
         }
     }
 

@@ -20,8 +20,40 @@
 //! | creatinine (`creatinine`) | LOINC 2160-0, 38483-4, 14682-9 | `umol/L` | `mg/dL`: × 88.4 |
 //! | glucose (`glucose`) | LOINC 2345-7, 2339-0, 1558-6, 14749-6, 15074-8 | `mmol/L` | `mg/dL`: ÷ 18.016 |
 //! | potassium (`potassium`) | LOINC 2823-3, 6298-4 | `mmol/L` | `mEq/L`: × 1 |
-//! | eGFR (`egfr`) | LOINC 33914-3, 48642-3, 48643-1, 62238-1, 88293-6, 88294-4, 98979-8; NHG 3583 | `mL/min/{1.73_m2}` | `mL/s/{1.73_m2}`: × 60 |
+//! | eGFR (`egfr`) | LOINC: see [eGFR codes](#egfr-codes); NHG 3583 | `mL/min/{1.73_m2}` | `mL/s/{1.73_m2}`: × 60 |
 //! | blood pressure (`bp`) | LOINC 85354-9, 55284-4, 8480-6, 8462-4; NHG 1740 | `mm[Hg]` | spelling only |
+//!
+//! # eGFR codes
+//!
+//! Every LOINC code of a glomerular filtration rate estimated per 1.73 m² from serum or plasma
+//! (`GFR/1.73 sq M.predicted [Volume Rate/Area]`), whatever the equation: the guidelines the
+//! sample plugins follow state their eGFR thresholds for an eGFR, not for one equation (KDIGO
+//! 2012 and 2024 stage CKD by any of them, the NHG and KNMP advice is CKD-EPI's but no
+//! different for MDRD values, the EMA SmPC says eGFR). Names as LOINC gives them; the sample
+//! plugins that read an eGFR declare exactly this list ([`EGFR_LOINC`]).
+//!
+//! | LOINC | equation (specimen) |
+//! |---|---|
+//! | 33914-3 | MDRD (serum or plasma); what Synthea writes |
+//! | 77147-7 | MDRD (serum, plasma or blood) |
+//! | 48642-3 | MDRD, among non-Black patients |
+//! | 48643-1 | MDRD, among Black patients |
+//! | 50044-7 | MDRD, among females |
+//! | 70969-1 | MDRD, among males |
+//! | 62238-1 | CKD-EPI creatinine (2009; LOINC does not say the year) |
+//! | 88294-4 | CKD-EPI creatinine 2009, among non-Black patients |
+//! | 88293-6 | CKD-EPI creatinine 2009, among Black patients |
+//! | 98979-8 | CKD-EPI creatinine 2021 (race-free) |
+//! | 94677-2 | CKD-EPI creatinine and cystatin C (2012) |
+//! | 98980-6 | CKD-EPI creatinine and cystatin C 2021 |
+//! | 50210-4 | cystatin C-based (equation not stated) |
+//! | 69405-9 | equation not stated |
+//!
+//! Not eGFR per 1.73 m² of an adult, so not listed (an observation under these codes passes
+//! through untouched, and no sample plugin declares them): 50384-7 (bedside Schwartz, for
+//! children), 35591-7 (Cockcroft-Gault creatinine clearance, mL/min, not indexed to body
+//! surface) and measured creatinine clearances. Race-specific codes (Black / non-Black) come in
+//! pairs for one sample; a plugin must not take the higher of the two.
 //!
 //! HbA1c uses 10.929, the IFCC–NGSP master equation (NGSP % = 0.0915 × IFCC + 2.15, so
 //! IFCC = (% − 2.15) / 0.0915 = 10.929 × (% − 2.15)). `docs/CLINICAL_REFERENCE.md` writes 10.93, the
@@ -111,6 +143,12 @@ pub const CREATININE_UMOL_L_PER_MG_DL: f64 = 88.4;
 /// mg/dL per mmol/L of glucose (molar mass 180.16 g/mol).
 pub const GLUCOSE_MG_DL_PER_MMOL_L: f64 = 18.016;
 
+/// The LOINC codes of an eGFR per 1.73 m², every equation (see [eGFR codes](#egfr-codes)).
+pub const EGFR_LOINC: [&str; 14] = [
+    "33914-3", "77147-7", "48642-3", "48643-1", "50044-7", "70969-1", "62238-1", "88294-4",
+    "88293-6", "98979-8", "94677-2", "98980-6", "50210-4", "69405-9",
+];
+
 /// The analytes whose units livelab normalises.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Analyte {
@@ -189,8 +227,7 @@ impl Analyte {
                 "2160-0" | "38483-4" | "14682-9" => Creatinine,
                 "2345-7" | "2339-0" | "1558-6" | "14749-6" | "15074-8" => Glucose,
                 "2823-3" | "6298-4" => Potassium,
-                "33914-3" | "48642-3" | "48643-1" | "62238-1" | "88293-6" | "88294-4"
-                | "98979-8" => Egfr,
+                code if EGFR_LOINC.contains(&code) => Egfr,
                 "85354-9" | "55284-4" | "8480-6" | "8462-4" => BloodPressure,
                 _ => return None,
             }),
@@ -785,6 +822,76 @@ mod tests {
             let (v, u, s) = dose(2.0, unit);
             assert_eq!((v, u.as_str()), (2.0, unit));
             assert!(s.is_empty());
+        }
+    }
+
+    #[test]
+    fn every_egfr_code_is_egfr() {
+        for code in EGFR_LOINC {
+            assert_eq!(analyte(&loinc(code)), Some(Analyte::Egfr), "{code}");
+        }
+        // Not an eGFR per 1.73 m² of an adult: untouched.
+        for code in ["50384-7", "35591-7"] {
+            assert_eq!(analyte(&loinc(code)), None, "{code}");
+        }
+    }
+
+    /// A value reaches a plugin in its analyte's canonical unit only if the host knows the
+    /// code as that analyte: a lab code a sample plugin declares that the host did not know
+    /// would reach it unconverted. So every LOINC and NHG code a sample plugin's manifest
+    /// declares for observations is an analyte here, except the scores and the smoking
+    /// status, which have no unit to convert; and a plugin that reads an eGFR declares every
+    /// eGFR code.
+    #[test]
+    fn every_lab_code_a_sample_plugin_declares_is_normalised() {
+        const NOT_QUANTITIES: [&str; 3] = ["44249-1", "44261-6", "72166-2"];
+        let plugins = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins");
+        let mut manifests: Vec<std::path::PathBuf> = ["", "candidates", "js", "python"]
+            .iter()
+            .flat_map(|dir| std::fs::read_dir(plugins.join(dir)).unwrap())
+            .map(|e| e.unwrap().path().join("plugin.toml"))
+            .filter(|p| p.is_file())
+            .collect();
+        manifests.sort();
+        assert!(manifests.len() >= 9, "{manifests:?}");
+        for manifest in manifests {
+            let text = std::fs::read_to_string(&manifest).unwrap();
+            let toml: toml::Value = toml::from_str(&text).unwrap();
+            let Some(needs) = toml.get("data_needs").and_then(|n| n.as_array()) else {
+                continue;
+            };
+            let mut egfr = Vec::new();
+            for need in needs
+                .iter()
+                .filter(|n| n["section"].as_str() == Some("observations"))
+            {
+                for filter in need["codes"].as_array().unwrap() {
+                    let (system, code) = filter.as_str().unwrap().split_once('|').unwrap();
+                    let coding = vec![Coding {
+                        system: match system {
+                            "loinc" => CodeSystem::Loinc,
+                            "nhg-tabel45" => CodeSystem::NhgTabel45,
+                            other => panic!("{}: observations in {other}", manifest.display()),
+                        },
+                        code: code.into(),
+                    }];
+                    let known = analyte(&coding);
+                    assert!(
+                        known.is_some() || NOT_QUANTITIES.contains(&code),
+                        "{}: {filter} is not an analyte the host normalises",
+                        manifest.display()
+                    );
+                    if known == Some(Analyte::Egfr) && system == "loinc" {
+                        egfr.push(code);
+                    }
+                }
+            }
+            if !egfr.is_empty() {
+                egfr.sort_unstable();
+                let mut all = EGFR_LOINC.to_vec();
+                all.sort_unstable();
+                assert_eq!(egfr, all, "{}: every eGFR LOINC code", manifest.display());
+            }
         }
     }
 }

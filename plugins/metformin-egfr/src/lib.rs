@@ -28,9 +28,33 @@ const EMA_GUIDELINE: &str = "EMA (2016) metformin product information (SmPC)";
 
 /// Metformin is ATC A10BA02; the prefix takes the whole biguanide group.
 const METFORMIN_ATC: &str = "A10BA";
-/// eGFR: LOINC 33914-3 (MDRD), 62238-1 (CKD-EPI), 98979-8 (CKD-EPI 2021), NHG Tabel 45 3583
-/// (CKD-EPI), per the code list in `docs/CLINICAL_REFERENCE.md`.
-const EGFR_LOINC: [&str; 3] = ["33914-3", "62238-1", "98979-8"];
+/// eGFR: every LOINC code of an eGFR per 1.73 m² (the host's list, `EGFR_LOINC` in
+/// `host/src/ingest/units.rs`, which converts each to mL/min/1.73 m²; a test there checks the
+/// two lists are the same), and NHG Tabel 45 3583 (CKD-EPI), per the code list in
+/// `docs/CLINICAL_REFERENCE.md`.
+///
+/// The thresholds below (contraindicated < 10, at most 1 × 500 mg/day at 10–30 and
+/// 2 × 500 mg/day at 30–50; the candidate's EMA contraindication < 30) hold for an eGFR by any
+/// of these equations alike: the KNMP kidney-function advice the NHG follows states them for
+/// "eGFR" (CKD-EPI, as Dutch labs report), the EMA SmPC for "eGFR" or creatinine clearance,
+/// and neither gives other values for MDRD or cystatin C. MDRD reads a little lower than
+/// CKD-EPI above 60 and about the same below it, where these thresholds lie.
+const EGFR_LOINC: [&str; 14] = [
+    "33914-3", // MDRD (serum or plasma); what Synthea writes
+    "77147-7", // MDRD (serum, plasma or blood)
+    "48642-3", // MDRD, among non-Black patients
+    "48643-1", // MDRD, among Black patients
+    "50044-7", // MDRD, among females
+    "70969-1", // MDRD, among males
+    "62238-1", // CKD-EPI creatinine (2009)
+    "88294-4", // CKD-EPI creatinine 2009, among non-Black patients
+    "88293-6", // CKD-EPI creatinine 2009, among Black patients
+    "98979-8", // CKD-EPI creatinine 2021 (race-free)
+    "94677-2", // CKD-EPI creatinine and cystatin C (2012)
+    "98980-6", // CKD-EPI creatinine and cystatin C 2021
+    "50210-4", // cystatin C-based, equation not stated
+    "69405-9", // equation not stated
+];
 const EGFR_NHG: &str = "3583";
 /// "No eGFR in the last 12 months" (rule 1).
 const EGFR_LOOK_BACK_DAYS: u32 = 365;
@@ -146,11 +170,25 @@ pub fn evaluate_with(request: &Request, policy: Policy) -> Result<Vec<Card>, Eva
         .iter()
         .filter_map(|m| m.daily_dose_mg())
         .max_by(f64::total_cmp);
-    let egfr = latest(&request.patient.observations, |o| {
-        o.within_days(EGFR_LOOK_BACK_DAYS) && is_egfr(o) && o.quantity().is_some()
-    })
-    .and_then(Observation::quantity_value);
+    let egfr = most_recent_egfr(&request.patient.observations);
     Ok(advice(policy, egfr, dose_mg).into_iter().collect())
+}
+
+/// The most recent eGFR (mL/min/1.73 m²) of the look-back window; of several on that day the
+/// lowest. US labs reported the MDRD and CKD-EPI 2009 eGFR twice for one sample, "among Black"
+/// and "among non-Black" patients (LOINC 48643-1 / 48642-3, 88293-6 / 88294-4), the first
+/// about 16–21 % higher: the record does not say which one applies, and the higher one could
+/// hide a contraindication, so the lower one counts.
+fn most_recent_egfr(observations: &[Observation]) -> Option<f64> {
+    let counts = |o: &Observation| {
+        o.within_days(EGFR_LOOK_BACK_DAYS) && is_egfr(o) && o.quantity().is_some()
+    };
+    let day = latest(observations, counts)?.effective_days_ago;
+    observations
+        .iter()
+        .filter(|o| counts(o) && o.effective_days_ago == day)
+        .filter_map(Observation::quantity_value)
+        .min_by(f64::total_cmp)
 }
 
 /// The card for a patient on metformin under `policy`, given the most recent eGFR
@@ -334,12 +372,14 @@ mod tests {
         assert_eq!(obs.look_back_days, Some(365));
         assert_eq!(
             obs.codes,
-            vec![
-                CodeFilter::new(CodeSystem::Loinc, "33914-3"),
-                CodeFilter::new(CodeSystem::Loinc, "62238-1"),
-                CodeFilter::new(CodeSystem::Loinc, "98979-8"),
-                CodeFilter::new(CodeSystem::NhgTabel45, "3583"),
+            [
+                "33914-3", "77147-7", "48642-3", "48643-1", "50044-7", "70969-1", "62238-1",
+                "88294-4", "88293-6", "98979-8", "94677-2", "98980-6", "50210-4", "69405-9",
             ]
+            .iter()
+            .map(|code| CodeFilter::new(CodeSystem::Loinc, *code))
+            .chain([CodeFilter::new(CodeSystem::NhgTabel45, "3583")])
+            .collect::<Vec<_>>()
         );
     }
 
@@ -402,15 +442,42 @@ mod tests {
 
     #[test]
     fn all_egfr_codes_count() {
-        for (system, code) in [
-            (CodeSystem::Loinc, "33914-3"),
-            (CodeSystem::Loinc, "62238-1"),
-            (CodeSystem::Loinc, "98979-8"),
-            (CodeSystem::NhgTabel45, "3583"),
-        ] {
+        let codes = EGFR_LOINC
+            .iter()
+            .map(|code| (CodeSystem::Loinc, *code))
+            .chain([(CodeSystem::NhgTabel45, "3583")]);
+        for (system, code) in codes {
             let cards = pv(vec![metformin(None)], vec![egfr(system, code, 3, 9.0)]);
             assert_eq!(one(cards).indicator, Indicator::Critical, "{code}");
         }
+        // Not an eGFR per 1.73 m² of an adult: Schwartz (children), Cockcroft-Gault (mL/min).
+        for code in ["50384-7", "35591-7"] {
+            let cards = pv(
+                vec![metformin(None)],
+                vec![egfr(CodeSystem::Loinc, code, 3, 9.0)],
+            );
+            assert_eq!(one(cards).indicator, Indicator::Info, "{code}");
+        }
+    }
+
+    #[test]
+    fn of_one_days_egfrs_the_lowest_counts() {
+        // MDRD among Black (30) and non-Black (25) patients for one sample, in either order.
+        let black = egfr(CodeSystem::Loinc, "48643-1", 2, 30.0);
+        let other = egfr(CodeSystem::Loinc, "48642-3", 2, 25.0);
+        for obs in [
+            vec![black.clone(), other.clone()],
+            vec![other.clone(), black.clone()],
+        ] {
+            let card = one(pv(vec![metformin(Some(1000.0))], obs));
+            assert_eq!(
+                card.summary,
+                "Metformin at eGFR 25 (1000 mg/day): maximum is 1 × 500 mg/day"
+            );
+        }
+        // A lower value on an earlier day does not count.
+        let older = egfr(CodeSystem::Loinc, "48642-3", 3, 5.0);
+        assert!(pv(vec![metformin(Some(1000.0))], vec![older, black]).is_empty());
     }
 
     #[test]

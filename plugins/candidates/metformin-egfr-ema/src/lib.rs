@@ -4,8 +4,9 @@
 //!
 //! The rule is `metformin-egfr`'s, under [`Policy::Ema2016`]; this crate only publishes it
 //! (its own id, version, name and description). Everything else is the baseline's: the same
-//! data needs and hooks, the same eGFR selection (the most recent LOINC 33914-3, 62238-1,
-//! 98979-8 or NHG Tabel 45 3583 with a quantity, within 365 days), the same dose (the largest
+//! data needs and hooks, the same eGFR selection (the most recent eGFR under any of the
+//! baseline's LOINC codes, MDRD, CKD-EPI or cystatin C, or NHG Tabel 45 3583 with a quantity,
+//! within 365 days, the lowest of that day's), the same dose (the largest
 //! daily dose in mg of the active metformin prescriptions and, for order-sign, the draft
 //! orders), the same info card without an eGFR, and the same 2 × 500 mg/day maximum at
 //! eGFR 30–50.
