@@ -11,11 +11,17 @@
 //! - `bulk-ndjson-spilled`: the same export grouped through 1 MiB scratch partitions, the path
 //!   a large export takes.
 //!
+//! For `bulk-ndjson`, two more functions split the files into lines the way the reader did
+//! before line-level recovery and the way it does now, so that the recovery's own cost is
+//! measured on the same bytes in the same run.
+//!
 //! `$LIVELAB_BENCH_RECORDS` adds one more group for a directory of your own.
 
 mod common;
 
+use std::fs::File;
 use std::hint::black_box;
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -54,6 +60,33 @@ fn validate_json(files: &[PathBuf], ndjson: bool) -> usize {
     values
 }
 
+/// Splits NDJSON files into lines as the Bulk reader does, counting non-empty lines: as it did
+/// before line-level recovery (`read_line`, whose UTF-8 check fails the rest of the file at the
+/// first bad byte) or as it does now (`read_until`, then a UTF-8 check of each line, so a bad
+/// byte is one line's error). The same bytes either way: the difference is the recovery's cost.
+fn split_lines(files: &[PathBuf], per_line_utf8: bool) -> usize {
+    let mut lines = 0;
+    for file in files {
+        let mut reader =
+            BufReader::with_capacity(1 << 20, File::open(file).expect("opening a records file"));
+        if per_line_utf8 {
+            let mut raw = Vec::new();
+            while reader.read_until(b'\n', &mut raw).expect("reading a line") > 0 {
+                let text = std::str::from_utf8(&raw).expect("UTF-8");
+                lines += usize::from(!text.trim().is_empty());
+                raw.clear();
+            }
+        } else {
+            let mut text = String::new();
+            while reader.read_line(&mut text).expect("reading a line") > 0 {
+                lines += usize::from(!text.trim().is_empty());
+                text.clear();
+            }
+        }
+    }
+    lines
+}
+
 fn bench_export(c: &mut Criterion, name: &str, dir: &Path, options: IngestOptions) {
     let date = common::evaluation_date(dir);
     let (files, bytes) = fhir_files(dir);
@@ -81,6 +114,14 @@ fn bench_export(c: &mut Criterion, name: &str, dir: &Path, options: IngestOption
     group.bench_function("baseline-json-validate", |b| {
         b.iter(|| black_box(validate_json(black_box(&files), ndjson)))
     });
+    if ndjson && options.partition_bytes == IngestOptions::default().partition_bytes {
+        group.bench_function("lines-read_line (before recovery)", |b| {
+            b.iter(|| black_box(split_lines(black_box(&files), false)))
+        });
+        group.bench_function("lines-read_until+utf8 (line-level recovery)", |b| {
+            b.iter(|| black_box(split_lines(black_box(&files), true)))
+        });
+    }
     group.finish();
 }
 

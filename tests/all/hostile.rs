@@ -86,15 +86,17 @@ use Guest::*;
 
 hostile_cases! {
     // ------------------------------------------------------------ CPU, stack, memory, tables
-    /// An endless loop is stopped by the deadline (epoch interruption), promptly.
+    /// An endless loop is stopped by the deadline (epoch interruption), promptly. The
+    /// deadline applies to the neighbour too, so it is long enough that a busy machine does not
+    /// stop metformin-egfr (0.3 ms at p99 when idle; it failed once at 40 ms under two builds).
     an_endless_loop_hits_the_deadline: Case {
         guest: Built(test_guests::SPIN),
-        args: &["--deadline-ms", "40"],
+        args: &["--deadline-ms", "250"],
         expect: Check(|c| {
-            assert_all_failed(&c.lines, "deadline-exceeded", &["longer than 40 ms"]);
+            assert_all_failed(&c.lines, "deadline-exceeded", &["longer than 250 ms"]);
             for line in &c.lines {
                 let ms = line["latency_ns"].as_u64().unwrap() / 1_000_000;
-                assert!((40..2_000).contains(&ms), "stopped after {ms} ms");
+                assert!((250..3_000).contains(&ms), "stopped after {ms} ms");
                 // The interrupted loop's fuel was never stored: what was counted is only a
                 // lower bound, and is not reported as the cost (issue 12, item 7).
                 assert!(line.get("fuel").is_none(), "fuel reported as exact: {line}");
@@ -112,16 +114,16 @@ hostile_cases! {
     /// `std::thread::sleep` for a day is a blocking host call (a WASI timer and
     /// `poll.block`), which epoch interruption cannot reach. The host's timers are virtual:
     /// the sleep ends at once, the plugin sees a day pass on its clock, and the evaluation
-    /// stays far inside a 40 ms deadline.
+    /// stays far inside a 250 ms deadline (long enough for a busy machine, short beside a day).
     a_sleep_in_a_host_call_passes_virtual_time_only: Case {
         guest: Built(test_guests::SLEEP),
-        args: &["--deadline-ms", "40"],
+        args: &["--deadline-ms", "250"],
         expect: Check(|c| {
             for line in &c.lines {
                 assert_eq!(line["status"], "ok", "{line}");
                 assert_eq!(card_summaries(line), ["slept: 86400 s"], "{line}");
                 let ms = line["latency_ns"].as_u64().unwrap() / 1_000_000;
-                assert!(ms < 40, "a virtual sleep took {ms} ms");
+                assert!(ms < 250, "a virtual sleep took {ms} ms");
             }
         }),
     },
