@@ -377,7 +377,9 @@ fn read_concept_map(file: &Path) -> Result<Vec<ParsedGroup>, TerminologyError> {
         path: file.to_owned(),
         source,
     })?;
-    parse_concept_map(&text, file, file.display().to_string())
+    // A region's map saved by a Windows tool may start with a byte-order mark.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+    parse_concept_map(text, file, file.display().to_string())
 }
 
 /// Parses and checks one ConceptMap; `path` names it in errors, `origin` in [`MapInfo`].
@@ -593,6 +595,17 @@ mod tests {
         let path = write(&dir, "region.json", text);
         let err = Terminology::empty().load_file(&path).unwrap_err();
         (path, err.to_string())
+    }
+
+    #[test]
+    fn a_region_map_saved_with_a_byte_order_mark_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("map.json");
+        let (_, text) = SHIPPED[0];
+        std::fs::write(&file, format!("\u{feff}{text}")).unwrap();
+        let mut t = Terminology::empty();
+        t.load_file(&file).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(t.maps().len(), 1);
     }
 
     #[test]

@@ -67,6 +67,8 @@ impl Labels {
             };
             let line = line.trim_end_matches('\r');
             if i == 0 {
+                // Spreadsheets saving "CSV UTF-8" start the file with a byte-order mark.
+                let line = line.strip_prefix('\u{feff}').unwrap_or(line);
                 if line != "record,topic,expected" {
                     return Err(invalid(format!(
                         "the header is {line:?}; a labels file starts with `record,topic,expected`"
@@ -481,6 +483,15 @@ impl EffectivenessBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_labels_file_saved_as_csv_utf8_with_a_byte_order_mark_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("labels.csv");
+        std::fs::write(&path, "\u{feff}record,topic,expected\r\npt-1,af,1\r\n").unwrap();
+        let labels = Labels::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(labels.get("pt-1", "af"), Some(true));
+    }
 
     #[test]
     fn alert_thresholds_rank_indicators() {

@@ -138,8 +138,9 @@ impl Trial {
             path: path.to_owned(),
             message,
         };
-        let text =
-            std::str::from_utf8(bytes).map_err(|e| invalid(format!("not UTF-8 text ({e})")))?;
+        // A byte-order mark (editors on Windows write one) says nothing about the trial.
+        let text = std::str::from_utf8(crate::text::strip_bom(bytes))
+            .map_err(|e| invalid(format!("not UTF-8 text ({e})")))?;
         let mut spec: TrialFile = toml::from_str(text).map_err(|e| {
             invalid(format!(
                 "{}\n(trials/sample.toml is a commented example of every field)",
@@ -322,6 +323,13 @@ records = "records"
 [[plugin]]
 path = "p"
 "#;
+
+    #[test]
+    fn a_trial_file_may_start_with_a_byte_order_mark() {
+        let with_bom = [crate::text::BOM, MINIMAL.as_bytes()].concat();
+        let trial = Trial::parse(Path::new("/t/trial.toml"), &with_bom).unwrap();
+        assert_eq!(trial.spec.name, "t");
+    }
 
     #[test]
     fn relative_paths_are_anchored_at_the_trial_file() {
