@@ -220,17 +220,7 @@ fn nothing_in_a_bundle_export_is_passed_over_without_being_named() {
     }
 
     let out = tmp.path().join("out");
-    let output = livelab(&[
-        "run",
-        "--records",
-        records.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--date",
-        SAMPLE_DATE,
-        "--plugin",
-        METFORMIN_EGFR,
-    ]);
+    let output = run_output(&records, &[METFORMIN_EGFR], &out, &[]);
     assert_success(&output);
     let summary = summary(&out);
     let passed = &summary["ingest"]["passed_over"];

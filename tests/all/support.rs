@@ -124,6 +124,22 @@ pub fn run_exiting(
     out: &Path,
     extra: &[&str],
 ) -> Vec<Value> {
+    let output = run_output(records, plugins, out, extra);
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "livelab run on {} exited {} (expected {code}):\nstdout:\n{}\nstderr:\n{}",
+        records.display(),
+        output.status,
+        stdout(&output),
+        stderr(&output)
+    );
+    results(out)
+}
+
+/// `livelab run` of plugins on records into `out` at the sample date, whatever its outcome
+/// (for a test that reads what it printed).
+pub fn run_output(records: &Path, plugins: &[&str], out: &Path, extra: &[&str]) -> Output {
     let mut args = vec![
         "run",
         "--records",
@@ -137,17 +153,7 @@ pub fn run_exiting(
         args.extend(["--plugin", plugin]);
     }
     args.extend(extra);
-    let output = livelab(&args);
-    assert_eq!(
-        output.status.code(),
-        Some(code),
-        "livelab run on {} exited {} (expected {code}):\nstdout:\n{}\nstderr:\n{}",
-        records.display(),
-        output.status,
-        stdout(&output),
-        stderr(&output)
-    );
-    results(out)
+    livelab(&args)
 }
 
 /// `livelab trial TRIAL --out OUT`, whatever its outcome.

@@ -160,17 +160,7 @@ fn every_code_system_is_counted_and_a_plugins_blind_spots_are_reported() {
     write_bundle(&records, "snomed", "1940", &[condition(SNOMED, "49436004")]);
     write_bundle(&records, "icd9", "1940", &[condition(ICD9CM, "427.31")]);
     let out = tmp.path().join("out");
-    let output = livelab(&[
-        "run",
-        "--records",
-        records.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--date",
-        SAMPLE_DATE,
-        "--plugin",
-        AF_ANTICOAGULATION,
-    ]);
+    let output = run_output(&records, &[AF_ANTICOAGULATION], &out, &[]);
     assert_success(&output);
     let summary = summary(&out);
     let codings = &summary["ingest"]["codings"];
