@@ -6,6 +6,7 @@ mod artifacts;
 mod author;
 mod replay;
 mod report;
+mod serve;
 mod supply;
 mod terminal;
 mod trials;
@@ -51,6 +52,11 @@ enum Command {
     /// Render report.html again from a trial's summary.json (e.g. one kept from an earlier
     /// run, or copied from another machine).
     Report(trials::ReportArgs),
+    /// Serve a trial's plugins as CDS Hooks 2.0 services (discovery, patient-view calls),
+    /// with the trial's packages, pins, trust policy, limits and decision log.
+    ///
+    /// With no file: the sample trial. Prints the address it listens on.
+    Serve(Box<serve::ServeArgs>),
     /// Evaluate every plugin on every record; write results.jsonl and summary.json.
     ///
     /// With no arguments: all sample plugins on the shipped sample records.
@@ -293,6 +299,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Trial(args) => trials::trial(args),
         Command::Merge(args) => trials::merge(args),
         Command::Report(args) => trials::report(args),
+        Command::Serve(args) => serve::serve_trial(*args),
         Command::Run(args) => run_plugins(*args),
         Command::Generate(args) => generate(args),
         Command::Anonymise(args) => anonymise(args),

@@ -48,7 +48,7 @@ pub struct MergeArgs {
     out: PathBuf,
 }
 
-fn load_trial(file: Option<&Path>) -> anyhow::Result<Trial> {
+pub fn load_trial(file: Option<&Path>) -> anyhow::Result<Trial> {
     Ok(match file {
         Some(path) => Trial::load(path)?,
         None => Trial::parse(Path::new(SAMPLE_TRIAL_PATH), SAMPLE_TRIAL.as_bytes())?,

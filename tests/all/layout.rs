@@ -19,6 +19,7 @@ const CRATE_ROOTS: &[&str] = &[
     "crates/cohort/src/lib.rs",
     "crates/cds-hooks/src/lib.rs",
     "crates/guest-build/src/lib.rs",
+    "crates/serve/src/lib.rs",
     "src/main.rs",
 ];
 

@@ -22,6 +22,7 @@ mod report;
 mod sample_run;
 mod sandbox;
 mod scale;
+mod serve;
 mod supply_chain;
 mod trial;
 mod units_and_coverage;

@@ -220,6 +220,22 @@ impl PseudonymKey {
         Ok(PseudonymKey::from_bytes(&bytes))
     }
 
+    /// A fresh random key (twice [`MIN_KEY_BYTES`]), held only in memory: pseudonyms
+    /// made with it link within this process and to nothing else (a `serve` session started
+    /// without a key file).
+    pub fn random() -> PseudonymKey {
+        use rand::Rng as _;
+        let mut bytes = [0u8; MIN_KEY_BYTES * 2];
+        rand::rng().fill_bytes(&mut bytes);
+        PseudonymKey::from_bytes(&bytes)
+    }
+
+    /// The pseudonym of the Patient with logical id `id`: the record key `anonymise` gives
+    /// that patient under the same key (`pt-` and 128 bits of the HMAC in hex).
+    pub fn patient_pseudonym(&self, id: &str) -> String {
+        self.id("Patient", id)
+    }
+
     fn from_bytes(bytes: &[u8]) -> PseudonymKey {
         let mut prefixed =
             <Hmac<Sha256> as Mac>::new_from_slice(bytes).expect("HMAC accepts keys of any length");

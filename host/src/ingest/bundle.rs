@@ -64,36 +64,78 @@ pub(crate) fn read_bundle_file(
         file: file.to_owned(),
         position: Some(Position::Entry(i)),
     };
+    let entries = bundle
+        .entry
+        .iter()
+        .map(|entry| (entry.full_url.as_deref(), entry.resource.map(|r| r.get())));
+    let key = |id: Option<&str>, full_url: Option<&str>, i: usize| {
+        id.or(full_url)
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("{}#entry{i}", file.display()))
+    };
+    match assemble_entries(entries, &at, &key, ingest, stats) {
+        Assembled::Records(records) => records,
+        Assembled::NoPatient(first_unreadable) => {
+            // Synthea writes its hospitals and practitioners so: not patient data, but named,
+            // in case a region's export lost its Patients.
+            stats.pass_over("Bundle without a Patient", name);
+            first_unreadable.into_iter().map(Err).collect()
+        }
+        Assembled::Unreadable { entry, message } => {
+            whole_file_error(format!("Bundle.entry[{entry}]: {message}"))
+        }
+    }
+}
 
+/// A Patient's record key from its id, its entry's fullUrl and the entry's index.
+pub(crate) type RecordKey<'a> = dyn Fn(Option<&str>, Option<&str>, usize) -> String + 'a;
+
+/// What [`assemble_entries`] made of a list of entries.
+pub(crate) enum Assembled {
+    /// One outcome per Patient.
+    Records(Vec<Result<Record, RecordError>>),
+    /// No Patient among the entries; the first unreadable entry, if any.
+    NoPatient(Option<RecordError>),
+    /// An unreadable entry among several patients: it could be anyone's.
+    Unreadable { entry: usize, message: String },
+}
+
+/// The records of a list of Bundle entries, each `(fullUrl, resource JSON)`: what a Bundle
+/// file holds, or what a CDS Hooks service was sent ([`super::record_from_resources`]). `at`
+/// names an entry's place, `key` a Patient's record key from its id, fullUrl and entry index.
+pub(crate) fn assemble_entries<'a>(
+    entries: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
+    at: &dyn Fn(usize) -> SourceLocation,
+    key: &RecordKey<'_>,
+    ingest: &Ingest,
+    stats: &mut IngestStats,
+) -> Assembled {
     // Pass 1: parse used resources, find the patients (and every name they go by) and the
     // Medications that medicationReferences point at.
     let mut parsed: Vec<(usize, Parsed)> = Vec::new();
     let mut unreadable: Vec<(usize, String)> = Vec::new();
     let mut builders: Vec<Builder> = Vec::new();
     let mut medications = MedicationIndex::new();
-    for (i, entry) in bundle.entry.iter().enumerate() {
-        let Some(raw) = entry.resource else {
+    for (i, (full_url, raw)) in entries.into_iter().enumerate() {
+        let Some(raw) = raw else {
             stats.pass_over("Bundle entry without a resource", || at(i).to_string());
             continue;
         };
-        match parse_resource(raw.get(), stats) {
+        match parse_resource(raw, stats) {
             Ok(Some(Parsed::Patient(p))) => {
                 let mut names = Vec::new();
-                if let Some(url) = &entry.full_url {
-                    names.push(url.clone());
+                if let Some(url) = full_url {
+                    names.push(url.to_owned());
                 }
                 if let Some(id) = &p.id {
                     names.push(format!("Patient/{id}"));
                 }
-                let key =
-                    p.id.clone()
-                        .or_else(|| entry.full_url.clone())
-                        .unwrap_or_else(|| format!("{}#entry{i}", file.display()));
+                let key = key(p.id.as_deref(), full_url, i);
                 stats.use_resource("Patient");
                 builders.push(Builder::new(key, at(i), p, names));
             }
             Ok(Some(Parsed::Medication(m))) => {
-                index_medication(m, entry.full_url.as_deref(), &mut medications, stats)
+                index_medication(m, full_url, &mut medications, stats)
             }
             Ok(Some(other)) => parsed.push((i, other)),
             Ok(None) => {}
@@ -101,24 +143,20 @@ pub(crate) fn read_bundle_file(
         }
     }
     if builders.is_empty() {
-        // Synthea writes its hospitals and practitioners so: not patient data, but named, in
-        // case a region's export lost its Patients.
-        stats.pass_over("Bundle without a Patient", name);
-        return match unreadable.into_iter().next() {
-            Some((i, message)) => vec![Err(RecordError {
+        return Assembled::NoPatient(unreadable.into_iter().next().map(|(i, message)| {
+            RecordError {
                 location: at(i),
                 key: None,
                 message,
-            })],
-            None => Vec::new(),
-        };
+            }
+        }));
     }
     // An unreadable entry could belong to anyone; with one patient, it is theirs.
     for (i, message) in unreadable {
         if builders.len() == 1 {
             builders[0].fail(at(i), message);
         } else {
-            return whole_file_error(format!("Bundle.entry[{i}]: {message}"));
+            return Assembled::Unreadable { entry: i, message };
         }
     }
 
@@ -140,8 +178,10 @@ pub(crate) fn read_bundle_file(
             None => stats.drop_resource("unknown patient reference"),
         }
     }
-    builders
-        .into_iter()
-        .map(|b| b.finish(ingest, stats))
-        .collect()
+    Assembled::Records(
+        builders
+            .into_iter()
+            .map(|b| b.finish(ingest, stats))
+            .collect(),
+    )
 }

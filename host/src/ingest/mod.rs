@@ -53,9 +53,71 @@ use std::path::{Path, PathBuf};
 use jiff::civil::Date;
 
 use bulk::BulkReader;
-use bundle::read_bundle_file;
+use bundle::{Assembled, assemble_entries, read_bundle_file};
 use options::Ingest;
-use record::Record;
+use record::{Position, Record, SourceLocation};
+
+/// One patient's record from resources held in memory, as `(fullUrl, resource)`: what a CDS
+/// Hooks client prefetched. The same path as a Bundle file's entries (parsing, mapping,
+/// terminology, units, the identifier guard), so a record served live is the record a batch
+/// run would have read. Exactly one of the resources must be a Patient; every record key is
+/// `key` (the caller's pseudonym), and places are named `source` with the resource's index.
+pub fn record_from_resources(
+    resources: &[(Option<&str>, &serde_json::Value)],
+    key: &str,
+    source: &str,
+    evaluation_date: Date,
+    options: IngestOptions,
+) -> (Result<Record, RecordError>, IngestStats) {
+    let ingest = Ingest {
+        evaluation_date,
+        options,
+    };
+    let mut stats = IngestStats::default();
+    let at = |i| SourceLocation {
+        file: PathBuf::from(source),
+        position: Some(Position::Entry(i)),
+    };
+    let error = |message: &str| RecordError {
+        location: SourceLocation {
+            file: PathBuf::from(source),
+            position: None,
+        },
+        key: Some(key.to_owned()),
+        message: message.to_owned(),
+    };
+    let patients = resources
+        .iter()
+        .filter(|(_, r)| r.get("resourceType").and_then(|t| t.as_str()) == Some("Patient"))
+        .count();
+    if patients != 1 {
+        return (
+            Err(error(&format!(
+                "expected one Patient among the resources, found {patients}"
+            ))),
+            stats,
+        );
+    }
+    let raw: Vec<(Option<&str>, String)> = resources
+        .iter()
+        .map(|(url, resource)| (*url, resource.to_string()))
+        .collect();
+    let entries = raw.iter().map(|(url, text)| (*url, Some(text.as_str())));
+    let same_key = |_: Option<&str>, _: Option<&str>, _: usize| key.to_owned();
+    let result = match assemble_entries(entries, &at, &same_key, &ingest, &mut stats) {
+        Assembled::Records(mut records) if records.len() == 1 => {
+            records.pop().unwrap_or_else(|| Err(error("no record")))
+        }
+        Assembled::Records(_) | Assembled::NoPatient(None) => Err(error("no Patient")),
+        Assembled::NoPatient(Some(error)) => Err(error),
+        Assembled::Unreadable { entry, message } => Err(RecordError {
+            location: at(entry),
+            key: Some(key.to_owned()),
+            message,
+        }),
+    };
+    (result, stats)
+}
 
 enum Source {
     Bundles { files: Vec<PathBuf>, next: usize },

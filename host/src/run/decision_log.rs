@@ -331,6 +331,15 @@ impl DecisionLog {
         &self.path
     }
 
+    /// Writes what is buffered to the file (a server does after each request, so that a line
+    /// is on disk when its answer leaves).
+    pub fn flush(&mut self) -> Result<(), DecisionLogError> {
+        self.out.flush().map_err(|source| DecisionLogError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
     pub fn finish(mut self) -> Result<(), DecisionLogError> {
         self.out.flush().map_err(|source| DecisionLogError::Io {
             path: self.path.clone(),

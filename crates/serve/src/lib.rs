@@ -1,0 +1,24 @@
+//! `livelab serve`: every plugin of a trial as a CDS Hooks 2.0 service (issue 14), with the
+//! packages, pins, trust policy, limits, terminology, identifier handling and decision log of
+//! a batch trial. The protocol and the client-JWT check are `livelab-cds-hooks`; loading,
+//! ingest and evaluation are `livelab-host`; this crate wires them to axum on tokio.
+//!
+//! The modules, each importing only from those before it (this file only declares and
+//! re-exports):
+//!
+//! - `convert`: host types ↔ the wire (data needs, cards with UUIDs, the Patient reduced to
+//!   what a record needs).
+//! - `session`: [`Session`], the trial's plugins, services, pseudonym key and decision log;
+//!   one checked call → record → evaluation → cards.
+//! - `router`: the routes, authentication, CORS and errors as `OperationOutcome`s.
+//! - `server`: [`serve`], the runtime, the listener and a graceful shutdown.
+
+mod convert;
+mod router;
+mod server;
+mod session;
+
+pub use convert::PATIENT_FIELDS;
+pub use router::AUTH_DISABLED_HEADER;
+pub use server::{AuthMode, ServeError, ServeOptions, serve};
+pub use session::{KeySource, Session, SessionError, SessionOptions};

@@ -1,0 +1,324 @@
+//! A `serve` session: a trial's plugins loaded as `livelab trial` loads them (the same
+//! packages, pins, trust policy, limits, terminology and identifier handling, through
+//! `Trial::planned_plugins` and `load_plugins`), one CDS service per plugin, the pseudonym
+//! key, and the decision log. [`Session::evaluate`] is one service call after its request has
+//! been checked: prefetch → record (the batch ingest) → the host's per-record evaluation →
+//! decision log → spec cards. It blocks; the router calls it off the async runtime.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use jiff::civil::Date;
+use livelab_cds_hooks::prefetch::{CodeFilterMode, PrefetchOptions, PrefetchPlan, derive_prefetch};
+use livelab_cds_hooks::protocol::{Card, DiscoveryResponse, Hook, ServiceDescriptor};
+use livelab_host::anonymise::{AnonymiseError, PseudonymKey};
+use livelab_host::ingest::terminology::{Terminology, TerminologyError};
+use livelab_host::ingest::{IngestOptions, record_from_resources};
+use livelab_host::plugin::Cause;
+use livelab_host::run::decision_log::{DecisionLog, DecisionLogConfig, DecisionLogError};
+use livelab_host::run::evaluate_record;
+use livelab_host::run::plan::{PlanError, load_plugins, sandbox};
+use livelab_host::trial::Trial;
+use livelab_host::trial::run::TrialRunError;
+use livelab_host::{ArtifactCache, EvaluationContext, Plugin, Sandbox};
+use serde_json::Value;
+
+use crate::convert::{self, strip_patient};
+
+/// How to start a session besides what the trial file says.
+pub struct SessionOptions<'a> {
+    /// Where the decision log goes. Default `livelab-serve-out`.
+    pub out: Option<PathBuf>,
+    /// A pseudonym key file (as `livelab anonymise --key-file`); none: a random key.
+    pub key_file: Option<PathBuf>,
+    /// Evaluations in flight at once. Default: one per core.
+    pub workers: Option<usize>,
+    pub cache: ArtifactCache,
+    /// Resolves `sample:<id>` plugin paths.
+    pub samples: &'a dyn Fn(&str) -> Option<PathBuf>,
+}
+
+/// Why a session cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    #[error(transparent)]
+    Trial(#[from] TrialRunError),
+    #[error(transparent)]
+    Terminology(#[from] TerminologyError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Key(#[from] AnonymiseError),
+    #[error(transparent)]
+    DecisionLog(#[from] DecisionLogError),
+    #[error("plugin {id}: its discovery entry is not valid CDS Hooks: {message}")]
+    Descriptor { id: String, message: String },
+}
+
+/// Where the record keys' pseudonym key came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KeySource {
+    File(PathBuf),
+    /// Made at start-up and held only in memory: pseudonyms link within this session only.
+    Random,
+}
+
+/// Why one call could not be answered with cards (the router maps each to a status).
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The prefetched data does not make a record (no birth date, a resource of the wrong
+    /// shape, ...). The message names the problem, never a value of the Patient.
+    #[error("the prefetched data cannot be read as a record: {0}")]
+    Record(String),
+    /// The plugin failed (a trap, a limit, an invalid card such as a summary of 140
+    /// characters or more): counted and logged as in a trial.
+    #[error("the plugin failed: {0}")]
+    Plugin(Cause),
+    #[error("writing the decision log: {0}")]
+    DecisionLog(#[from] DecisionLogError),
+}
+
+/// What one evaluation gave.
+pub struct Answer {
+    pub cards: Vec<Card>,
+    /// The record's pseudonym (for the caller's logs).
+    pub record: String,
+    pub latency_ns: u64,
+}
+
+/// The decision log and the date its current run was opened for: a new day opens a new run
+/// in the same file (each run's lines carry their evaluation date).
+struct LogState {
+    date: Date,
+    log: DecisionLog,
+}
+
+/// A running session's plugins, services and logs.
+pub struct Session {
+    sandbox: Sandbox,
+    plugins: Vec<Plugin>,
+    discovery: DiscoveryResponse,
+    plans: Vec<PrefetchPlan>,
+    ingest: IngestOptions,
+    seed: u64,
+    key: PseudonymKey,
+    pub key_source: KeySource,
+    log: Mutex<LogState>,
+    log_config: DecisionLogConfig,
+    out: PathBuf,
+    workers: usize,
+    seq: AtomicU64,
+}
+
+impl Session {
+    /// Loads the trial's plugins as `livelab trial` does and opens the decision log.
+    pub fn start(trial: &Trial, options: SessionOptions<'_>) -> Result<Session, SessionError> {
+        let spec = &trial.spec;
+        let (_limits, planned) = trial.planned_plugins(options.samples)?;
+        let workers = options
+            .workers
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1);
+        let sandbox = sandbox(workers)?;
+        let plugins = load_plugins(&sandbox, &options.cache, &planned)?;
+        let terminology = Terminology::load(true, &spec.terminology)?;
+        // A client's FHIR server does not translate codes: when the session's maps do (shipped
+        // or the region's), a code filter could miss items coded in a mapped source system, so
+        // sections are fetched whole and minimisation cuts them down to the declared codes.
+        let prefetch = PrefetchOptions {
+            code_filters: if terminology.maps().is_empty() {
+                CodeFilterMode::CompleteCodesOnly
+            } else {
+                CodeFilterMode::Never
+            },
+        };
+        let mut services = Vec::new();
+        let mut plans = Vec::new();
+        for plugin in &plugins {
+            let plan = derive_prefetch(&convert::data_needs(&plugin.info.data_needs), &prefetch);
+            let descriptor = ServiceDescriptor {
+                hook: Hook::PatientView,
+                title: Some(plugin.info.name.clone()),
+                description: plugin.info.description.clone(),
+                id: plugin.info.id.clone(),
+                prefetch: plan.discovery_map(),
+                usage_requirements: None,
+            };
+            descriptor
+                .validate()
+                .map_err(|e| SessionError::Descriptor {
+                    id: plugin.info.id.clone(),
+                    message: e.to_string(),
+                })?;
+            services.push(descriptor);
+            plans.push(plan);
+        }
+        let (key, key_source) = match &options.key_file {
+            Some(path) => (
+                PseudonymKey::from_file(path)?,
+                KeySource::File(path.clone()),
+            ),
+            None => (PseudonymKey::random(), KeySource::Random),
+        };
+        let out = options
+            .out
+            .unwrap_or_else(|| PathBuf::from("livelab-serve-out"));
+        let log_config = spec.decision_log.clone().unwrap_or(DecisionLogConfig {
+            path: PathBuf::from("decisions.jsonl"),
+            omit: Default::default(),
+        });
+        let date = today();
+        let log = DecisionLog::open(&out.join(&log_config.path), log_config.omit.clone(), date)?;
+        Ok(Session {
+            sandbox,
+            plugins,
+            discovery: DiscoveryResponse { services },
+            plans,
+            ingest: IngestOptions {
+                terminology: Arc::new(terminology),
+                allow_identifiers: spec.allow_identifiers,
+                ..IngestOptions::default()
+            },
+            seed: spec.seed,
+            key,
+            key_source,
+            log: Mutex::new(LogState { date, log }),
+            log_config,
+            out,
+            workers,
+            seq: AtomicU64::new(0),
+        })
+    }
+
+    pub fn discovery(&self) -> &DiscoveryResponse {
+        &self.discovery
+    }
+
+    /// The index of the service `id`, and its prefetch plan.
+    pub fn service(&self, id: &str) -> Option<(usize, &PrefetchPlan)> {
+        let index = self.plugins.iter().position(|p| p.info.id == id)?;
+        Some((index, &self.plans[index]))
+    }
+
+    pub fn plugins(&self) -> &[Plugin] {
+        &self.plugins
+    }
+
+    /// How many evaluations may run at once (the sandbox's pool is sized for this many).
+    pub fn workers(&self) -> usize {
+        self.workers
+    }
+
+    pub fn decision_log_path(&self) -> PathBuf {
+        self.out.join(&self.log_config.path)
+    }
+
+    /// One checked call of service `index`: `patient_id` is `context.patientId`, `prefetch`
+    /// what [`PrefetchPlan::check`] returned (declared keys only). The prefetched Patient is
+    /// reduced to [`convert::PATIENT_FIELDS`] and any other Patient resource is dropped
+    /// before ingest; the record key is the keyed pseudonym of `patient_id`.
+    pub fn evaluate(
+        &self,
+        index: usize,
+        patient_id: &str,
+        prefetch: &BTreeMap<String, Option<Value>>,
+    ) -> Result<Answer, CallError> {
+        let plugin = &self.plugins[index];
+        let patient = prefetch
+            .get("patient")
+            .and_then(Option::as_ref)
+            .map(strip_patient);
+        let mut resources: Vec<(Option<&str>, &Value)> = Vec::new();
+        if let Some(patient) = &patient {
+            resources.push((None, patient));
+        }
+        for (key, value) in prefetch {
+            let Some(value) = value else { continue };
+            if key == "patient" {
+                continue;
+            }
+            if value.get("resourceType").and_then(Value::as_str) == Some("Bundle") {
+                let entries = value.get("entry").and_then(Value::as_array);
+                for entry in entries.into_iter().flatten() {
+                    let Some(resource) = entry.get("resource") else {
+                        continue;
+                    };
+                    if !is_patient(resource) {
+                        resources.push((entry.get("fullUrl").and_then(Value::as_str), resource));
+                    }
+                }
+            } else if !is_patient(value) {
+                resources.push((None, value));
+            }
+        }
+        let date = today();
+        let record_key = self.key.patient_pseudonym(patient_id);
+        let (record, _stats) = record_from_resources(
+            &resources,
+            &record_key,
+            "prefetch",
+            date,
+            self.ingest.clone(),
+        );
+        let record = record.map_err(|e| CallError::Record(e.message))?;
+        let ctx = EvaluationContext {
+            evaluation_date: date,
+            seed: self.seed,
+            keep_inputs: true,
+        };
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        let outcome = evaluate_record(
+            &self.sandbox,
+            std::slice::from_ref(plugin),
+            seq,
+            Ok(record),
+            &ctx,
+        );
+        let Some(evaluation) = outcome.evaluations.into_iter().next() else {
+            return Err(CallError::Plugin(Cause::HostError));
+        };
+        {
+            let mut state = self.log.lock().unwrap_or_else(|e| e.into_inner());
+            if state.date != date {
+                let log = DecisionLog::open(
+                    &self.decision_log_path(),
+                    self.log_config.omit.clone(),
+                    date,
+                )?;
+                let old = std::mem::replace(&mut *state, LogState { date, log });
+                old.log.finish()?;
+            }
+            state.log.append(plugin, &record_key, &evaluation)?;
+            state.log.flush()?;
+        }
+        match &evaluation.result {
+            Ok(cards) => Ok(Answer {
+                cards: cards.iter().map(convert::card).collect(),
+                record: record_key,
+                latency_ns: evaluation.latency_ns,
+            }),
+            Err(failure) => Err(CallError::Plugin(failure.cause())),
+        }
+    }
+
+    /// Flushes the decision log (at shutdown).
+    pub fn finish(&self) -> Result<(), DecisionLogError> {
+        self.log
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .log
+            .flush()
+    }
+}
+
+fn is_patient(resource: &Value) -> bool {
+    resource.get("resourceType").and_then(Value::as_str) == Some("Patient")
+}
+
+/// Today's date: a live session evaluates on the day of the call.
+fn today() -> Date {
+    jiff::Zoned::now().date()
+}

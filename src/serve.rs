@@ -1,0 +1,88 @@
+//! `livelab serve [TRIAL_FILE]`: parses the arguments, starts a `livelab_serve` session on the
+//! trial's plugins, and prints the address it listens on (the first line on stdout).
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Args;
+use livelab_serve::{AuthMode, KeySource, ServeOptions, Session, SessionOptions, serve};
+
+use crate::args::CacheArgs;
+use crate::trials::{load_trial, sample_package};
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// The trial file (TOML) whose plugins are served. Default: the sample trial.
+    file: Option<PathBuf>,
+    /// The address to listen on (port 0: any free port; the bound address is printed).
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    addr: SocketAddr,
+    /// Shadow mode: evaluate and log every call, answer `{"cards": []}`.
+    #[arg(long)]
+    silent: bool,
+    /// The issuer allowlist: each CDS client's `iss` and its JWK Set (TOML; see
+    /// crates/cds-hooks). Every call must carry a JWT signed by one of them.
+    #[arg(long, value_name = "FILE", required_unless_present = "no_auth")]
+    issuers: Option<PathBuf>,
+    /// No client authentication: only on a loopback address; every response says so
+    /// (`X-Livelab-Auth: disabled`).
+    #[arg(long, conflicts_with = "issuers")]
+    no_auth: bool,
+    /// The URL clients call, when it is not http://ADDR (behind a proxy): a token's `aud`
+    /// must be this plus the path.
+    #[arg(long, value_name = "URL")]
+    base_url: Option<String>,
+    /// Where the decision log goes.
+    #[arg(long, value_name = "DIR", default_value = "livelab-serve-out")]
+    out: PathBuf,
+    /// The pseudonym key (as `livelab anonymise`): record keys are keyed pseudonyms of the
+    /// patient id. Default: a random key for this session only.
+    #[arg(long, value_name = "FILE")]
+    key_file: Option<PathBuf>,
+    /// Evaluations in flight at once. Default: one per core.
+    #[arg(long, short = 'j')]
+    jobs: Option<usize>,
+    #[command(flatten)]
+    cache: CacheArgs,
+}
+
+pub fn serve_trial(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let trial = load_trial(args.file.as_deref())?;
+    let session = Session::start(
+        &trial,
+        SessionOptions {
+            out: Some(args.out),
+            key_file: args.key_file,
+            workers: args.jobs,
+            cache: args.cache.cache(),
+            samples: &sample_package,
+        },
+    )?;
+    if session.key_source == KeySource::Random {
+        eprintln!(
+            "no --key-file: record keys are pseudonyms under a random key that lives only as long as this session"
+        );
+    }
+    let log = session.decision_log_path();
+    let options = ServeOptions {
+        addr: args.addr,
+        auth: match args.issuers {
+            Some(path) => AuthMode::Issuers(path),
+            None => AuthMode::Disabled,
+        },
+        silent: args.silent,
+        base_url: args.base_url,
+    };
+    serve(session, options, |addr| {
+        println!("http://{addr}");
+        let _ = std::io::stdout().flush();
+        eprintln!(
+            "serving {} as CDS Hooks services at http://{addr}/cds-services; decision log {}",
+            trial.spec.name,
+            log.display()
+        );
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

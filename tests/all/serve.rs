@@ -1,0 +1,636 @@
+//! `livelab serve`: the real binary on 127.0.0.1:0, called over the socket with a real HTTP
+//! client. Discovery, a patient-view call whose prefetch (searchset Bundles) gives the
+//! sample metformin-egfr card, a missing prefetch (412), shadow mode, each error status, the
+//! client-JWT cases, and that nothing identifying of a prefetched Patient leaves the service.
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, EncodingKey};
+use serde_json::{Value, json};
+
+const FIXTURES: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/crates/cds-hooks/tests/fixtures"
+);
+const ISS: &str = "https://ehr.example.org";
+const KID: &str = "ehr-2024";
+
+// What a real EHR's Patient carries, and must never leave the service.
+const FAMILY: &str = "Zwanenburg";
+const GIVEN: &str = "Henrietta";
+const BSN: &str = "999911120";
+const PHONE: &str = "0612345678";
+const STREET: &str = "Dorpsstraat 17";
+const PATIENT_ID: &str = "ehr-patient-7f3a9";
+
+/// A `livelab serve` process, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+    dir: tempfile::TempDir,
+    out: Option<JoinHandle<Vec<u8>>>,
+    err: Option<JoinHandle<Vec<u8>>>,
+}
+
+impl Server {
+    /// Starts `livelab serve ARGS --addr 127.0.0.1:0` in a fresh directory and reads the
+    /// address from the first line of stdout. `setup` may write files into the directory first.
+    fn start(args: &[&str], setup: impl FnOnce(&Path)) -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        setup(dir.path());
+        let mut child = Command::new(env!("CARGO_BIN_EXE_livelab"))
+            .arg("serve")
+            .args(args)
+            .args(["--addr", "127.0.0.1:0"])
+            .current_dir(dir.path())
+            .env("LIVELAB_CACHE_DIR", cache_dir())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("starting livelab serve");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let (tx, rx) = mpsc::channel();
+        let out = std::thread::spawn(move || {
+            let mut first = String::new();
+            let _ = stdout.read_line(&mut first);
+            let _ = tx.send(first.clone());
+            let mut rest = first.into_bytes();
+            let _ = stdout.read_to_end(&mut rest);
+            rest
+        });
+        let mut stderr = child.stderr.take().expect("stderr");
+        let err = std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = stderr.read_to_end(&mut bytes);
+            bytes
+        });
+        let mut server = Server {
+            child,
+            base: String::new(),
+            dir,
+            out: Some(out),
+            err: Some(err),
+        };
+        let first = rx
+            .recv_timeout(Duration::from_secs(300))
+            .unwrap_or_default();
+        if !first.starts_with("http://127.0.0.1:") {
+            let (out, err) = server.stop();
+            panic!("livelab serve did not start:\nstdout:\n{out}\nstderr:\n{err}");
+        }
+        server.base = first.trim().to_owned();
+        server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Stops the server with SIGTERM (a graceful shutdown) and returns stdout and stderr.
+    fn stop(&mut self) -> (String, String) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while self.child.try_wait().ok().flatten().is_none() {
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.wait();
+        let text = |h: Option<JoinHandle<Vec<u8>>>| {
+            h.map(|h| String::from_utf8_lossy(&h.join().unwrap_or_default()).into_owned())
+                .unwrap_or_default()
+        };
+        (text(self.out.take()), text(self.err.take()))
+    }
+
+    /// Every byte the server wrote under its directory (the decision log), as text.
+    fn written(&self) -> String {
+        let mut all = String::new();
+        collect(self.dir.path(), &mut all);
+        all
+    }
+
+    fn decision_log(&self) -> Vec<Value> {
+        let path = self.dir.path().join("livelab-serve-out/decisions.jsonl");
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("a JSON line"))
+            .collect()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn collect(dir: &Path, all: &mut String) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect(&path, all);
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            all.push_str(&String::from_utf8_lossy(&bytes));
+        }
+    }
+}
+
+fn cache_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("livelab-cache")
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into()
+}
+
+/// A response: status, headers of interest, body as JSON (or text).
+struct Reply {
+    status: u16,
+    auth_header: Option<String>,
+    cors_methods: Option<String>,
+    cors_headers: Option<String>,
+    text: String,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+    fn error_code(&self) -> Value {
+        self.json()["issue"][0]["details"]["coding"][0]["code"].clone()
+    }
+}
+
+fn reply(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+    let mut response = response.expect("an HTTP response");
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    Reply {
+        status: response.status().as_u16(),
+        auth_header: header("x-livelab-auth"),
+        cors_methods: header("access-control-allow-methods"),
+        cors_headers: header("access-control-allow-headers"),
+        text: response.body_mut().read_to_string().unwrap_or_default(),
+    }
+}
+
+fn get(url: &str, token: Option<&str>) -> Reply {
+    let mut request = agent().get(url);
+    if let Some(token) = token {
+        request = request.header("Authorization", &format!("Bearer {token}"));
+    }
+    reply(request.call())
+}
+
+fn post(url: &str, token: Option<&str>, body: &str) -> Reply {
+    let mut request = agent().post(url).header("Content-Type", "application/json");
+    if let Some(token) = token {
+        request = request.header("Authorization", &format!("Bearer {token}"));
+    }
+    reply(request.send(body))
+}
+
+fn days_ago(days: i64) -> String {
+    (jiff::Zoned::now().date() - jiff::Span::new().days(days)).to_string()
+}
+
+/// The spec's patient-view example shape, with a prefetch for metformin-egfr: a Patient with
+/// a name and identifiers, eGFR 25 (LOINC 62238-1) and metformin (ATC A10BA02) as searchset
+/// Bundles.
+fn metformin_call() -> Value {
+    json!({
+        "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
+        "fhirServer": "http://hooks.smarthealthit.org:9080",
+        "hook": "patient-view",
+        "context": {"userId": "Practitioner/example", "patientId": PATIENT_ID},
+        "prefetch": {
+            "patient": {
+                "resourceType": "Patient", "id": PATIENT_ID, "gender": "female",
+                "birthDate": "1950-03-04",
+                "name": [{"family": FAMILY, "given": [GIVEN]}],
+                "identifier": [{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": BSN}],
+                "telecom": [{"system": "phone", "value": PHONE}],
+                "address": [{"line": [STREET], "city": "Utrecht"}],
+                "text": {"status": "generated", "div": format!("<div>{GIVEN} {FAMILY}, BSN {BSN}</div>")},
+            },
+            "observations": {"resourceType": "Bundle", "type": "searchset", "entry": [
+                {"fullUrl": "http://ehr.example.org/fhir/Observation/o1", "resource": {
+                    "resourceType": "Observation", "id": "o1", "status": "final",
+                    "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "62238-1"}]},
+                    "subject": {"reference": format!("Patient/{PATIENT_ID}"), "display": format!("{GIVEN} {FAMILY}")},
+                    "effectiveDateTime": days_ago(10),
+                    "valueQuantity": {"value": 25, "unit": "mL/min/{1.73_m2}", "system": "http://unitsofmeasure.org", "code": "mL/min/{1.73_m2}"}
+                }},
+                // A Patient inside a search result carries identifiers too: never ingested.
+                {"resource": {"resourceType": "Patient", "id": PATIENT_ID, "name": [{"family": FAMILY}]}}
+            ]},
+            "medicationRequests": {"resourceType": "Bundle", "type": "searchset", "entry": [
+                {"resource": {
+                    "resourceType": "MedicationRequest", "id": "m1", "status": "active", "intent": "order",
+                    "medicationCodeableConcept": {"coding": [{"system": "http://www.whocc.no/atc", "code": "A10BA02"}]},
+                    "subject": {"reference": format!("Patient/{PATIENT_ID}")},
+                    "authoredOn": days_ago(10)
+                }}
+            ]},
+            "medicationStatements": null
+        }
+    })
+}
+
+const METFORMIN_SUMMARY: &str =
+    "Metformin at eGFR 25 (dose not recorded): maximum is 1 × 500 mg/day";
+
+#[track_caller]
+fn assert_no_identifiers(what: &str, text: &str) {
+    for needle in [FAMILY, GIVEN, BSN, PHONE, STREET, PATIENT_ID] {
+        assert!(!text.contains(needle), "{what} holds {needle:?}:\n{text}");
+    }
+}
+
+#[test]
+fn serve_discovery_calls_errors_and_no_identifiers_leak() {
+    let mut server = Server::start(&["--no-auth"], |_| {});
+    let mut replies = Vec::new();
+
+    // Discovery: one patient-view service per sample-trial plugin, prefetch from data needs.
+    let discovery = get(&server.url("/cds-services"), None);
+    assert_eq!(discovery.status, 200, "{}", discovery.text);
+    assert_eq!(discovery.auth_header.as_deref(), Some("disabled"));
+    assert_eq!(
+        discovery.cors_methods.as_deref(),
+        Some("GET, POST, OPTIONS")
+    );
+    assert_eq!(
+        discovery.cors_headers.as_deref(),
+        Some("Content-Type, Authorization")
+    );
+    let services = discovery.json()["services"].clone();
+    let ids: Vec<&str> = services
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "metformin-egfr",
+            "af-anticoagulation",
+            "home-bp",
+            "nsaid-gastroprotection",
+            "score2",
+            "phq9",
+            "metformin-egfr-ema"
+        ]
+    );
+    let metformin = &services[0];
+    assert_eq!(metformin["hook"], "patient-view");
+    assert_eq!(metformin["title"], "Metformin and kidney function");
+    assert_eq!(
+        metformin["prefetch"]["patient"],
+        "Patient/{{context.patientId}}"
+    );
+    assert!(
+        metformin["prefetch"]["observations"]
+            .as_str()
+            .is_some_and(|q| q.starts_with("Observation?patient={{context.patientId}}")),
+        "{metformin}"
+    );
+    assert!(metformin["prefetch"]["medicationRequests"].is_string());
+    assert!(metformin["prefetch"].get("conditions").is_none());
+
+    // patient-view: the sample plugin's card, with spec fields and UUIDs.
+    let body = metformin_call().to_string();
+    let call = post(&server.url("/cds-services/metformin-egfr"), None, &body);
+    assert_eq!(call.status, 200, "{}", call.text);
+    let card = &call.json()["cards"][0];
+    assert_eq!(card["summary"], METFORMIN_SUMMARY, "{}", call.text);
+    assert_eq!(card["indicator"], "warning");
+    assert!(
+        card["source"]["label"]
+            .as_str()
+            .is_some_and(|l| l.contains("NHG"))
+    );
+    assert!(card["detail"].is_string());
+    assert_eq!(card["uuid"].as_str().map(str::len), Some(36));
+    assert_eq!(card["selectionBehavior"], "at-most-one");
+    assert_eq!(
+        card["suggestions"][0]["uuid"].as_str().map(str::len),
+        Some(36)
+    );
+    assert!(card["suggestions"][0]["label"].is_string());
+    replies.push(call.text.clone());
+
+    // A second call answers with new UUIDs.
+    let again = post(&server.url("/cds-services/metformin-egfr"), None, &body);
+    assert_ne!(again.json()["cards"][0]["uuid"], card["uuid"]);
+    replies.push(again.text);
+
+    // Another plugin on the same patient: no cards.
+    let mut other = metformin_call();
+    other["prefetch"]["conditions"] = json!(null);
+    let af = post(
+        &server.url("/cds-services/af-anticoagulation"),
+        None,
+        &other.to_string(),
+    );
+    assert_eq!(af.status, 200, "{}", af.text);
+    assert_eq!(af.json(), json!({"cards": []}));
+
+    // A required prefetch key missing: 412 with an OperationOutcome.
+    let mut partial = metformin_call();
+    partial["prefetch"]
+        .as_object_mut()
+        .map(|p| p.remove("observations"));
+    let gap = post(
+        &server.url("/cds-services/metformin-egfr"),
+        None,
+        &partial.to_string(),
+    );
+    assert_eq!(gap.status, 412, "{}", gap.text);
+    assert_eq!(gap.json()["resourceType"], "OperationOutcome");
+    assert_eq!(gap.error_code(), "missing-prefetch");
+    // A Patient the client found no data for (`null`) cannot be evaluated either.
+    let mut no_patient = metformin_call();
+    no_patient["prefetch"]["patient"] = json!(null);
+    let gap = post(
+        &server.url("/cds-services/metformin-egfr"),
+        None,
+        &no_patient.to_string(),
+    );
+    assert_eq!(gap.status, 412, "{}", gap.text);
+
+    // Errors, each an OperationOutcome with its status.
+    let malformed = post(
+        &server.url("/cds-services/metformin-egfr"),
+        None,
+        "{\"hook\":",
+    );
+    assert_eq!(malformed.status, 400, "{}", malformed.text);
+    assert_eq!(malformed.json()["resourceType"], "OperationOutcome");
+    let unknown = post(&server.url("/cds-services/no-such-plugin"), None, &body);
+    assert_eq!(unknown.status, 404, "{}", unknown.text);
+    assert_eq!(unknown.error_code(), "unknown-service");
+    let mut wrong_hook = metformin_call();
+    wrong_hook["hook"] = json!("order-sign");
+    wrong_hook["context"]["draftOrders"] =
+        json!({"resourceType": "Bundle", "type": "collection", "entry": []});
+    let wrong = post(
+        &server.url("/cds-services/metformin-egfr"),
+        None,
+        &wrong_hook.to_string(),
+    );
+    assert_eq!(wrong.status, 400, "{}", wrong.text);
+    assert_eq!(wrong.error_code(), "wrong-hook");
+    let route = get(&server.url("/nowhere"), None);
+    assert_eq!(route.status, 404);
+    assert_eq!(route.json()["resourceType"], "OperationOutcome");
+    let (status, text) = oversize(&server.base);
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains("OperationOutcome"), "{text}");
+    let health = get(&server.url("/healthz"), None);
+    assert_eq!(health.status, 200);
+
+    // Every evaluation is in the decision log under a pseudonym.
+    let log = server.decision_log();
+    let decisions: Vec<&Value> = log.iter().filter(|l| l["kind"] == "decision").collect();
+    assert_eq!(decisions.len(), 3, "two metformin calls and one af call");
+    let record = decisions[0]["record"].as_str().unwrap_or_default();
+    assert!(record.starts_with("pt-"), "{record}");
+    assert_eq!(decisions[1]["record"], decisions[0]["record"]);
+
+    // Nothing identifying of the prefetched Patient in any response, output or file.
+    let (stdout, stderr) = server.stop();
+    for (i, text) in replies.iter().enumerate() {
+        assert_no_identifiers(&format!("response {i}"), text);
+    }
+    assert_no_identifiers("stdout", &stdout);
+    assert_no_identifiers("stderr", &stderr);
+    assert_no_identifiers("the output directory", &server.written());
+    assert!(stderr.contains("service call"), "structured logs: {stderr}");
+    assert!(stderr.contains("random key"), "{stderr}");
+}
+
+/// A body over the cap, announced by its Content-Length: 413 before the body is read.
+fn oversize(base: &str) -> (u16, String) {
+    let addr = base.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let length = 9 * 1024 * 1024;
+    let head = format!(
+        "POST /cds-services/metformin-egfr HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).expect("write");
+    let mut text = String::new();
+    let _ = BufReader::new(stream).read_to_string(&mut text);
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+#[test]
+fn serve_silent_answers_no_cards_but_logs_the_decision() {
+    let mut server = Server::start(&["--no-auth", "--silent"], |_| {});
+    let call = post(
+        &server.url("/cds-services/metformin-egfr"),
+        None,
+        &metformin_call().to_string(),
+    );
+    assert_eq!(call.status, 200, "{}", call.text);
+    assert_eq!(call.json(), json!({"cards": []}));
+    let log = server.decision_log();
+    let decision = log
+        .iter()
+        .find(|l| l["kind"] == "decision")
+        .expect("a decision line");
+    assert_eq!(
+        decision["output"]["cards"][0]["summary"], METFORMIN_SUMMARY,
+        "{decision}"
+    );
+    server.stop();
+}
+
+#[test]
+fn serve_refuses_no_auth_off_loopback() {
+    let output = Command::new(env!("CARGO_BIN_EXE_livelab"))
+        .args(["serve", "--no-auth", "--addr", "0.0.0.0:0"])
+        .env("LIVELAB_CACHE_DIR", cache_dir())
+        .current_dir(tempfile::tempdir().expect("tempdir").path())
+        .output()
+        .expect("livelab");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("loopback"), "{stderr}");
+}
+
+// ------------------------------------------------------------------------------------------
+// Client JWTs.
+
+fn pem(name: &str) -> Vec<u8> {
+    std::fs::read(Path::new(FIXTURES).join(name)).expect("fixture")
+}
+
+fn es384(name: &str) -> EncodingKey {
+    EncodingKey::from_ec_pem(&pem(name)).expect("an EC key")
+}
+
+/// Writes the issuer allowlist (the fixture ES384 key under `KID`) into `dir`.
+fn write_issuers(dir: &Path) {
+    let jwk = Jwk::from_encoding_key(&es384("es384-private.pem"), Algorithm::ES384).expect("jwk");
+    let mut jwk = serde_json::to_value(jwk).expect("jwk json");
+    jwk["kid"] = json!(KID);
+    std::fs::write(
+        dir.join("ehr.jwks.json"),
+        json!({"keys": [jwk]}).to_string(),
+    )
+    .expect("write jwks");
+    std::fs::write(
+        dir.join("issuers.toml"),
+        format!("[[issuer]]\niss = \"{ISS}\"\njwks_path = \"ehr.jwks.json\"\n"),
+    )
+    .expect("write issuers");
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn unique_jti() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!("jti-{}-{}", now(), NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+fn b64(value: &Value) -> String {
+    URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+/// A token with this header and these claims, signed ES384 with `key`.
+fn signed(header: Value, claims: Value, key: &EncodingKey) -> String {
+    let message = format!("{}.{}", b64(&header), b64(&claims));
+    let signature =
+        jsonwebtoken::crypto::sign(message.as_bytes(), key, Algorithm::ES384).expect("signing");
+    format!("{message}.{signature}")
+}
+
+fn header() -> Value {
+    json!({"alg": "ES384", "typ": "JWT", "kid": KID})
+}
+
+fn claims(aud: &str) -> Value {
+    let now = now();
+    json!({"iss": ISS, "aud": aud, "exp": now + 60, "iat": now, "jti": unique_jti()})
+}
+
+#[test]
+fn serve_checks_client_jwts() {
+    let mut server = Server::start(&["--issuers", "issuers.toml"], write_issuers);
+    let key = es384("es384-private.pem");
+    let discovery_url = server.url("/cds-services");
+    let service_url = server.url("/cds-services/metformin-egfr");
+
+    // Valid: discovery and a call, with no auth-disabled header.
+    let ok = get(
+        &discovery_url,
+        Some(&signed(header(), claims(&discovery_url), &key)),
+    );
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(ok.auth_header, None);
+    let token = signed(header(), claims(&service_url), &key);
+    let call = post(&service_url, Some(&token), &metformin_call().to_string());
+    assert_eq!(call.status, 200, "{}", call.text);
+    assert_eq!(call.json()["cards"][0]["summary"], METFORMIN_SUMMARY);
+
+    // Replayed jti.
+    let replay = post(&service_url, Some(&token), &metformin_call().to_string());
+    assert_eq!(replay.status, 401, "{}", replay.text);
+    assert_eq!(replay.error_code(), "replayed-jti");
+
+    let mut expired = claims(&discovery_url);
+    expired["exp"] = json!(now() - 3600);
+    expired["iat"] = json!(now() - 3660);
+    let mut unknown_iss = claims(&discovery_url);
+    unknown_iss["iss"] = json!("https://evil.example.org");
+    let none_token = format!(
+        "{}.{}.",
+        b64(&json!({"alg": "none", "typ": "JWT", "kid": KID})),
+        b64(&claims(&discovery_url))
+    );
+    let hs256_token = {
+        let message = format!(
+            "{}.{}",
+            b64(&json!({"alg": "HS256", "typ": "JWT", "kid": KID})),
+            b64(&claims(&discovery_url))
+        );
+        let secret = EncodingKey::from_secret(&pem("es384-public.pem")).expect("hmac key");
+        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &secret, Algorithm::HS256)
+            .expect("hmac");
+        format!("{message}.{signature}")
+    };
+    let cases: Vec<(&str, Option<String>)> = vec![
+        ("no token", None),
+        ("expired", Some(signed(header(), expired, &key))),
+        (
+            "wrong aud",
+            Some(signed(header(), claims(&service_url), &key)),
+        ),
+        ("unknown iss", Some(signed(header(), unknown_iss, &key))),
+        ("alg none", Some(none_token)),
+        ("HS256", Some(hs256_token)),
+        (
+            "bad signature",
+            Some(signed(
+                header(),
+                claims(&discovery_url),
+                &es384("es384-other-private.pem"),
+            )),
+        ),
+    ];
+    for (name, token) in cases {
+        let refused = get(&discovery_url, token.as_deref());
+        assert_eq!(refused.status, 401, "{name}: {}", refused.text);
+        assert_eq!(refused.json()["resourceType"], "OperationOutcome", "{name}");
+    }
+    // A call refused for its token is not evaluated.
+    let log = server.decision_log();
+    assert_eq!(
+        log.iter().filter(|l| l["kind"] == "decision").count(),
+        1,
+        "only the one authenticated call was evaluated"
+    );
+    let (_, stderr) = server.stop();
+    assert!(stderr.contains("refused token"), "{stderr}");
+}
