@@ -88,10 +88,11 @@ hostile_cases! {
     // ------------------------------------------------------------ CPU, stack, memory, tables
     /// An endless loop is stopped by the deadline (epoch interruption), promptly. The
     /// deadline applies to the neighbour too, so it is long enough that a busy machine does not
-    /// stop metformin-egfr (0.3 ms at p99 when idle; it failed once at 40 ms under two builds).
+    /// stop metformin-egfr (0.3 ms at p99 when idle; it failed once at 40 ms under two builds),
+    /// and the fuel budget is the ceiling's (seconds of spinning), so the deadline comes first.
     an_endless_loop_hits_the_deadline: Case {
         guest: Built(test_guests::SPIN),
-        args: &["--deadline-ms", "250"],
+        args: &["--deadline-ms", "250", "--fuel", "100000000000"],
         expect: Check(|c| {
             assert_all_failed(&c.lines, "deadline-exceeded", &["longer than 250 ms"]);
             for line in &c.lines {
