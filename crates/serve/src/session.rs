@@ -3,7 +3,9 @@
 //! `Trial::planned_plugins` and `load_plugins`), one CDS service per plugin, the pseudonym
 //! key, and the decision log. [`Session::evaluate`] is one service call after its request has
 //! been checked: prefetch → record (the batch ingest) → the host's per-record evaluation →
-//! decision log → spec cards. It blocks; the router calls it off the async runtime.
+//! decision log → spec cards, each card remembered (bounded) for feedback;
+//! [`Session::feedback`] stores feedback on those cards beside the decision log. Both block;
+//! the router calls evaluation off the async runtime.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
