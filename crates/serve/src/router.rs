@@ -315,15 +315,16 @@ async fn feedback(
 ) -> Response {
     let started = Instant::now();
     let answered = match read_body(&app, &headers, body).await {
-        Ok(body) => take_feedback(&app, &id, &body),
+        Ok(body) => take_feedback(&app, &id, &body).await,
         Err(error) => failed(&error),
     };
     record(&app, "feedback", &id, started, &answered);
     answered.response
 }
 
-/// Stores feedback on service `id`'s cards and counts its outcomes.
-fn take_feedback(app: &App, id: &str, body: &[u8]) -> Answered {
+/// Stores feedback on service `id`'s cards (a file append and flush: on the blocking pool)
+/// and counts its outcomes.
+async fn take_feedback(app: &App, id: &str, body: &[u8]) -> Answered {
     let Some((index, _)) = app.session.service(id) else {
         return failed(&RequestError::UnknownService { id: id.into() });
     };
@@ -331,7 +332,9 @@ fn take_feedback(app: &App, id: &str, body: &[u8]) -> Answered {
         Ok(request) => request,
         Err(error) => return failed(&error),
     };
-    match app.session.feedback(index, &request) {
+    let session = app.session.clone();
+    let stored = tokio::task::spawn_blocking(move || session.feedback(index, &request)).await;
+    match stored.unwrap_or(Err(FeedbackError::Interrupted)) {
         Ok(outcomes) => {
             for outcome in &outcomes {
                 let outcome = match outcome {
@@ -488,27 +491,29 @@ impl ErrorResponse for FeedbackError {
         match self {
             FeedbackError::UnknownCard { .. } => 404,
             FeedbackError::Request(error) => error.status(),
-            FeedbackError::Log(_) => 500,
+            FeedbackError::Log(_) | FeedbackError::Interrupted => 500,
         }
     }
     fn code(&self) -> &'static str {
         match self {
             FeedbackError::UnknownCard { .. } => "unknown-card",
             FeedbackError::Request(error) => ErrorResponse::code(error),
-            FeedbackError::Log(_) => "feedback-log",
+            FeedbackError::Log(_) | FeedbackError::Interrupted => "feedback-log",
         }
     }
     fn issue_type(&self) -> IssueType {
         match self {
             FeedbackError::UnknownCard { .. } => IssueType::NotFound,
             FeedbackError::Request(error) => error.issue_type(),
-            FeedbackError::Log(_) => IssueType::Exception,
+            FeedbackError::Log(_) | FeedbackError::Interrupted => IssueType::Exception,
         }
     }
     fn operation_outcome(&self) -> Value {
         // A feedback-log error names a path of this machine: the client gets the code only.
         let diagnostics = match self {
-            FeedbackError::Log(_) => "the service could not record the feedback".to_owned(),
+            FeedbackError::Log(_) | FeedbackError::Interrupted => {
+                "the service could not record the feedback".to_owned()
+            }
             other => other.to_string(),
         };
         OperationOutcome::new()

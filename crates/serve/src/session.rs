@@ -112,6 +112,9 @@ pub enum FeedbackError {
     Request(#[from] RequestError),
     #[error("writing the feedback log: {0}")]
     Log(#[from] FeedbackLogError),
+    /// The task storing it did not finish (it panicked).
+    #[error("storing the feedback was interrupted")]
+    Interrupted,
 }
 
 /// What one evaluation gave.
