@@ -641,6 +641,21 @@ fn serve_checks_client_jwts() {
         assert_eq!(refused.status, 401, "{name}: {}", refused.text);
         assert_eq!(refused.json()["resourceType"], "OperationOutcome", "{name}");
     }
+    // /metrics is authenticated like every route, and counts the refusals.
+    let metrics_url = server.url("/metrics");
+    assert_eq!(get(&metrics_url, None).status, 401);
+    let metrics = get(
+        &metrics_url,
+        Some(&signed(header(), claims(&metrics_url), &key)),
+    );
+    assert_eq!(metrics.status, 200, "{}", metrics.text);
+    assert!(
+        metrics
+            .text
+            .contains("livelab_serve_errors_total{route=\"auth\",service=\"unknown\",code=\"replayed-jti\"} 1\n"),
+        "{}",
+        metrics.text
+    );
     // A call refused for its token is not evaluated.
     let log = server.decision_log();
     assert_eq!(
