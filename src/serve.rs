@@ -5,9 +5,13 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Args;
-use livelab_serve::{AuthMode, KeySource, ServeOptions, Session, SessionOptions, serve};
+use livelab_serve::{
+    AuthMode, DEFAULT_REQUEST_DEADLINE_MS, KeySource, PLUGIN_DEADLINE_MARGIN_MS, ServeOptions,
+    Session, SessionOptions, serve,
+};
 
 use crate::args::CacheArgs;
 use crate::trials::{load_trial, sample_package};
@@ -44,6 +48,15 @@ pub struct ServeArgs {
     /// Evaluations in flight at once. Default: one per core.
     #[arg(long, short = 'j')]
     jobs: Option<usize>,
+    /// Calls that may wait for an evaluation slot; beyond them a call is answered 503 with
+    /// `Retry-After: 1`. Default: as many as --jobs.
+    #[arg(long, value_name = "N")]
+    queue: Option<usize>,
+    /// A call not answered within this is answered 503. Every plugin's own deadline is
+    /// capped below it.
+    #[arg(long, value_name = "MS", default_value_t = DEFAULT_REQUEST_DEADLINE_MS,
+          value_parser = clap::value_parser!(u64).range(PLUGIN_DEADLINE_MARGIN_MS + 1..))]
+    request_deadline_ms: u64,
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -58,6 +71,7 @@ pub fn serve_trial(args: ServeArgs) -> anyhow::Result<ExitCode> {
             workers: args.jobs,
             cache: args.cache.cache(),
             samples: &sample_package,
+            request_deadline_ms: Some(args.request_deadline_ms),
         },
     )?;
     if session.key_source == KeySource::Random {
@@ -66,6 +80,7 @@ pub fn serve_trial(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let log = session.decision_log_path();
+    let feedback = session.feedback_log_path();
     let options = ServeOptions {
         addr: args.addr,
         auth: match args.issuers {
@@ -74,14 +89,17 @@ pub fn serve_trial(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         silent: args.silent,
         base_url: args.base_url,
+        request_deadline: Duration::from_millis(args.request_deadline_ms),
+        queue: args.queue,
     };
     serve(session, options, |addr| {
         println!("http://{addr}");
         let _ = std::io::stdout().flush();
         eprintln!(
-            "serving {} as CDS Hooks services at http://{addr}/cds-services; decision log {}",
+            "serving {} as CDS Hooks services at http://{addr}/cds-services; decision log {}, feedback {}",
             trial.spec.name,
-            log.display()
+            log.display(),
+            feedback.display()
         );
     })?;
     Ok(ExitCode::SUCCESS)

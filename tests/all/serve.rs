@@ -2,10 +2,12 @@
 //! client. Discovery, a patient-view call whose prefetch (searchset Bundles) gives the
 //! sample metformin-egfr card, a missing prefetch (412), shadow mode, each error status, the
 //! client-JWT cases, and that nothing identifying of a prefetched Patient leaves the service.
+//! Feedback on issued cards and `/metrics`; the concurrency bound and the request deadline
+//! with a plugin that spins; a graceful shutdown on SIGTERM during a call.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -15,6 +17,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
+
+use crate::support::test_guests;
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -38,6 +42,8 @@ struct Server {
     dir: tempfile::TempDir,
     out: Option<JoinHandle<Vec<u8>>>,
     err: Option<JoinHandle<Vec<u8>>>,
+    /// How the process ended, once [`Server::stop`] has run.
+    status: Option<ExitStatus>,
 }
 
 impl Server {
@@ -78,6 +84,7 @@ impl Server {
             dir,
             out: Some(out),
             err: Some(err),
+            status: None,
         };
         let first = rx
             .recv_timeout(Duration::from_secs(300))
@@ -107,7 +114,7 @@ impl Server {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = self.child.wait();
+        self.status = self.child.wait().ok();
         let text = |h: Option<JoinHandle<Vec<u8>>>| {
             h.map(|h| String::from_utf8_lossy(&h.join().unwrap_or_default()).into_owned())
                 .unwrap_or_default()
@@ -123,7 +130,15 @@ impl Server {
     }
 
     fn decision_log(&self) -> Vec<Value> {
-        let path = self.dir.path().join("livelab-serve-out/decisions.jsonl");
+        self.json_lines("decisions.jsonl")
+    }
+
+    fn feedback_log(&self) -> Vec<Value> {
+        self.json_lines("feedback.jsonl")
+    }
+
+    fn json_lines(&self, name: &str) -> Vec<Value> {
+        let path = self.dir.path().join("livelab-serve-out").join(name);
         std::fs::read_to_string(path)
             .unwrap_or_default()
             .lines()
@@ -168,6 +183,7 @@ struct Reply {
     auth_header: Option<String>,
     cors_methods: Option<String>,
     cors_headers: Option<String>,
+    retry_after: Option<String>,
     text: String,
 }
 
@@ -194,6 +210,7 @@ fn reply(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Rep
         auth_header: header("x-livelab-auth"),
         cors_methods: header("access-control-allow-methods"),
         cors_headers: header("access-control-allow-headers"),
+        retry_after: header("retry-after"),
         text: response.body_mut().read_to_string().unwrap_or_default(),
     }
 }
@@ -624,6 +641,21 @@ fn serve_checks_client_jwts() {
         assert_eq!(refused.status, 401, "{name}: {}", refused.text);
         assert_eq!(refused.json()["resourceType"], "OperationOutcome", "{name}");
     }
+    // /metrics is authenticated like every route, and counts the refusals.
+    let metrics_url = server.url("/metrics");
+    assert_eq!(get(&metrics_url, None).status, 401);
+    let metrics = get(
+        &metrics_url,
+        Some(&signed(header(), claims(&metrics_url), &key)),
+    );
+    assert_eq!(metrics.status, 200, "{}", metrics.text);
+    assert!(
+        metrics
+            .text
+            .contains("livelab_serve_errors_total{route=\"auth\",service=\"unknown\",code=\"replayed-jti\"} 1\n"),
+        "{}",
+        metrics.text
+    );
     // A call refused for its token is not evaluated.
     let log = server.decision_log();
     assert_eq!(
@@ -633,4 +665,286 @@ fn serve_checks_client_jwts() {
     );
     let (_, stderr) = server.stop();
     assert!(stderr.contains("refused token"), "{stderr}");
+}
+
+// ------------------------------------------------------------------------------------------
+// Feedback and metrics.
+
+fn feedback_body(items: Value) -> String {
+    json!({"feedback": items}).to_string()
+}
+
+#[test]
+fn serve_feedback_is_stored_with_its_decision_and_counted_in_metrics() {
+    let mut server = Server::start(&["--no-auth"], |_| {});
+    let call = post(
+        &server.url("/cds-services/metformin-egfr"),
+        None,
+        &metformin_call().to_string(),
+    );
+    assert_eq!(call.status, 200, "{}", call.text);
+    let card = call.json()["cards"][0].clone();
+    let card_uuid = card["uuid"].as_str().expect("a card uuid").to_owned();
+    let suggestion = card["suggestions"][0]["uuid"]
+        .as_str()
+        .expect("a suggestion uuid")
+        .to_owned();
+    let feedback_url = server.url("/cds-services/metformin-egfr/feedback");
+
+    // Accepted with a suggestion, then overridden with a reason and a comment naming the
+    // patient (counted, never stored).
+    let accepted = post(
+        &feedback_url,
+        None,
+        &feedback_body(json!([{
+            "card": card_uuid, "outcome": "accepted",
+            "acceptedSuggestions": [{"id": suggestion}],
+            "outcomeTimestamp": "2026-01-05T10:00:00Z"
+        }])),
+    );
+    assert_eq!(accepted.status, 200, "{}", accepted.text);
+    let overridden = post(
+        &feedback_url,
+        None,
+        &feedback_body(json!([{
+            "card": card_uuid, "outcome": "overridden",
+            "overrideReason": {
+                "reason": {"system": "http://example.org/reasons", "code": "patient-refused", "display": "Patient refused"},
+                "userComment": format!("{GIVEN} {FAMILY} prefers to wait")
+            },
+            "outcomeTimestamp": "2026-01-05T11:00:00+01:00"
+        }])),
+    );
+    assert_eq!(overridden.status, 200, "{}", overridden.text);
+
+    // Refused: an unknown card, a card of another service, a suggestion not on the card, an
+    // unknown service, a malformed body. Nothing of these is stored.
+    let unknown = post(
+        &feedback_url,
+        None,
+        &feedback_body(
+            json!([{"card": "00000000-0000-4000-8000-000000000000", "outcome": "overridden", "outcomeTimestamp": "2026-01-05T10:00:00Z"}]),
+        ),
+    );
+    assert_eq!(unknown.status, 404, "{}", unknown.text);
+    assert_eq!(unknown.json()["resourceType"], "OperationOutcome");
+    assert_eq!(unknown.error_code(), "unknown-card");
+    let other_service = post(
+        &server.url("/cds-services/af-anticoagulation/feedback"),
+        None,
+        &feedback_body(
+            json!([{"card": card_uuid, "outcome": "overridden", "outcomeTimestamp": "2026-01-05T10:00:00Z"}]),
+        ),
+    );
+    assert_eq!(other_service.status, 404, "{}", other_service.text);
+    assert_eq!(other_service.error_code(), "unknown-card");
+    let foreign_suggestion = post(
+        &feedback_url,
+        None,
+        &feedback_body(
+            json!([{"card": card_uuid, "outcome": "accepted", "acceptedSuggestions": [{"id": "not-on-the-card"}], "outcomeTimestamp": "2026-01-05T10:00:00Z"}]),
+        ),
+    );
+    assert_eq!(
+        foreign_suggestion.status, 400,
+        "{}",
+        foreign_suggestion.text
+    );
+    assert_eq!(foreign_suggestion.error_code(), "invalid-feedback");
+    let no_service = post(
+        &server.url("/cds-services/no-such-plugin/feedback"),
+        None,
+        &feedback_body(
+            json!([{"card": card_uuid, "outcome": "overridden", "outcomeTimestamp": "2026-01-05T10:00:00Z"}]),
+        ),
+    );
+    assert_eq!(no_service.status, 404, "{}", no_service.text);
+    assert_eq!(no_service.error_code(), "unknown-service");
+    let malformed = post(&feedback_url, None, "{\"feedback\":");
+    assert_eq!(malformed.status, 400, "{}", malformed.text);
+
+    // Two lines, each naming the decision by pseudonym, plugin and output hash.
+    let decisions = server.decision_log();
+    let decision = decisions
+        .iter()
+        .find(|l| l["kind"] == "decision")
+        .expect("a decision line");
+    let feedback = server.feedback_log();
+    assert_eq!(feedback.len(), 2, "{feedback:?}");
+    for line in &feedback {
+        assert_eq!(line["schema"], "livelab.feedback/1");
+        assert_eq!(line["service"], "metformin-egfr");
+        assert_eq!(line["decision"]["record"], decision["record"]);
+        assert_eq!(line["decision"]["output_sha256"], decision["output_sha256"]);
+        assert_eq!(line["decision"]["plugin"], "metformin-egfr");
+        assert_eq!(line["card_index"], 0);
+    }
+    assert_eq!(feedback[0]["outcome"], "accepted");
+    assert_eq!(feedback[0]["accepted_suggestions"], json!([0]));
+    assert_eq!(feedback[1]["outcome"], "overridden");
+    assert_eq!(feedback[1]["override_reason"]["code"], "patient-refused");
+    assert_eq!(feedback[1]["override_comment"], true);
+    assert_eq!(feedback[1]["outcome_timestamp"], "2026-01-05T10:00:00Z");
+
+    // Metrics: requests by service and status, the latency histogram, feedback counts.
+    let metrics = get(&server.url("/metrics"), None);
+    assert_eq!(metrics.status, 200, "{}", metrics.text);
+    let text = &metrics.text;
+    for expected in [
+        "livelab_serve_requests_total{route=\"service\",service=\"metformin-egfr\",status=\"200\"} 1\n",
+        "livelab_serve_requests_total{route=\"feedback\",service=\"metformin-egfr\",status=\"200\"} 2\n",
+        "livelab_serve_errors_total{route=\"feedback\",service=\"metformin-egfr\",code=\"unknown-card\"} 1\n",
+        "livelab_serve_errors_total{route=\"feedback\",service=\"unknown\",code=\"unknown-service\"} 1\n",
+        "livelab_serve_request_duration_seconds_count{service=\"metformin-egfr\"} 1\n",
+        "livelab_serve_request_duration_seconds_bucket{service=\"metformin-egfr\",le=\"+Inf\"} 1\n",
+        "livelab_serve_request_duration_seconds_count{service=\"phq9\"} 0\n",
+        "livelab_serve_feedback_total{service=\"metformin-egfr\",outcome=\"accepted\"} 1\n",
+        "livelab_serve_feedback_total{service=\"metformin-egfr\",outcome=\"overridden\"} 1\n",
+        "# TYPE livelab_serve_plugin_failures_total counter\n",
+    ] {
+        assert!(
+            text.contains(expected),
+            "{expected:?} missing from:\n{text}"
+        );
+    }
+    assert!(!text.contains("no-such-plugin"), "{text}");
+
+    let (_, stderr) = server.stop();
+    assert_no_identifiers("/metrics", text);
+    assert_no_identifiers("stderr", &stderr);
+    assert_no_identifiers("the output directory", &server.written());
+}
+
+// ------------------------------------------------------------------------------------------
+// Bounds and shutdown, with a plugin that spins until its deadline.
+
+/// Writes `trial.toml` serving the `spin` test guest with a plugin deadline of `deadline_ms`
+/// and fuel enough that the deadline stops it.
+fn spin_trial(deadline_ms: u64) -> impl FnOnce(&Path) {
+    move |dir: &Path| {
+        std::fs::write(
+            dir.join("trial.toml"),
+            format!(
+                "name = \"spin\"\nregion = \"test\"\nrecords = {records:?}\nallow_unsigned = true\n\n\
+                 [limits]\ndeadline_ms = {deadline_ms}\nfuel = 100_000_000_000\n\n[[plugin]]\npath = {plugin:?}\n",
+                records = concat!(env!("CARGO_MANIFEST_DIR"), "/sample-records"),
+                plugin = test_guests::SPIN,
+            ),
+        )
+        .expect("write trial.toml");
+    }
+}
+
+fn spin_call() -> String {
+    let mut call = metformin_call();
+    call["prefetch"] = json!({"patient": call["prefetch"]["patient"].clone()});
+    call.to_string()
+}
+
+#[test]
+fn serve_bounds_answer_503_with_retry_after_and_stay_healthy() {
+    let mut server = Server::start(
+        &[
+            "trial.toml",
+            "--no-auth",
+            "--jobs",
+            "1",
+            "--queue",
+            "1",
+            "--request-deadline-ms",
+            "300",
+        ],
+        spin_trial(200),
+    );
+    let url = server.url("/cds-services/spin");
+    let body = spin_call();
+    let calls: Vec<JoinHandle<Reply>> = (0..8)
+        .map(|_| {
+            let (url, body) = (url.clone(), body.clone());
+            std::thread::spawn(move || post(&url, None, &body))
+        })
+        .collect();
+    let replies: Vec<Reply> = calls
+        .into_iter()
+        .map(|c| c.join().expect("a reply"))
+        .collect();
+    let codes: Vec<(u16, String)> = replies
+        .iter()
+        .map(|r| (r.status, r.error_code().as_str().unwrap_or("").to_owned()))
+        .collect();
+    for reply in &replies {
+        assert!(matches!(reply.status, 500 | 503), "{codes:?}");
+        assert_eq!(reply.json()["resourceType"], "OperationOutcome");
+        if reply.status == 503 {
+            assert_eq!(reply.retry_after.as_deref(), Some("1"), "{codes:?}");
+        }
+    }
+    let count = |code: &str| codes.iter().filter(|(_, c)| c == code).count();
+    // One slot and one place in the queue: most calls are turned away at once.
+    assert!(count("overloaded") >= 1, "{codes:?}");
+    // The queued call waits for the spinning one (200 ms) and passes the 300 ms deadline.
+    assert!(count("request-deadline") >= 1, "{codes:?}");
+    // The plugin's own deadline stops it: its failure, not the request's.
+    assert!(count("plugin-failed") >= 1, "{codes:?}");
+
+    // Still healthy, and evaluating again once the slot is free.
+    assert_eq!(get(&server.url("/healthz"), None).status, 200);
+    std::thread::sleep(Duration::from_millis(500));
+    let after = post(&url, None, &body);
+    assert_eq!(after.status, 500, "{}", after.text);
+    assert_eq!(after.error_code(), "plugin-failed");
+    let metrics = get(&server.url("/metrics"), None).text;
+    for expected in [
+        "livelab_serve_plugin_failures_total{service=\"spin\",cause=\"deadline-exceeded\"}",
+        "livelab_serve_errors_total{route=\"service\",service=\"spin\",code=\"overloaded\"}",
+        "livelab_serve_requests_total{route=\"service\",service=\"spin\",status=\"503\"}",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "{expected:?} missing from:\n{metrics}"
+        );
+    }
+    // Every evaluation that ran is logged, one answered at the deadline too (a call whose
+    // deadline passed while it waited for the slot never ran); those turned away never ran.
+    server.stop();
+    let decisions = server
+        .decision_log()
+        .into_iter()
+        .filter(|l| l["kind"] == "decision")
+        .count();
+    let failed = count("plugin-failed") + 1;
+    assert!(
+        (failed..=failed + count("request-deadline")).contains(&decisions),
+        "{decisions} decisions for {codes:?}"
+    );
+}
+
+#[test]
+fn serve_sigterm_drains_the_call_in_flight_and_exits_zero() {
+    let mut server = Server::start(&["trial.toml", "--no-auth"], spin_trial(300));
+    let url = server.url("/cds-services/spin");
+    let body = spin_call();
+    let in_flight = std::thread::spawn(move || post(&url, None, &body));
+    // Let the call reach the plugin, then ask the server to stop.
+    std::thread::sleep(Duration::from_millis(100));
+    let (_, stderr) = server.stop();
+    let reply = in_flight.join().expect("a reply");
+    assert_eq!(
+        reply.status, 500,
+        "the call in flight is answered: {}",
+        reply.text
+    );
+    assert_eq!(reply.error_code(), "plugin-failed");
+    assert!(
+        server.status.is_some_and(|s| s.success()),
+        "exit status {:?}:\n{stderr}",
+        server.status
+    );
+    assert!(stderr.contains("stopped"), "{stderr}");
+    let log = server.decision_log();
+    let decision = log
+        .iter()
+        .find(|l| l["kind"] == "decision")
+        .expect("the decision of the call in flight");
+    assert_eq!(decision["stopped_by"], "deadline-exceeded");
 }

@@ -8,17 +8,25 @@
 //!
 //! - `convert`: host types ↔ the wire (data needs, cards with UUIDs, the Patient reduced to
 //!   what a record needs).
+//! - `feedback`: the cards issued (bounded, by uuid) and `feedback.jsonl`.
+//! - `metrics`: the counters and their Prometheus text exposition.
 //! - `session`: [`Session`], the trial's plugins, services, pseudonym key and decision log;
 //!   one checked call → record → evaluation → cards.
-//! - `router`: the routes, authentication, CORS and errors as `OperationOutcome`s.
+//! - `router`: the routes, authentication, CORS, errors as `OperationOutcome`s, the
+//!   request deadline and the concurrency bound.
 //! - `server`: [`serve`], the runtime, the listener and a graceful shutdown.
 
 mod convert;
+mod feedback;
+mod metrics;
 mod router;
 mod server;
 mod session;
 
 pub use convert::PATIENT_FIELDS;
+pub use feedback::{FEEDBACK_SCHEMA, ISSUED_CARDS_MAX};
 pub use router::AUTH_DISABLED_HEADER;
-pub use server::{AuthMode, ServeError, ServeOptions, serve};
-pub use session::{KeySource, Session, SessionError, SessionOptions};
+pub use server::{AuthMode, DEFAULT_REQUEST_DEADLINE_MS, ServeError, ServeOptions, serve};
+pub use session::{
+    FEEDBACK_FILE, KeySource, PLUGIN_DEADLINE_MARGIN_MS, Session, SessionError, SessionOptions,
+};

@@ -1,15 +1,16 @@
 //! Running a session as an HTTP service: the auth mode (an issuer allowlist, or none on a
 //! loopback address only), the tokio runtime, the listener, structured logs on stderr, and a
-//! graceful shutdown (Ctrl-C or SIGTERM: in-flight calls finish, the decision log is
-//! flushed).
+//! graceful shutdown (Ctrl-C or SIGTERM: the listener closes, in-flight calls are answered,
+//! evaluations still running finish, the decision log and the feedback log are flushed).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use livelab_cds_hooks::auth::{ConfigError, Verifier};
 
-use crate::router::{App, router};
+use crate::router::{App, Bounds, router};
 use crate::session::Session;
 
 /// How clients authenticate.
@@ -32,7 +33,19 @@ pub struct ServeOptions {
     /// The URL clients call (a token's `aud` is it plus the path). Default
     /// `http://<bound address>`; set it behind a proxy.
     pub base_url: Option<String>,
+    /// A call must be answered within this (503 otherwise). Below the spec's ~500 ms.
+    pub request_deadline: Duration,
+    /// Calls that may wait for an evaluation slot (503 with `Retry-After` beyond). Default:
+    /// as many as there are slots.
+    pub queue: Option<usize>,
 }
+
+/// The default per-request deadline: below the ~500 ms the spec's clients wait.
+pub const DEFAULT_REQUEST_DEADLINE_MS: u64 = 450;
+
+/// How long a shutdown waits for evaluations still running after the last answer (each is
+/// bounded by its plugin's deadline, so this is a backstop).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Why the service cannot start or stopped.
 #[derive(Debug, thiserror::Error)]
@@ -45,6 +58,8 @@ pub enum ServeError {
     Issuers(#[from] ConfigError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+    #[error("at shutdown: {0}")]
+    Flush(crate::session::SessionError),
 }
 
 /// Starts the service and blocks until it is shut down. `bound` is called with the bound
@@ -88,19 +103,28 @@ pub fn serve(
             silent = options.silent,
             "serving"
         );
+        let bounds = Bounds {
+            deadline: options.request_deadline,
+            queue: options.queue.unwrap_or(session.workers()),
+        };
         let app = Arc::new(App::new(
             session.clone(),
             verifier,
             base_url,
             options.silent,
+            bounds,
         ));
         bound(addr);
         axum::serve(listener, router(app))
             .with_graceful_shutdown(shutdown())
             .await
     })?;
+    // Evaluations answered at the request deadline may still be running: let them finish and
+    // log before the logs are flushed.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
     if let Err(error) = session.finish() {
-        tracing::error!(%error, "flushing the decision log");
+        tracing::error!(%error, "flushing the logs");
+        return Err(ServeError::Flush(error));
     }
     tracing::info!("stopped");
     Ok(())

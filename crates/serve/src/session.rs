@@ -3,7 +3,9 @@
 //! `Trial::planned_plugins` and `load_plugins`), one CDS service per plugin, the pseudonym
 //! key, and the decision log. [`Session::evaluate`] is one service call after its request has
 //! been checked: prefetch → record (the batch ingest) → the host's per-record evaluation →
-//! decision log → spec cards. It blocks; the router calls it off the async runtime.
+//! decision log → spec cards, each card remembered (bounded) for feedback;
+//! [`Session::feedback`] stores feedback on those cards beside the decision log. Both block;
+//! the router calls evaluation off the async runtime.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,12 +15,17 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::civil::Date;
 use livelab_cds_hooks::prefetch::{CodeFilterMode, PrefetchOptions, PrefetchPlan, derive_prefetch};
-use livelab_cds_hooks::protocol::{Card, DiscoveryResponse, Hook, ServiceDescriptor};
+use livelab_cds_hooks::protocol::{
+    Card, DiscoveryResponse, FeedbackOutcome, FeedbackRequest, Hook, RequestError,
+    ServiceDescriptor,
+};
 use livelab_host::anonymise::{AnonymiseError, PseudonymKey};
 use livelab_host::ingest::terminology::{Terminology, TerminologyError};
 use livelab_host::ingest::{IngestOptions, record_from_resources};
 use livelab_host::plugin::Cause;
-use livelab_host::run::decision_log::{DecisionLog, DecisionLogConfig, DecisionLogError};
+use livelab_host::run::decision_log::{
+    DecisionLog, DecisionLogConfig, DecisionLogError, OmittableField, output_json,
+};
 use livelab_host::run::evaluate_record;
 use livelab_host::run::plan::{PlanError, load_plugins, sandbox};
 use livelab_host::trial::Trial;
@@ -27,6 +34,14 @@ use livelab_host::{ArtifactCache, EvaluationContext, Plugin, Sandbox};
 use serde_json::Value;
 
 use crate::convert::{self, strip_patient};
+use crate::feedback::{
+    DecisionRef, FeedbackLine, FeedbackLog, FeedbackLogError, ISSUED_CARDS_MAX, IssuedCard,
+    IssuedCards,
+};
+
+/// How much below the request deadline a plugin's own deadline is capped, so that a plugin
+/// that runs to its deadline is answered as its failure, not as the request's timeout.
+pub const PLUGIN_DEADLINE_MARGIN_MS: u64 = 50;
 
 /// How to start a session besides what the trial file says.
 pub struct SessionOptions<'a> {
@@ -39,6 +54,9 @@ pub struct SessionOptions<'a> {
     pub cache: ArtifactCache,
     /// Resolves `sample:<id>` plugin paths.
     pub samples: &'a dyn Fn(&str) -> Option<PathBuf>,
+    /// The per-request deadline, if any: every plugin's own deadline is capped
+    /// [`PLUGIN_DEADLINE_MARGIN_MS`] below it (the decision log shows the capped limits).
+    pub request_deadline_ms: Option<u64>,
 }
 
 /// Why a session cannot start.
@@ -54,6 +72,8 @@ pub enum SessionError {
     Key(#[from] AnonymiseError),
     #[error(transparent)]
     DecisionLog(#[from] DecisionLogError),
+    #[error(transparent)]
+    FeedbackLog(#[from] FeedbackLogError),
     #[error("plugin {id}: its discovery entry is not valid CDS Hooks: {message}")]
     Descriptor { id: String, message: String },
 }
@@ -79,6 +99,22 @@ pub enum CallError {
     Plugin(Cause),
     #[error("writing the decision log: {0}")]
     DecisionLog(#[from] DecisionLogError),
+}
+
+/// Why feedback was refused or could not be stored (the router maps each to a status).
+#[derive(Debug, thiserror::Error)]
+pub enum FeedbackError {
+    /// A card uuid this session did not issue (or has forgotten), or one issued by another
+    /// service. `index` is the feedback item's position.
+    #[error("feedback item {index}: no card with this uuid was issued by this service")]
+    UnknownCard { index: usize },
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error("writing the feedback log: {0}")]
+    Log(#[from] FeedbackLogError),
+    /// The task storing it did not finish (it panicked).
+    #[error("storing the feedback was interrupted")]
+    Interrupted,
 }
 
 /// What one evaluation gave.
@@ -111,6 +147,8 @@ pub struct Session {
     out: PathBuf,
     workers: usize,
     seq: AtomicU64,
+    issued: Mutex<IssuedCards>,
+    feedback: Mutex<FeedbackLog>,
 }
 
 impl Session {
@@ -123,7 +161,13 @@ impl Session {
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
             .max(1);
         let sandbox = sandbox(workers)?;
-        let plugins = load_plugins(&sandbox, &options.cache, &planned)?;
+        let mut plugins = load_plugins(&sandbox, &options.cache, &planned)?;
+        if let Some(request) = options.request_deadline_ms {
+            let cap = request.saturating_sub(PLUGIN_DEADLINE_MARGIN_MS).max(1);
+            for plugin in &mut plugins {
+                plugin.limits.deadline_ms = plugin.limits.deadline_ms.min(cap);
+            }
+        }
         let terminology = Terminology::load(true, &spec.terminology)?;
         // A client's FHIR server does not translate codes: when the session's maps do (shipped
         // or the region's), a code filter could miss items coded in a mapped source system, so
@@ -171,7 +215,9 @@ impl Session {
             omit: Default::default(),
         });
         let date = today();
-        let log = DecisionLog::open(&out.join(&log_config.path), log_config.omit.clone(), date)?;
+        let log_path = out.join(&log_config.path);
+        let log = DecisionLog::open(&log_path, log_config.omit.clone(), date)?;
+        let feedback = FeedbackLog::open(&log_path.with_file_name(FEEDBACK_FILE))?;
         Ok(Session {
             sandbox,
             plugins,
@@ -190,6 +236,8 @@ impl Session {
             out,
             workers,
             seq: AtomicU64::new(0),
+            issued: Mutex::new(IssuedCards::new(ISSUED_CARDS_MAX)),
+            feedback: Mutex::new(feedback),
         })
     }
 
@@ -214,6 +262,11 @@ impl Session {
 
     pub fn decision_log_path(&self) -> PathBuf {
         self.out.join(&self.log_config.path)
+    }
+
+    /// `feedback.jsonl`, beside the decision log.
+    pub fn feedback_log_path(&self) -> PathBuf {
+        self.decision_log_path().with_file_name(FEEDBACK_FILE)
     }
 
     /// One checked call of service `index`: `patient_id` is `context.patientId`, `prefetch`
@@ -295,24 +348,106 @@ impl Session {
             state.log.flush()?;
         }
         match &evaluation.result {
-            Ok(cards) => Ok(Answer {
-                cards: cards.iter().map(convert::card).collect(),
-                record: record_key,
-                latency_ns: evaluation.latency_ns,
-            }),
+            Ok(cards) => {
+                let cards: Vec<Card> = cards.iter().map(convert::card).collect();
+                if !cards.is_empty() {
+                    let decision = Arc::new(DecisionRef {
+                        record: (!self.log_config.omit.contains(&OmittableField::Record))
+                            .then(|| record_key.clone()),
+                        plugin: plugin.info.id.clone(),
+                        plugin_version: plugin.info.version.clone(),
+                        plugin_sha256: plugin.sha256.clone(),
+                        output_sha256: output_json(&evaluation.result).1,
+                        evaluation_date: date.to_string(),
+                    });
+                    let mut issued = self.issued.lock().unwrap_or_else(|e| e.into_inner());
+                    for (card_index, card) in cards.iter().enumerate() {
+                        let Some(uuid) = &card.uuid else { continue };
+                        let issued_card = IssuedCard {
+                            service: index,
+                            decision: decision.clone(),
+                            card_index,
+                            suggestions: card
+                                .suggestions
+                                .iter()
+                                .filter_map(|s| s.uuid.clone())
+                                .collect(),
+                        };
+                        issued.insert(uuid.clone(), issued_card);
+                    }
+                }
+                Ok(Answer {
+                    cards,
+                    record: record_key,
+                    latency_ns: evaluation.latency_ns,
+                })
+            }
             Err(failure) => Err(CallError::Plugin(failure.cause())),
         }
     }
 
-    /// Flushes the decision log (at shutdown).
-    pub fn finish(&self) -> Result<(), DecisionLogError> {
+    /// Feedback on service `index`'s cards: every item's card must be one this service issued
+    /// (and this session still remembers) and its accepted suggestions the card's, or nothing
+    /// is stored; then one line per item is appended to the feedback log and flushed. Returns
+    /// each item's outcome, for the counts.
+    pub fn feedback(
+        &self,
+        index: usize,
+        request: &FeedbackRequest,
+    ) -> Result<Vec<FeedbackOutcome>, FeedbackError> {
+        let service = &self.plugins[index].info.id;
+        let found: Vec<(IssuedCard, Vec<usize>)> = {
+            let issued = self.issued.lock().unwrap_or_else(|e| e.into_inner());
+            let mut found = Vec::with_capacity(request.feedback.len());
+            for (item_index, item) in request.feedback.iter().enumerate() {
+                let card = issued
+                    .get(&item.card)
+                    .filter(|card| card.service == index)
+                    .ok_or(FeedbackError::UnknownCard { index: item_index })?;
+                let accepted = item
+                    .accepted_suggestions
+                    .iter()
+                    .map(|s| card.suggestions.iter().position(|uuid| *uuid == s.id))
+                    .collect::<Option<Vec<usize>>>()
+                    .ok_or(RequestError::InvalidFeedback {
+                        index: item_index,
+                        reason: "an accepted suggestion is not one of the card's",
+                    })?;
+                found.push((card.clone(), accepted));
+            }
+            found
+        };
+        let lines: Vec<FeedbackLine<'_>> = found
+            .iter()
+            .zip(&request.feedback)
+            .map(|((card, accepted), item)| {
+                FeedbackLine::new(service, card, item, accepted.clone())
+            })
+            .collect();
+        self.feedback
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .append(&lines)?;
+        Ok(request.feedback.iter().map(|item| item.outcome).collect())
+    }
+
+    /// Flushes the decision log and the feedback log (at shutdown).
+    pub fn finish(&self) -> Result<(), SessionError> {
         self.log
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .log
-            .flush()
+            .flush()?;
+        self.feedback
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .flush()?;
+        Ok(())
     }
 }
+
+/// The feedback log's file name, beside the decision log.
+pub const FEEDBACK_FILE: &str = "feedback.jsonl";
 
 fn is_patient(resource: &Value) -> bool {
     resource.get("resourceType").and_then(Value::as_str) == Some("Patient")
