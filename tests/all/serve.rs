@@ -796,11 +796,11 @@ fn serve_feedback_is_stored_with_its_decision_and_counted_in_metrics() {
         "livelab_serve_errors_total{route=\"feedback\",service=\"metformin-egfr\",code=\"unknown-card\"} 1\n",
         "livelab_serve_errors_total{route=\"feedback\",service=\"unknown\",code=\"unknown-service\"} 1\n",
         "livelab_serve_request_duration_seconds_count{service=\"metformin-egfr\"} 1\n",
-        "livelab_serve_request_duration_seconds_bucket{service=\"metformin-egfr\",le=\"+Inf\"} 1\n",
+        "livelab_serve_request_duration_seconds_bucket{le=\"+Inf\",service=\"metformin-egfr\"} 1\n",
         "livelab_serve_request_duration_seconds_count{service=\"phq9\"} 0\n",
         "livelab_serve_feedback_total{service=\"metformin-egfr\",outcome=\"accepted\"} 1\n",
         "livelab_serve_feedback_total{service=\"metformin-egfr\",outcome=\"overridden\"} 1\n",
-        "# TYPE livelab_serve_plugin_failures_total counter\n",
+        "# TYPE livelab_serve_feedback counter\n",
     ] {
         assert!(
             text.contains(expected),

@@ -64,22 +64,9 @@ fn code_system(system: &wit::CodeSystem) -> CodeSystem {
     }
 }
 
-/// A random (version 4) UUID.
+/// A random (version 4) UUID, as the spec asks of a card and a suggestion.
 pub fn uuid_v4() -> String {
-    use rand::Rng as _;
-    let mut b = [0u8; 16];
-    rand::rng().fill_bytes(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let hex: String = b.iter().map(|byte| format!("{byte:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..]
-    )
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// A plugin's card as a spec card, with a fresh `uuid` for the card and each suggestion.
@@ -140,14 +127,5 @@ mod tests {
             strip_patient(&patient),
             serde_json::json!({"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1950-02-03"})
         );
-    }
-
-    #[test]
-    fn uuids_are_version_4() {
-        let u = uuid_v4();
-        assert_eq!(u.len(), 36);
-        assert_eq!(&u[14..15], "4");
-        assert!(matches!(&u[19..20], "8" | "9" | "a" | "b"), "{u}");
-        assert_ne!(u, uuid_v4());
     }
 }

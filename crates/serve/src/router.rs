@@ -32,7 +32,7 @@ use livelab_cds_hooks::{ErrorResponse, IssueSeverity, IssueType, OperationOutcom
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
 
-use crate::metrics::{Metrics, UNKNOWN_SERVICE};
+use crate::metrics::{self, Metrics, UNKNOWN_SERVICE};
 use crate::session::{CallError, FeedbackError, Session};
 
 /// The header every response carries when the session runs without client authentication.
@@ -209,7 +209,7 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
         StatusCode::OK,
         [(
             header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+            HeaderValue::from_static(metrics::CONTENT_TYPE),
         )],
         app.metrics.render(&services),
     )
