@@ -469,20 +469,12 @@ impl ErrorResponse for CallError {
             CallError::Plugin(_) | CallError::DecisionLog(_) => IssueType::Exception,
         }
     }
-    fn operation_outcome(&self) -> Value {
+    fn diagnostics(&self) -> String {
         // A decision-log error names a path of this machine: the client gets the code only.
-        let diagnostics = match self {
+        match self {
             CallError::DecisionLog(_) => "the service could not record the decision".to_owned(),
             other => other.to_string(),
-        };
-        OperationOutcome::new()
-            .with_issue(
-                IssueSeverity::Error,
-                self.issue_type(),
-                Some(diagnostics),
-                Some(ErrorResponse::code(self)),
-            )
-            .to_value()
+        }
     }
 }
 
@@ -508,22 +500,14 @@ impl ErrorResponse for FeedbackError {
             FeedbackError::Log(_) | FeedbackError::Interrupted => IssueType::Exception,
         }
     }
-    fn operation_outcome(&self) -> Value {
+    fn diagnostics(&self) -> String {
         // A feedback-log error names a path of this machine: the client gets the code only.
-        let diagnostics = match self {
+        match self {
             FeedbackError::Log(_) | FeedbackError::Interrupted => {
                 "the service could not record the feedback".to_owned()
             }
             other => other.to_string(),
-        };
-        OperationOutcome::new()
-            .with_issue(
-                IssueSeverity::Error,
-                self.issue_type(),
-                Some(diagnostics),
-                Some(ErrorResponse::code(self)),
-            )
-            .to_value()
+        }
     }
 }
 

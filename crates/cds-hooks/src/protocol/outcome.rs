@@ -182,14 +182,20 @@ pub trait ErrorResponse: std::error::Error {
     /// The FHIR `IssueType` that best describes the error.
     fn issue_type(&self) -> IssueType;
 
-    /// The body to send: a FHIR `OperationOutcome` whose diagnostics are this error's message
-    /// and whose `details.coding` carries [`ErrorResponse::code`].
+    /// The text the client is told: this error's message, unless an error whose message
+    /// names something of the server's (a path) says less.
+    fn diagnostics(&self) -> String {
+        self.to_string()
+    }
+
+    /// The body to send: a FHIR `OperationOutcome` whose diagnostics are
+    /// [`ErrorResponse::diagnostics`] and whose `details.coding` carries [`ErrorResponse::code`].
     fn operation_outcome(&self) -> Value {
         OperationOutcome::new()
             .with_issue(
                 IssueSeverity::Error,
                 self.issue_type(),
-                Some(self.to_string()),
+                Some(self.diagnostics()),
                 Some(self.code()),
             )
             .to_value()
