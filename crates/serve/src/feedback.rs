@@ -6,11 +6,12 @@
 //! not kept). A leaf module: it imports nothing of this crate.
 
 use std::collections::{HashMap, VecDeque};
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 
 use livelab_cds_hooks::protocol::{Coding, Feedback, FeedbackOutcome};
+use livelab_host::run::decision_log::open_append;
 use serde::Serialize;
 
 /// The schema of a feedback line; bump on any incompatible change.
@@ -157,17 +158,9 @@ impl FeedbackLog {
             path: path.to_owned(),
             source,
         };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(io)?;
         Ok(FeedbackLog {
             path: path.to_owned(),
-            out: BufWriter::new(file),
+            out: open_append(path).map_err(io)?,
         })
     }
 

@@ -220,6 +220,16 @@ pub struct DecisionLog {
     plugins: Vec<DecisionPlugin>,
 }
 
+/// Opens a JSON-lines log for appending, making its directory first: the decision log and
+/// `serve`'s feedback log. Append-only: earlier runs' lines are never rewritten.
+pub fn open_append(path: &Path) -> std::io::Result<BufWriter<File>> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let file = OpenOptions::new().create(true).append(true).open(path)?;
+    Ok(BufWriter::new(file))
+}
+
 impl DecisionLog {
     pub fn open(
         path: &Path,
@@ -230,18 +240,9 @@ impl DecisionLog {
             path: path.to_owned(),
             source,
         };
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io)?;
-        }
-        // Append-only: earlier runs' lines are never rewritten.
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(io)?;
         Ok(DecisionLog {
             path: path.to_owned(),
-            out: BufWriter::new(file),
+            out: open_append(path).map_err(io)?,
             omit,
             run_started: jiff::Timestamp::now()
                 .round(jiff::Unit::Second)
