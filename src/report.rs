@@ -14,6 +14,7 @@ use livelab_host::trial::TrialSummary;
 use livelab_host::trial::effectiveness::{
     ComparisonReport, Discordant, Effectiveness, PluginEffectiveness, SubgroupEffectiveness,
 };
+use livelab_host::trial::live::LiveSummary;
 use livelab_host::trial::stats::{McNemar, McNemarMethod, Paired, PairedDifference, Proportion};
 
 /// Rows shown of long lists (discordant patients, unreadable records); summary.json has all.
@@ -40,6 +41,7 @@ pub fn render(summary: &TrialSummary) -> String {
     latency_section(&mut out, &summary.run);
     errors_section(&mut out, &summary.run);
     data_section(&mut out, &summary.run);
+    live_section(&mut out, summary.live.as_ref());
     out.push_str("</main>\n");
     footer(&mut out, summary);
     out.push_str("</body>\n</html>\n");
@@ -270,7 +272,7 @@ fn head(out: &mut String, s: &TrialSummary) {
     w!(out, "<style>{CSS}</style>\n</head>\n<body>\n");
 }
 
-const SECTIONS: [(&str, &str); 8] = [
+const SECTIONS: [(&str, &str); 9] = [
     ("trial", "Trial and safety"),
     ("plugins", "Plugins: outcomes and cost"),
     ("effectiveness", "Effectiveness"),
@@ -279,6 +281,7 @@ const SECTIONS: [(&str, &str); 8] = [
     ("latency", "Latency and fuel"),
     ("errors", "Errors"),
     ("data", "Data and mapping coverage"),
+    ("live", "Live session: feedback"),
 ];
 
 fn header(out: &mut String, s: &TrialSummary) {
@@ -795,6 +798,69 @@ fn plugins_section(out: &mut String, s: &TrialSummary) {
 
 // ------------------------------------------------------------------------------------------
 // 3. Effectiveness.
+
+fn live_section(out: &mut String, live: Option<&LiveSummary>) {
+    section_open(out, "live");
+    let Some(live) = live else {
+        out.push_str(
+            "<p class=\"note\">A batch trial: no CDS Hooks session. \
+             <code>livelab trial FILE --decisions decisions.jsonl</code> judges a \
+             <code>livelab serve</code> session's decisions and shows its feedback here.</p>\n",
+        );
+        section_close(out);
+        return;
+    };
+    w!(
+        out,
+        "<p>The decisions of a <code>livelab serve</code> session from {} to {}, judged above like a batch trial: \
+         each patient's last <code>patient-view</code> decision per plugin. Feedback is what clinicians \
+         did with the cards they were shown (none in a silent session).</p>\n<table class=\"kv\">\n",
+        live.first_date,
+        live.last_date
+    );
+    kv(
+        out,
+        "Decision log",
+        format_args!("<code>{}</code>", escape(&live.decision_log)),
+    );
+    kv(
+        out,
+        "Feedback log",
+        match &live.feedback_log {
+            Some(path) => format!("<code>{}</code>", escape(path)),
+            None => "none".into(),
+        },
+    );
+    kv(out, "Decisions read", live.decisions);
+    kv(out, "Superseded by a later decision", live.superseded);
+    kv(out, "At an order hook (not judged)", live.order_decisions);
+    out.push_str("</table>\n<table id=\"feedback\">\n<thead><tr><th>plugin</th><th>cards issued</th>\
+        <th>accepted</th><th>overridden</th><th>acceptance</th><th>override</th><th>cards with feedback</th>\
+        <th>override reasons</th></tr></thead>\n<tbody>\n");
+    let rate = |r: Option<f64>| r.map_or("–".to_owned(), pct);
+    for p in &live.plugins {
+        w!(out, "<tr><td>{}</td>", escape(&p.plugin));
+        out.push_str(&num(p.cards_issued));
+        out.push_str(&num(p.feedback.accepted));
+        out.push_str(&num(p.feedback.overridden));
+        w!(
+            out,
+            "<td class=\"n\">{}</td><td class=\"n\">{}</td><td class=\"n\">{}</td><td>",
+            rate(p.acceptance_rate()),
+            rate(p.override_rate()),
+            rate(p.feedback_rate())
+        );
+        for (i, (reason, count)) in p.feedback.override_reasons.iter().enumerate() {
+            if i > 0 {
+                out.push_str(", ");
+            }
+            w!(out, "<code>{}</code> × {count}", escape(reason));
+        }
+        out.push_str("</td></tr>\n");
+    }
+    out.push_str("</tbody>\n</table>\n");
+    section_close(out);
+}
 
 fn no_labels(out: &mut String) {
     out.push_str(
@@ -1992,6 +2058,7 @@ mod tests {
                 plugins: vec![plugin],
             },
             effectiveness: None,
+            live: None,
         }
     }
 

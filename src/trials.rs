@@ -7,10 +7,13 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
+use livelab_host::ArtifactCache;
 use livelab_host::run::plan::Shard;
 use livelab_host::trial::execute::create_file;
+use livelab_host::trial::live::{LiveOptions, judge_session};
 use livelab_host::trial::run::{TrialOptions, merge as merge_shards, run_trial};
 use livelab_host::trial::{TRIAL_SUMMARY_SCHEMA, Trial, TrialSummary};
+use livelab_serve::FEEDBACK_FILE;
 
 use crate::args::CacheArgs;
 use crate::terminal::{progress, table, verdict};
@@ -34,6 +37,14 @@ pub struct TrialArgs {
     /// Worker threads. Default: one per core.
     #[arg(long, short = 'j')]
     jobs: Option<usize>,
+    /// Judge a `livelab serve` session of this trial instead of reading records: its decision
+    /// log (each patient's last patient-view decision per plugin), against the trial's labels,
+    /// with the session's feedback rates beside it.
+    #[arg(long, value_name = "LOG", conflicts_with_all = ["shard", "jobs"])]
+    decisions: Option<PathBuf>,
+    /// The session's feedback log. Default: feedback.jsonl beside the decision log, if there.
+    #[arg(long, value_name = "FILE", requires = "decisions")]
+    feedback: Option<PathBuf>,
     #[command(flatten)]
     cache: CacheArgs,
 }
@@ -67,6 +78,9 @@ pub fn sample_package(id: &str) -> Option<PathBuf> {
 pub fn trial(args: TrialArgs) -> anyhow::Result<ExitCode> {
     let trial = load_trial(args.file.as_deref())?;
     let cache = args.cache.cache();
+    if let Some(decisions) = args.decisions {
+        return live_trial(&trial, decisions, args.feedback, args.out, cache);
+    }
     let terminal = progress::Terminal::new(&cache);
     let run = run_trial(
         &trial,
@@ -92,6 +106,45 @@ pub fn trial(args: TrialArgs) -> anyhow::Result<ExitCode> {
         }
     );
     Ok(verdict::run_status(&run.summary.run, args.shard.is_none()))
+}
+
+/// `livelab trial FILE --decisions LOG`: a serve session judged as a trial.
+fn live_trial(
+    trial: &Trial,
+    decisions: PathBuf,
+    feedback: Option<PathBuf>,
+    out: Option<PathBuf>,
+    cache: ArtifactCache,
+) -> anyhow::Result<ExitCode> {
+    let feedback = feedback.or_else(|| {
+        let beside = decisions.with_file_name(FEEDBACK_FILE);
+        beside.exists().then_some(beside)
+    });
+    let feedback = match feedback {
+        Some(path) => {
+            let tallies = livelab_serve::tally_feedback(&path)?;
+            Some((path, tallies))
+        }
+        None => None,
+    };
+    let run = judge_session(
+        trial,
+        LiveOptions {
+            decisions,
+            feedback,
+            out,
+            cache,
+            samples: &sample_package,
+        },
+        &create_file,
+    )?;
+    write_report(&run.out, &run.summary)?;
+    print_tables(&run.summary);
+    println!(
+        "\nwrote {}: report.html, summary.json, results.csv, results.jsonl",
+        run.out.display()
+    );
+    Ok(verdict::run_status(&run.summary.run, true))
 }
 
 pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
@@ -146,5 +199,8 @@ fn print_tables(summary: &TrialSummary) {
     print!("{}", table::render(&summary.run));
     if let Some(e) = &summary.effectiveness {
         print!("\n{}", table::effectiveness(e));
+    }
+    if let Some(live) = &summary.live {
+        print!("\n{}", table::live(live));
     }
 }

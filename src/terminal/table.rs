@@ -340,3 +340,35 @@ pub fn effectiveness(e: &livelab_host::trial::effectiveness::Effectiveness) -> S
     }
     out
 }
+
+/// A live trial's session: its decisions and the feedback on each plugin's cards.
+pub fn live(live: &livelab_host::trial::live::LiveSummary) -> String {
+    let mut out = String::new();
+    writeln!(
+        out,
+        "live session {} to {}: {} decisions ({} superseded by a later one of the same patient, {} at an order hook)",
+        live.first_date, live.last_date, live.decisions, live.superseded, live.order_decisions
+    )
+    .unwrap();
+    writeln!(
+        out,
+        "{:<22} {:>6} {:>9} {:>10} {:>9} {:>9}",
+        "plugin", "cards", "accepted", "overridden", "accept%", "feedback%"
+    )
+    .unwrap();
+    let rate = |r: Option<f64>| r.map_or("-".into(), |r| format!("{:.1}", r * 100.0));
+    for p in &live.plugins {
+        writeln!(
+            out,
+            "{:<22} {:>6} {:>9} {:>10} {:>9} {:>9}",
+            p.plugin,
+            p.cards_issued,
+            p.feedback.accepted,
+            p.feedback.overridden,
+            rate(p.acceptance_rate()),
+            rate(p.feedback_rate()),
+        )
+        .unwrap();
+    }
+    out
+}

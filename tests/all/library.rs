@@ -12,6 +12,7 @@ use livelab_host::run::{CdsCard, evaluate_record, run};
 use livelab_host::trial::Trial;
 use livelab_host::trial::execute::{ExecuteError, Quiet, create_file};
 use livelab_host::trial::run::{TrialOptions, TrialRunError, run_trial};
+use livelab_host::wit::Hook;
 use livelab_host::{ArtifactCache, EvaluationContext, Limits, LoadOptions, Outcome, RecordReader};
 
 use crate::support::*;
@@ -81,7 +82,14 @@ fn one_record_on_its_own_gives_what_it_gives_in_a_run() {
     assert_eq!(in_run.len(), 40);
     // Alone, in reverse order, one thread.
     for (seq, record) in records().enumerate().collect::<Vec<_>>().into_iter().rev() {
-        let alone = evaluate_record(&sandbox, &plugins, seq as u64, record, &ctx);
+        let alone = evaluate_record(
+            &sandbox,
+            &plugins,
+            seq as u64,
+            record,
+            &Hook::PatientView,
+            &ctx,
+        );
         let ran = &in_run[seq];
         let key = &alone.record.as_ref().unwrap().0;
         assert_eq!(key, &ran.record.as_ref().unwrap().0, "record {seq}");

@@ -317,12 +317,16 @@ fn serve_discovery_calls_errors_and_no_identifiers_leak() {
         ids,
         [
             "metformin-egfr",
+            "metformin-egfr-order-sign",
+            "metformin-egfr-order-select",
             "af-anticoagulation",
             "home-bp",
             "nsaid-gastroprotection",
             "score2",
             "phq9",
-            "metformin-egfr-ema"
+            "metformin-egfr-ema",
+            "metformin-egfr-ema-order-sign",
+            "metformin-egfr-ema-order-select"
         ]
     );
     let metformin = &services[0];
@@ -473,6 +477,146 @@ fn oversize(base: &str) -> (u16, String) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     (status, text)
+}
+
+/// The spec's order-sign example shape for metformin-egfr: no current metformin, eGFR 40, and
+/// a draft order of metformin 1000 mg (RxNorm 861004) twice a day, beside a lab order.
+fn order_call(hook: &str) -> Value {
+    let mut call = metformin_call();
+    call["hook"] = json!(hook);
+    call["prefetch"]["medicationRequests"] =
+        json!({"resourceType": "Bundle", "type": "searchset", "entry": []});
+    call["prefetch"]["observations"]["entry"][0]["resource"]["valueQuantity"]["value"] = json!(40);
+    call["context"]["encounterId"] = json!("89284");
+    call["context"]["draftOrders"] = json!({"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": {
+            "resourceType": "MedicationRequest", "id": "draft-1", "status": "draft", "intent": "order",
+            "medicationCodeableConcept": {"coding": [{"system": "http://www.nlm.nih.gov/research/umls/rxnorm", "code": "861004",
+                "display": "metformin hydrochloride 1000 MG Oral Tablet"}]},
+            "subject": {"reference": format!("Patient/{PATIENT_ID}"), "display": format!("{GIVEN} {FAMILY}")},
+            "dosageInstruction": [{
+                "timing": {"repeat": {"frequency": 2, "period": 1, "periodUnit": "d"}},
+                "doseAndRate": [{"doseQuantity": {"value": 1000, "unit": "mg", "system": "http://unitsofmeasure.org", "code": "mg"}}]
+            }]
+        }},
+        {"resource": {
+            "resourceType": "ServiceRequest", "id": "draft-2", "status": "draft", "intent": "order",
+            "code": {"coding": [{"system": "http://loinc.org", "code": "62238-1"}]},
+            "subject": {"reference": format!("Patient/{PATIENT_ID}")}
+        }}
+    ]});
+    if hook == "order-select" {
+        call["context"]["selections"] = json!(["MedicationRequest/draft-1"]);
+    }
+    call
+}
+
+#[test]
+fn serve_order_sign_and_order_select_give_the_draft_orders_to_the_plugin() {
+    let mut server = Server::start(&["--no-auth"], |_| {});
+    let discovery = get(&server.url("/cds-services"), None).json();
+    let hooks: Vec<(String, String)> = discovery["services"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| s["hook"] != "patient-view")
+        .map(|s| (s["id"].to_string(), s["hook"].to_string()))
+        .collect();
+    let metformin_orders = [
+        ("\"metformin-egfr-order-sign\"", "\"order-sign\""),
+        ("\"metformin-egfr-order-select\"", "\"order-select\""),
+    ];
+    for (id, hook) in metformin_orders {
+        assert!(
+            hooks.iter().any(|(i, h)| i == id && h == hook),
+            "no {id} service at {hook}: {hooks:?}"
+        );
+    }
+    let order_service = discovery["services"]
+        .as_array()
+        .and_then(|s| s.iter().find(|s| s["id"] == "metformin-egfr-order-sign"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        order_service["prefetch"], discovery["services"][0]["prefetch"],
+        "an order hook prefetches what the plugin's data needs ask, as patient-view does"
+    );
+
+    let mut replies = Vec::new();
+    for hook in ["order-sign", "order-select"] {
+        let url = server.url(&format!("/cds-services/metformin-egfr-{hook}"));
+        let call = post(&url, None, &order_call(hook).to_string());
+        assert_eq!(call.status, 200, "{hook}: {}", call.text);
+        let cards = call.json()["cards"].clone();
+        let summary = cards[0]["summary"].as_str().unwrap_or_default().to_owned();
+        assert!(
+            summary.contains("eGFR 40") && summary.contains("2000 mg/day"),
+            "{hook}: the draft order's 2 × 1000 mg is not what the card judged: {cards}"
+        );
+        assert_eq!(cards.as_array().map(Vec::len), Some(1), "{hook}: {cards}");
+        replies.push(call.text);
+    }
+    // The same patient at patient-view: the draft order is not a current prescription.
+    let mut view = order_call("patient-view");
+    view["context"]
+        .as_object_mut()
+        .map(|c| c.remove("draftOrders"));
+    let call = post(
+        &server.url("/cds-services/metformin-egfr"),
+        None,
+        &view.to_string(),
+    );
+    assert_eq!(call.status, 200, "{}", call.text);
+    assert_eq!(
+        call.json(),
+        json!({"cards": []}),
+        "patient-view saw a draft order"
+    );
+    // An order hook sent to the patient-view service, and the reverse: 400 wrong-hook.
+    let wrong = post(
+        &server.url("/cds-services/metformin-egfr-order-sign"),
+        None,
+        &view.to_string(),
+    );
+    assert_eq!(
+        (wrong.status, wrong.error_code()),
+        (400, json!("wrong-hook")),
+        "{}",
+        wrong.text
+    );
+    // A plugin that serves only patient-view offers no order services.
+    assert!(
+        !hooks
+            .iter()
+            .any(|(id, _)| id.starts_with("\"af-anticoagulation")),
+        "{hooks:?}"
+    );
+
+    // The decision log holds the order-sign input: the draft, minimised and mapped (ATC).
+    let log = server.decision_log();
+    let orders: Vec<&Value> = log
+        .iter()
+        .filter(|l| l["kind"] == "decision" && l["input"]["hook"].get("OrderSign").is_some())
+        .collect();
+    assert_eq!(
+        orders.len(),
+        2,
+        "two order calls logged as order-sign: {log:?}"
+    );
+    let drafts = &orders[0]["input"]["hook"]["OrderSign"];
+    assert_eq!(
+        drafts.as_array().map(Vec::len),
+        Some(1),
+        "only the MedicationRequest: {drafts}"
+    );
+    assert!(drafts.to_string().contains("A10BA02"), "{drafts}");
+    let (stdout, stderr) = server.stop();
+    for (i, text) in replies.iter().enumerate() {
+        assert_no_identifiers(&format!("response {i}"), text);
+    }
+    assert_no_identifiers("stdout", &stdout);
+    assert_no_identifiers("stderr", &stderr);
+    assert_no_identifiers("the output directory", &server.written());
 }
 
 #[test]
@@ -852,9 +996,9 @@ fn serve_bounds_answer_503_with_retry_after_and_stay_healthy() {
             "--queue",
             "1",
             "--request-deadline-ms",
-            "300",
+            "800",
         ],
-        spin_trial(200),
+        spin_trial(500),
     );
     let url = server.url("/cds-services/spin");
     let body = spin_call();
@@ -882,14 +1026,16 @@ fn serve_bounds_answer_503_with_retry_after_and_stay_healthy() {
     let count = |code: &str| codes.iter().filter(|(_, c)| c == code).count();
     // One slot and one place in the queue: most calls are turned away at once.
     assert!(count("overloaded") >= 1, "{codes:?}");
-    // The queued call waits for the spinning one (200 ms) and passes the 300 ms deadline.
+    // The queued call waits for the spinning one (500 ms) and passes the 800 ms deadline. (The
+    // 300 ms between the plugin's deadline and the request's leave room for a loaded machine:
+    // the first call must fail by its plugin's deadline, not the request's.)
     assert!(count("request-deadline") >= 1, "{codes:?}");
     // The plugin's own deadline stops it: its failure, not the request's.
     assert!(count("plugin-failed") >= 1, "{codes:?}");
 
     // Still healthy, and evaluating again once the slot is free.
     assert_eq!(get(&server.url("/healthz"), None).status, 200);
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(Duration::from_millis(800));
     let after = post(&url, None, &body);
     assert_eq!(after.status, 500, "{}", after.text);
     assert_eq!(after.error_code(), "plugin-failed");

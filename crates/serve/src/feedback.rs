@@ -7,12 +7,13 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;
-use std::io::{BufWriter, Write as _};
+use std::io::{BufRead as _, BufReader, BufWriter, Write as _};
 use std::path::{Path, PathBuf};
 
 use livelab_cds_hooks::protocol::{Coding, Feedback, FeedbackOutcome};
 use livelab_host::run::decision_log::open_append;
-use serde::Serialize;
+use livelab_host::trial::live::FeedbackTally;
+use serde::{Deserialize, Serialize};
 
 /// The schema of a feedback line; bump on any incompatible change.
 pub const FEEDBACK_SCHEMA: &str = "livelab.feedback/1";
@@ -185,6 +186,73 @@ impl FeedbackLog {
             source,
         })
     }
+}
+
+/// Why a feedback log cannot be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedbackReadError {
+    #[error(transparent)]
+    Io(#[from] FeedbackLogError),
+    #[error("{path}:{line}: not a feedback line of schema {FEEDBACK_SCHEMA} ({message})")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+/// The fields of a [`FeedbackLine`] a live trial counts, read back.
+#[derive(Deserialize)]
+struct ReadLine {
+    schema: String,
+    decision: ReadDecision,
+    outcome: FeedbackOutcome,
+    #[serde(default)]
+    accepted_suggestions: Vec<usize>,
+    #[serde(default)]
+    override_reason: Option<Coding>,
+}
+
+#[derive(Deserialize)]
+struct ReadDecision {
+    plugin_sha256: String,
+}
+
+/// A session's feedback log counted per plugin (by component SHA-256), for
+/// `livelab trial --decisions` (the live trial's accept and override rates).
+pub fn tally(path: &Path) -> Result<HashMap<String, FeedbackTally>, FeedbackReadError> {
+    let io = |source| FeedbackLogError {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(io)?;
+    let mut tallies: HashMap<String, FeedbackTally> = HashMap::new();
+    for (i, text) in BufReader::new(file).lines().enumerate() {
+        let text = text.map_err(io)?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        let invalid = |message: String| FeedbackReadError::Invalid {
+            path: path.to_owned(),
+            line: i + 1,
+            message,
+        };
+        let line: ReadLine = serde_json::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+        if line.schema != FEEDBACK_SCHEMA {
+            return Err(invalid(format!("schema {:?}", line.schema)));
+        }
+        let tally = tallies.entry(line.decision.plugin_sha256).or_default();
+        match line.outcome {
+            FeedbackOutcome::Accepted => tally.accepted += 1,
+            FeedbackOutcome::Overridden => tally.overridden += 1,
+        }
+        tally.suggestions_accepted += line.accepted_suggestions.len() as u64;
+        if let Some(reason) = line.override_reason {
+            let key = format!("{}|{}", reason.system.unwrap_or_default(), reason.code);
+            *tally.override_reasons.entry(key).or_default() += 1;
+        }
+    }
+    Ok(tallies)
 }
 
 #[cfg(test)]

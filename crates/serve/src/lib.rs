@@ -8,7 +8,8 @@
 //!
 //! - `convert`: host types ↔ the wire (data needs, cards with UUIDs, the Patient reduced to
 //!   what a record needs).
-//! - `feedback`: the cards issued (bounded, by uuid) and `feedback.jsonl`.
+//! - `feedback`: the cards issued (bounded, by uuid) and `feedback.jsonl`, written and counted
+//!   back for a live trial.
 //! - `metrics`: the counters and their Prometheus text exposition.
 //! - `session`: [`Session`], the trial's plugins, services, pseudonym key and decision log;
 //!   one checked call → record → evaluation → cards.
@@ -24,7 +25,7 @@ mod server;
 mod session;
 
 pub use convert::PATIENT_FIELDS;
-pub use feedback::{FEEDBACK_SCHEMA, ISSUED_CARDS_MAX};
+pub use feedback::{FEEDBACK_SCHEMA, FeedbackReadError, ISSUED_CARDS_MAX, tally as tally_feedback};
 pub use router::AUTH_DISABLED_HEADER;
 pub use server::{AuthMode, DEFAULT_REQUEST_DEADLINE_MS, ServeError, ServeOptions, serve};
 pub use session::{

@@ -385,6 +385,7 @@ async fn answer(app: &Arc<App>, id: &str, body: Bytes, started: Instant) -> Answ
         .map(|(key, value)| (key, value.cloned()))
         .collect();
     let patient_id = request.context.patient_id().to_owned();
+    let draft_orders = request.context.draft_orders().cloned();
     // Admission: a slot or a place in the queue, or 503 at once.
     let Ok(admitted) = app.admitted.clone().try_acquire_owned() else {
         return failed(&Unavailable::Overloaded);
@@ -397,7 +398,7 @@ async fn answer(app: &Arc<App>, id: &str, body: Bytes, started: Instant) -> Answ
         // slot until the plugin has stopped.
         let evaluated = tokio::task::spawn_blocking(move || {
             let _held = (permit, admitted);
-            session.evaluate(index, &patient_id, &prefetch)
+            session.evaluate(index, &patient_id, &prefetch, draft_orders.as_ref())
         });
         evaluated.await.ok()
     };

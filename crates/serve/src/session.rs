@@ -30,6 +30,7 @@ use livelab_host::run::evaluate_record;
 use livelab_host::run::plan::{PlanError, load_plugins, sandbox};
 use livelab_host::trial::Trial;
 use livelab_host::trial::run::TrialRunError;
+use livelab_host::wit::{self, HookKind};
 use livelab_host::{ArtifactCache, EvaluationContext, Plugin, Sandbox};
 use serde_json::Value;
 
@@ -132,12 +133,38 @@ struct LogState {
     log: DecisionLog,
 }
 
+/// One CDS service: a plugin at one hook, with the prefetch its data needs ask for.
+struct Service {
+    /// The index of its plugin.
+    plugin: usize,
+    hook: Hook,
+    plan: PrefetchPlan,
+}
+
+/// The services of a plugin that serves `hooks`, as `(hook, service id)`: `patient-view` under
+/// the plugin's id, a plugin that serves the WIT's `order-sign` under `<id>-order-sign` and
+/// `<id>-order-select` (both hooks carry draft orders; the plugin sees them as `order-sign`).
+pub fn services_of(plugin_id: &str, hooks: &[HookKind]) -> Vec<(Hook, String)> {
+    let mut services = Vec::new();
+    for hook in hooks {
+        match hook {
+            HookKind::PatientView => services.push((Hook::PatientView, plugin_id.to_owned())),
+            HookKind::OrderSign => {
+                for hook in [Hook::OrderSign, Hook::OrderSelect] {
+                    services.push((hook, format!("{plugin_id}-{}", hook.as_str())));
+                }
+            }
+        }
+    }
+    services
+}
+
 /// A running session's plugins, services and logs.
 pub struct Session {
     sandbox: Sandbox,
     plugins: Vec<Plugin>,
     discovery: DiscoveryResponse,
-    plans: Vec<PrefetchPlan>,
+    services: Vec<Service>,
     ingest: IngestOptions,
     seed: u64,
     key: PseudonymKey,
@@ -179,26 +206,33 @@ impl Session {
                 CodeFilterMode::Never
             },
         };
+        let mut descriptors = Vec::new();
         let mut services = Vec::new();
-        let mut plans = Vec::new();
-        for plugin in &plugins {
-            let plan = derive_prefetch(&convert::data_needs(&plugin.info.data_needs), &prefetch);
-            let descriptor = ServiceDescriptor {
-                hook: Hook::PatientView,
-                title: Some(plugin.info.name.clone()),
-                description: plugin.info.description.clone(),
-                id: plugin.info.id.clone(),
-                prefetch: plan.discovery_map(),
-                usage_requirements: None,
-            };
-            descriptor
-                .validate()
-                .map_err(|e| SessionError::Descriptor {
-                    id: plugin.info.id.clone(),
-                    message: e.to_string(),
-                })?;
-            services.push(descriptor);
-            plans.push(plan);
+        for (index, plugin) in plugins.iter().enumerate() {
+            for (hook, id) in services_of(&plugin.info.id, &plugin.info.hooks) {
+                let plan =
+                    derive_prefetch(&convert::data_needs(&plugin.info.data_needs), &prefetch);
+                let descriptor = ServiceDescriptor {
+                    hook,
+                    title: Some(plugin.info.name.clone()),
+                    description: plugin.info.description.clone(),
+                    id,
+                    prefetch: plan.discovery_map(),
+                    usage_requirements: None,
+                };
+                descriptor
+                    .validate()
+                    .map_err(|e| SessionError::Descriptor {
+                        id: plugin.info.id.clone(),
+                        message: e.to_string(),
+                    })?;
+                descriptors.push(descriptor);
+                services.push(Service {
+                    plugin: index,
+                    hook,
+                    plan,
+                });
+            }
         }
         let (key, key_source) = match &options.key_file {
             Some(path) => (
@@ -221,8 +255,10 @@ impl Session {
         Ok(Session {
             sandbox,
             plugins,
-            discovery: DiscoveryResponse { services },
-            plans,
+            discovery: DiscoveryResponse {
+                services: descriptors,
+            },
+            services,
             ingest: IngestOptions {
                 terminology: Arc::new(terminology),
                 allow_identifiers: spec.allow_identifiers,
@@ -247,8 +283,8 @@ impl Session {
 
     /// The index of the service `id`, and its prefetch plan.
     pub fn service(&self, id: &str) -> Option<(usize, &PrefetchPlan)> {
-        let index = self.plugins.iter().position(|p| p.info.id == id)?;
-        Some((index, &self.plans[index]))
+        let index = self.discovery.services.iter().position(|s| s.id == id)?;
+        Some((index, &self.services[index].plan))
     }
 
     pub fn plugins(&self) -> &[Plugin] {
@@ -270,16 +306,21 @@ impl Session {
     }
 
     /// One checked call of service `index`: `patient_id` is `context.patientId`, `prefetch`
-    /// what [`PrefetchPlan::check`] returned (declared keys only). The prefetched Patient is
-    /// reduced to [`convert::PATIENT_FIELDS`] and any other Patient resource is dropped
-    /// before ingest; the record key is the keyed pseudonym of `patient_id`.
+    /// what [`PrefetchPlan::check`] returned (declared keys only), `draft_orders` the
+    /// context's `draftOrders` Bundle of an order hook. The prefetched Patient is reduced to
+    /// [`convert::PATIENT_FIELDS`] and any other Patient resource is dropped before ingest;
+    /// the record key is the keyed pseudonym of `patient_id`. Draft orders are read by the
+    /// same ingest, as the medications of a record of their own, and reach the plugin as the
+    /// WIT's `order-sign` hook.
     pub fn evaluate(
         &self,
         index: usize,
         patient_id: &str,
         prefetch: &BTreeMap<String, Option<Value>>,
+        draft_orders: Option<&Value>,
     ) -> Result<Answer, CallError> {
-        let plugin = &self.plugins[index];
+        let service = &self.services[index];
+        let plugin = &self.plugins[service.plugin];
         let patient = prefetch
             .get("patient")
             .and_then(Option::as_ref)
@@ -309,14 +350,21 @@ impl Session {
         }
         let date = today();
         let record_key = self.key.patient_pseudonym(patient_id);
-        let (record, _stats) = record_from_resources(
-            &resources,
-            &record_key,
-            "prefetch",
-            date,
-            self.ingest.clone(),
-        );
-        let record = record.map_err(|e| CallError::Record(e.message))?;
+        let read = |resources: &[(Option<&str>, &Value)], source: &str| {
+            record_from_resources(resources, &record_key, source, date, self.ingest.clone())
+                .0
+                .map_err(|e| CallError::Record(e.message))
+        };
+        let record = read(&resources, "prefetch")?;
+        let hook = match (service.hook, draft_orders) {
+            (Hook::PatientView, _) | (_, None) => wit::Hook::PatientView,
+            (Hook::OrderSign | Hook::OrderSelect, Some(bundle)) => {
+                let orders: Vec<(Option<&str>, &Value)> = (patient.iter().map(|p| (None, p)))
+                    .chain(draft_medication_requests(bundle))
+                    .collect();
+                wit::Hook::OrderSign(read(&orders, "draftOrders")?.patient.medications)
+            }
+        };
         let ctx = EvaluationContext {
             evaluation_date: date,
             seed: self.seed,
@@ -328,6 +376,7 @@ impl Session {
             std::slice::from_ref(plugin),
             seq,
             Ok(record),
+            &hook,
             &ctx,
         );
         let Some(evaluation) = outcome.evaluations.into_iter().next() else {
@@ -395,7 +444,7 @@ impl Session {
         index: usize,
         request: &FeedbackRequest,
     ) -> Result<Vec<FeedbackOutcome>, FeedbackError> {
-        let service = &self.plugins[index].info.id;
+        let service = &self.discovery.services[index].id;
         let found: Vec<(IssuedCard, Vec<usize>)> = {
             let issued = self.issued.lock().unwrap_or_else(|e| e.into_inner());
             let mut found = Vec::with_capacity(request.feedback.len());
@@ -448,6 +497,17 @@ impl Session {
 
 /// The feedback log's file name, beside the decision log.
 pub const FEEDBACK_FILE: &str = "feedback.jsonl";
+
+/// The `MedicationRequest`s of a `draftOrders` Bundle (other orders, such as a
+/// `ServiceRequest`, have no place in the WIT's `order-sign` hook, which carries medications).
+fn draft_medication_requests(bundle: &Value) -> impl Iterator<Item = (Option<&str>, &Value)> {
+    let entries = bundle.get("entry").and_then(Value::as_array);
+    entries.into_iter().flatten().filter_map(|entry| {
+        let resource = entry.get("resource")?;
+        (resource.get("resourceType").and_then(Value::as_str) == Some("MedicationRequest"))
+            .then(|| (entry.get("fullUrl").and_then(Value::as_str), resource))
+    })
+}
 
 fn is_patient(resource: &Value) -> bool {
     resource.get("resourceType").and_then(Value::as_str) == Some("Patient")

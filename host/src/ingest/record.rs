@@ -8,8 +8,8 @@ use serde::Serialize;
 
 use super::units::Withheld;
 use crate::wit::{
-    Allergy, CodeFilter, CodeSystem, Coding, Condition, DataNeed, Medication, Observation, Patient,
-    Section,
+    Allergy, CodeFilter, CodeSystem, Coding, Condition, DataNeed, Hook, Medication, Observation,
+    Patient, Section,
 };
 
 /// Where a record (or a problem with one) was read from: a file, and the entry of a Bundle
@@ -159,6 +159,16 @@ pub fn minimise(patient: &Patient, needs: &[DataNeed]) -> Patient {
         observations: select(&patient.observations, needs, Section::Observations),
         medications: select(&patient.medications, needs, Section::Medications),
         allergies: select(&patient.allergies, needs, Section::Allergies),
+    }
+}
+
+/// The hook as a plugin may see it: the draft orders of `order-sign` cut down to the
+/// declared medication needs, like the record's own medications (a draft order outside them
+/// is not the plugin's business any more than a current prescription would be).
+pub fn minimise_hook(hook: &Hook, needs: &[DataNeed]) -> Hook {
+    match hook {
+        Hook::PatientView => Hook::PatientView,
+        Hook::OrderSign(drafts) => Hook::OrderSign(select(drafts, needs, Section::Medications)),
     }
 }
 

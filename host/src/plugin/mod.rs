@@ -15,7 +15,7 @@ use wasmtime::component::{Component, types::ComponentItem};
 use wasmtime::{Store, Trap};
 
 use crate::digest::sha256_hex;
-use crate::ingest::record::{Record, minimise};
+use crate::ingest::record::{Record, minimise, minimise_hook};
 use crate::package::manifest::{LoadedManifest, ManifestError, PluginSource};
 use crate::package::signing::{PluginSignature, SignatureStatus, TrustPolicy};
 use crate::plugin::cache::{ArtifactCache, Obtained};
@@ -279,11 +279,23 @@ impl Plugin {
         })
     }
 
-    /// Evaluates this plugin on one record in a fresh instance. Never panics; every way the
-    /// plugin can fail becomes a [`Failure`] in the outcome.
+    /// Evaluates this plugin on one record in a fresh instance, at `patient-view`. Never
+    /// panics; every way the plugin can fail becomes a [`Failure`] in the outcome.
     pub fn evaluate(&self, sandbox: &Sandbox, record: &Record, ctx: &EvaluationContext) -> Outcome {
+        self.evaluate_hook(sandbox, record, &Hook::PatientView, ctx)
+    }
+
+    /// [`Plugin::evaluate`] at a given hook: the record and the hook's draft orders are both
+    /// minimised to the plugin's declared needs.
+    pub fn evaluate_hook(
+        &self,
+        sandbox: &Sandbox,
+        record: &Record,
+        hook: &Hook,
+        ctx: &EvaluationContext,
+    ) -> Outcome {
         let request = Request {
-            hook: Hook::PatientView,
+            hook: minimise_hook(hook, &self.info.data_needs),
             patient: minimise(&record.patient, &self.info.data_needs),
         };
         let setup = self.store_setup(ctx, &record.key);
@@ -689,7 +701,7 @@ impl fmt::Display for Cause {
 }
 
 /// Why an evaluation produced no cards. `cause()` is a stable name for summaries.
-#[derive(Clone, Debug, PartialEq, Serialize, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, thiserror::Error)]
 #[serde(tag = "cause", rename_all = "kebab-case")]
 pub enum Failure {
     #[error("the plugin reported an error ({kind}): {detail}")]

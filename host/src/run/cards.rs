@@ -1,9 +1,9 @@
 //! Cards as CDS Hooks JSON writes them: the shape of `results.jsonl`, the decision log and
 //! (later) a CDS Hooks response.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::wit::Card;
+use crate::wit::{Action, ActionKind, Card, CodeSystem, Coding, Indicator, Source, Suggestion};
 
 /// A card as CDS Hooks writes it (optional fields omitted, never null).
 #[derive(Debug, Serialize)]
@@ -48,9 +48,17 @@ pub struct CdsAction<'a> {
     pub description: &'a str,
 }
 
+/// An action type as CDS Hooks names it.
+fn action_kind(kind: ActionKind) -> &'static str {
+    match kind {
+        ActionKind::Create => "create",
+        ActionKind::Update => "update",
+        ActionKind::Delete => "delete",
+    }
+}
+
 impl<'a> From<&'a Card> for CdsCard<'a> {
     fn from(card: &'a Card) -> Self {
-        use crate::wit::ActionKind;
         CdsCard {
             summary: &card.summary,
             detail: card.detail.as_deref(),
@@ -73,16 +81,102 @@ impl<'a> From<&'a Card> for CdsCard<'a> {
                         .actions
                         .iter()
                         .map(|a| CdsAction {
-                            kind: match a.kind {
-                                ActionKind::Create => "create",
-                                ActionKind::Update => "update",
-                                ActionKind::Delete => "delete",
-                            },
+                            kind: action_kind(a.kind),
                             description: &a.description,
                         })
                         .collect(),
                 })
                 .collect(),
         }
+    }
+}
+
+/// A card as [`CdsCard`] wrote it, read back (a session's decision log judged as a trial).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoggedCard {
+    summary: String,
+    #[serde(default)]
+    detail: Option<String>,
+    indicator: String,
+    source: LoggedSource,
+    #[serde(default)]
+    suggestions: Vec<LoggedSuggestion>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LoggedSource {
+    label: String,
+    #[serde(default)]
+    url: Option<String>,
+    #[serde(default)]
+    topic: Option<LoggedCoding>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LoggedCoding {
+    system: String,
+    code: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LoggedSuggestion {
+    label: String,
+    is_recommended: bool,
+    actions: Vec<LoggedAction>,
+}
+
+#[derive(Debug, Deserialize)]
+struct LoggedAction {
+    #[serde(rename = "type")]
+    kind: String,
+    description: String,
+}
+
+impl TryFrom<LoggedCard> for Card {
+    /// What is not a card [`CdsCard`] writes.
+    type Error = String;
+
+    fn try_from(card: LoggedCard) -> Result<Card, String> {
+        let indicator = [Indicator::Info, Indicator::Warning, Indicator::Critical]
+            .into_iter()
+            .find(|i| i.as_str() == card.indicator)
+            .ok_or_else(|| format!("unknown indicator {:?}", card.indicator))?;
+        let kind = |name: &str| {
+            [ActionKind::Create, ActionKind::Update, ActionKind::Delete]
+                .into_iter()
+                .find(|k| action_kind(*k) == name)
+                .ok_or_else(|| format!("unknown action type {name:?}"))
+        };
+        let mut suggestions = Vec::with_capacity(card.suggestions.len());
+        for s in card.suggestions {
+            let mut actions = Vec::with_capacity(s.actions.len());
+            for a in s.actions {
+                actions.push(Action {
+                    kind: kind(&a.kind)?,
+                    description: a.description,
+                });
+            }
+            suggestions.push(Suggestion {
+                label: s.label,
+                is_recommended: s.is_recommended,
+                actions,
+            });
+        }
+        Ok(Card {
+            summary: card.summary,
+            detail: card.detail,
+            indicator,
+            source: Source {
+                label: card.source.label,
+                url: card.source.url,
+                topic: card.source.topic.map(|t| Coding {
+                    system: CodeSystem::from_uri(&t.system),
+                    code: t.code,
+                }),
+            },
+            suggestions,
+        })
     }
 }

@@ -184,6 +184,27 @@ pub fn output_json(result: &Result<Vec<Card>, Failure>) -> (Box<RawValue>, Strin
     (raw, sha256)
 }
 
+/// An output as [`output_json`] logged it, read back: the cards, or the failure.
+pub fn read_output(raw: &RawValue) -> Result<Result<Vec<Card>, Failure>, String> {
+    #[derive(Deserialize)]
+    struct Logged {
+        status: Status,
+        #[serde(default)]
+        cards: Option<Vec<crate::run::cards::LoggedCard>>,
+        #[serde(default)]
+        error: Option<Failure>,
+    }
+    let logged: Logged = serde_json::from_str(raw.get()).map_err(|e| e.to_string())?;
+    match (logged.status, logged.cards, logged.error) {
+        (Status::Ok, Some(cards), None) => Ok(Ok(cards
+            .into_iter()
+            .map(Card::try_from)
+            .collect::<Result<_, _>>()?)),
+        (Status::Error, None, Some(error)) => Ok(Err(error)),
+        _ => Err("an output is either `ok` with cards or `error` with its failure".into()),
+    }
+}
+
 /// SHA-256 of a request as JSON.
 pub fn input_sha256(request: &Request) -> String {
     sha256_hex(&serde_json::to_vec(request).expect("a request serialises"))
@@ -430,6 +451,48 @@ pub fn read(path: &Path) -> Result<Vec<LoggedDecision>, DecisionLogError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_output_reads_back_as_it_was_logged() {
+        use crate::wit::{Action, ActionKind, CodeSystem, Coding, Indicator, Source, Suggestion};
+        let card = Card {
+            summary: "Metformin at eGFR 25".into(),
+            detail: Some("**why**".into()),
+            indicator: Indicator::Critical,
+            source: Source {
+                label: "NHG".into(),
+                url: Some("https://richtlijnen.nhg.org".into()),
+                topic: Some(Coding {
+                    system: CodeSystem::Other("urn:livelab:topic".into()),
+                    code: "metformin-egfr".into(),
+                }),
+            },
+            suggestions: vec![Suggestion {
+                label: "Stop".into(),
+                is_recommended: true,
+                actions: vec![Action {
+                    kind: ActionKind::Delete,
+                    description: "Stop metformin".into(),
+                }],
+            }],
+        };
+        let plain = Card {
+            detail: None,
+            indicator: Indicator::Info,
+            suggestions: Vec::new(),
+            ..card.clone()
+        };
+        let failure = Failure::Trap {
+            trap: "unreachable".into(),
+            panic: Some("boom".into()),
+        };
+        for result in [Ok(vec![card, plain]), Ok(vec![]), Err(failure)] {
+            let (raw, _) = output_json(&result);
+            assert_eq!(read_output(&raw), Ok(result), "{}", raw.get());
+        }
+        let odd = RawValue::from_string(r#"{"status":"ok","cards":[{"summary":"s","indicator":"loud","source":{"label":"l"}}]}"#.into()).unwrap();
+        assert_eq!(read_output(&odd), Err("unknown indicator \"loud\"".into()));
+    }
 
     fn read_text(text: &str) -> Result<Vec<LoggedDecision>, DecisionLogError> {
         let dir = tempfile::tempdir().unwrap();

@@ -27,7 +27,7 @@ use crate::ingest::terminology::MapInfo;
 use crate::ingest::{IngestStats, RecordError};
 use crate::plugin::{Cause, EvaluationContext, Failure, Fuel, Plugin};
 use crate::sandbox::Sandbox;
-use crate::wit::Indicator;
+use crate::wit::{Hook, Indicator};
 
 /// Why the counts of two shards cannot be added up (they ran different plugins or trials).
 #[derive(Debug, thiserror::Error)]
@@ -99,7 +99,8 @@ where
                     let seq = source.1;
                     source.1 += 1;
                     drop(source);
-                    let outcome = evaluate_record(sandbox, plugins, seq, item, ctx);
+                    let outcome =
+                        evaluate_record(sandbox, plugins, seq, item, &Hook::PatientView, ctx);
                     if tx.send(outcome).is_err() {
                         break;
                     }
@@ -142,12 +143,14 @@ pub const AHEAD_PER_WORKER: usize = 4;
 
 /// One record through every plugin, each in a fresh instance: what [`run`] does for each
 /// record, for a caller that has one record at a time (a CDS Hooks service answering a
-/// request). `seq` is the record's position in the caller's own order.
+/// request, at the hook it was called for; a batch run is `patient-view`). `seq` is the
+/// record's position in the caller's own order.
 pub fn evaluate_record(
     sandbox: &Sandbox,
     plugins: &[Plugin],
     seq: u64,
     item: Result<Record, RecordError>,
+    hook: &Hook,
     ctx: &EvaluationContext,
 ) -> RecordOutcome {
     match item {
@@ -160,7 +163,7 @@ pub fn evaluate_record(
             }),
             evaluations: plugins
                 .iter()
-                .map(|plugin| plugin.evaluate(sandbox, &record, ctx))
+                .map(|plugin| plugin.evaluate_hook(sandbox, &record, hook, ctx))
                 .collect(),
             coverage: plugins
                 .iter()

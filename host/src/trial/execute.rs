@@ -205,7 +205,7 @@ pub struct WriteFailure {
 }
 
 impl WriteFailure {
-    fn stopped_after(self, completed: u64) -> ExecuteError {
+    pub fn stopped_after(self, completed: u64) -> ExecuteError {
         ExecuteError::Write {
             path: self.path,
             completed,

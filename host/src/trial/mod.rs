@@ -8,6 +8,7 @@
 
 pub mod effectiveness;
 pub mod execute;
+pub mod live;
 pub mod run;
 pub mod stats;
 
@@ -272,6 +273,9 @@ pub struct TrialSummary {
     pub run: crate::run::RunSummary,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effectiveness: Option<effectiveness::Effectiveness>,
+    /// A live trial's session: what its decision log held and the clinicians' feedback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live: Option<live::LiveSummary>,
 }
 
 /// What one shard wrote for `livelab merge`: its summary, and the counts the summary was

@@ -220,6 +220,7 @@ pub fn run_trial(
             .effectiveness
             .as_ref()
             .map(EffectivenessCounts::report),
+        live: None,
     };
     if let Some(shard) = options.shard {
         let state = ShardState {
@@ -357,6 +358,7 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<TrialSummary, TrialRu
         trial: info,
         run: merged_run,
         effectiveness: effectiveness.as_ref().map(EffectivenessCounts::report),
+        live: None,
     };
     std::fs::create_dir_all(out).map_err(|source| TrialRunError::Write {
         path: out.to_owned(),
