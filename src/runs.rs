@@ -197,6 +197,11 @@ fn shown(text: &str) -> std::borrow::Cow<'_, str> {
     escape_hidden(text)
 }
 
+/// The first 12 characters of a hash, as a stored run holds it (which may be anything).
+fn short_hash(hash: &str) -> String {
+    escape_hidden(&hash.chars().take(12).collect::<String>()).into_owned()
+}
+
 fn runs_table(runs: &[RunRow]) -> String {
     let mut out = String::new();
     if runs.is_empty() {
@@ -265,7 +270,7 @@ fn diff_text(d: &RunDiff) -> String {
         format!(
             "{} {} ({})",
             shown(&p.version),
-            &p.sha256[..p.sha256.len().min(12)],
+            short_hash(&p.sha256),
             p.signature.as_str()
         )
     });
@@ -360,7 +365,7 @@ fn drift_text(judged: &[SeriesDrift]) -> String {
             shown(&k.region),
             shown(&k.plugin),
             shown(&s.version),
-            &k.sha256[..k.sha256.len().min(12)],
+            short_hash(&k.sha256),
             shown(&k.topic)
         )
         .unwrap();

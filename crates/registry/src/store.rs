@@ -858,3 +858,19 @@ impl Rows {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The dashboard calls the registry from axum handlers, whose futures must be `Send`:
+    /// this does not compile if one of the registry's futures is not.
+    #[allow(dead_code)]
+    fn futures_are_send(registry: &Registry, run: &NewRun<'_>) {
+        fn send<T: Send>(_: T) {}
+        send(registry.record(run));
+        send(registry.list(&RunFilter::default()));
+        send(registry.run(RunId(1)));
+        send(registry.series(&SeriesFilter::default()));
+    }
+}
