@@ -16,9 +16,10 @@ use serde::{Deserialize, Serialize};
 #[serde(transparent)]
 pub struct RunId(pub i64);
 
+/// The number, honouring a table's width and alignment.
 impl fmt::Display for RunId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
+        fmt::Display::fmt(&self.0, f)
     }
 }
 
@@ -179,4 +180,14 @@ pub struct SeriesPoint {
     /// The run's records by subgroup.
     #[serde(with = "subgroup_keys")]
     pub case_mix: BTreeMap<Subgroup, u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunId;
+
+    #[test]
+    fn a_run_id_fills_a_column() {
+        assert_eq!(format!("[{:>5}]", RunId(42)), "[   42]");
+    }
 }
