@@ -16,6 +16,7 @@ use livelab_host::trial::{TRIAL_SUMMARY_SCHEMA, Trial, TrialSummary};
 use livelab_serve::FEEDBACK_FILE;
 
 use crate::args::CacheArgs;
+use crate::runs::{RegisterArgs, register};
 use crate::terminal::{progress, table, verdict};
 use crate::{artifacts, report};
 
@@ -47,6 +48,8 @@ pub struct TrialArgs {
     feedback: Option<PathBuf>,
     #[command(flatten)]
     cache: CacheArgs,
+    #[command(flatten)]
+    registry: RegisterArgs,
 }
 
 #[derive(Args)]
@@ -57,6 +60,8 @@ pub struct MergeArgs {
     /// Where the merged summary.json, results.csv, results.jsonl and report.html go.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    #[command(flatten)]
+    registry: RegisterArgs,
 }
 
 pub fn load_trial(file: Option<&Path>) -> anyhow::Result<Trial> {
@@ -105,6 +110,10 @@ pub fn trial(args: TrialArgs) -> anyhow::Result<ExitCode> {
             ""
         }
     );
+    // A shard is one slice of a run: `merge` registers the whole.
+    if args.shard.is_none() {
+        register(&args.registry, &run.summary, &run.out)?;
+    }
     Ok(verdict::run_status(&run.summary.run, args.shard.is_none()))
 }
 
@@ -156,6 +165,7 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
         args.shards.len(),
         args.out.display()
     );
+    register(&args.registry, &summary, &args.out)?;
     Ok(verdict::run_status(&summary.run, true))
 }
 
