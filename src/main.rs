@@ -6,6 +6,7 @@ mod artifacts;
 mod author;
 mod replay;
 mod report;
+mod runs;
 mod serve;
 mod supply;
 mod terminal;
@@ -49,6 +50,9 @@ enum Command {
     Trial(trials::TrialArgs),
     /// Combine the outputs of `trial --shard i/N` runs into one summary and report.
     Merge(trials::MergeArgs),
+    /// The run registry: list the runs every trial and merge recorded (with filters),
+    /// compare two (`runs diff A B`), or watch each plugin for drift (`runs drift`).
+    Runs(runs::RunsArgs),
     /// Render report.html again from a trial's summary.json (e.g. one kept from an earlier
     /// run, or copied from another machine).
     Report(trials::ReportArgs),
@@ -315,6 +319,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Trial(args) => trials::trial(args),
         Command::Merge(args) => trials::merge(args),
         Command::Report(args) => trials::report(args),
+        Command::Runs(args) => runs::runs(args),
         Command::Serve(args) => serve::serve_trial(*args),
         Command::Run(args) => run_plugins(*args),
         Command::Generate(args) => generate(args),

@@ -1990,6 +1990,7 @@ mod tests {
                 host_peak_rss_bytes: None,
                 evaluations_per_second: 2.0,
                 plugins: vec![plugin],
+                case_mix: Default::default(),
             },
             effectiveness: None,
         }

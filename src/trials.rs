@@ -13,6 +13,7 @@ use livelab_host::trial::run::{TrialOptions, merge as merge_shards, run_trial};
 use livelab_host::trial::{TRIAL_SUMMARY_SCHEMA, Trial, TrialSummary};
 
 use crate::args::CacheArgs;
+use crate::runs::{RegisterArgs, register};
 use crate::terminal::{progress, table, verdict};
 use crate::{artifacts, report};
 
@@ -36,6 +37,8 @@ pub struct TrialArgs {
     jobs: Option<usize>,
     #[command(flatten)]
     cache: CacheArgs,
+    #[command(flatten)]
+    registry: RegisterArgs,
 }
 
 #[derive(Args)]
@@ -46,6 +49,8 @@ pub struct MergeArgs {
     /// Where the merged summary.json, results.csv, results.jsonl and report.html go.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    #[command(flatten)]
+    registry: RegisterArgs,
 }
 
 pub fn load_trial(file: Option<&Path>) -> anyhow::Result<Trial> {
@@ -91,6 +96,10 @@ pub fn trial(args: TrialArgs) -> anyhow::Result<ExitCode> {
             ""
         }
     );
+    // A shard is one slice of a run: `merge` registers the whole.
+    if args.shard.is_none() {
+        register(&args.registry, &run.summary, &run.out)?;
+    }
     Ok(verdict::run_status(&run.summary.run, args.shard.is_none()))
 }
 
@@ -103,6 +112,7 @@ pub fn merge(args: MergeArgs) -> anyhow::Result<ExitCode> {
         args.shards.len(),
         args.out.display()
     );
+    register(&args.registry, &summary, &args.out)?;
     Ok(verdict::run_status(&summary.run, true))
 }
 

@@ -18,6 +18,7 @@ mod languages;
 mod layout;
 mod library;
 mod minimisation;
+mod registry;
 mod report;
 mod sample_run;
 mod sandbox;

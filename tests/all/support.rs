@@ -13,7 +13,8 @@ pub const SAMPLE_RECORDS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sample-re
 /// The date the sample cohort is current on (its cohort.json `as_of`).
 pub const SAMPLE_DATE: &str = "2026-11-01";
 
-/// Runs `livelab ARGS` with a private artifact cache (tests must not depend on `~/.cache`).
+/// Runs `livelab ARGS` with a private artifact cache and run registry (tests must not depend
+/// on `~/.cache`, nor fill the registry in `~/.local/share`).
 pub fn livelab(args: &[&str]) -> Output {
     livelab_in(Path::new("."), args)
 }
@@ -23,11 +24,20 @@ pub fn livelab_in(dir: &Path, args: &[&str]) -> Output {
         .args(args)
         .current_dir(dir)
         .env("LIVELAB_CACHE_DIR", cache_dir())
+        .env("LIVELAB_REGISTRY", test_registry())
         .output()
         .expect("running the livelab binary")
 }
 
-fn cache_dir() -> PathBuf {
+/// The registry every test's `livelab trial` and `merge` records in, unless it names one.
+pub fn test_registry() -> String {
+    format!(
+        "sqlite://{}/livelab-registry.sqlite",
+        env!("CARGO_TARGET_TMPDIR")
+    )
+}
+
+pub fn cache_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("livelab-cache")
 }
 
@@ -362,6 +372,7 @@ pub fn livelab_watched(
     let mut child = Command::new(env!("CARGO_BIN_EXE_livelab"))
         .args(args)
         .env("LIVELAB_CACHE_DIR", cache_dir())
+        .env("LIVELAB_REGISTRY", test_registry())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -305,6 +305,8 @@ pub struct SummaryBuilder {
     records_read: u64,
     record_errors: Vec<RecordErrorSummary>,
     plugins: Vec<PluginTally>,
+    #[serde(default, with = "outcome::subgroup_keys")]
+    case_mix: BTreeMap<outcome::Subgroup, u64>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -563,6 +565,11 @@ pub struct RunSummary {
     /// All evaluations of the run divided by its wall time.
     pub evaluations_per_second: f64,
     pub plugins: Vec<PluginSummary>,
+    /// The records read, by subgroup (`sex=female`, `age=40-64`, `coding=dutch`): the
+    /// export's case mix, which a drift watch compares between runs. Absent in summaries
+    /// written before it was kept.
+    #[serde(default, with = "outcome::subgroup_keys")]
+    pub case_mix: BTreeMap<outcome::Subgroup, u64>,
 }
 
 impl RunSummary {
@@ -622,6 +629,7 @@ impl SummaryBuilder {
                     coverage: CoverageSummary::default(),
                 })
                 .collect(),
+            case_mix: BTreeMap::new(),
         }
     }
 
@@ -640,6 +648,9 @@ impl SummaryBuilder {
             )));
         }
         self.records_read += other.records_read;
+        for (group, n) in other.case_mix {
+            *self.case_mix.entry(group).or_default() += n;
+        }
         self.record_errors.extend(other.record_errors);
         self.record_errors
             .sort_by(|a, b| (&a.source, &a.record).cmp(&(&b.source, &b.record)));
@@ -681,6 +692,11 @@ impl SummaryBuilder {
                 message: error.message.clone(),
             });
             return;
+        }
+        if let Some(profile) = &outcome.profile {
+            for group in profile.subgroups() {
+                *self.case_mix.entry(group).or_default() += 1;
+            }
         }
         for (tally, coverage) in self.plugins.iter_mut().zip(&outcome.coverage) {
             tally.coverage.add(coverage);
@@ -780,6 +796,7 @@ impl SummaryBuilder {
                     }
                 })
                 .collect(),
+            case_mix: self.case_mix,
         }
     }
 }
