@@ -4,6 +4,7 @@
 mod args;
 mod artifacts;
 mod author;
+mod dashboard;
 mod replay;
 mod report;
 mod runs;
@@ -53,6 +54,10 @@ enum Command {
     /// The run registry: list the runs every trial and merge recorded (with filters),
     /// compare two (`runs diff A B`), or watch each plugin for drift (`runs drift`).
     Runs(runs::RunsArgs),
+    /// The run registry as web pages: runs with filters, one run, two runs side by side
+    /// (only the differences), a plugin's measures over time and the drift watch. Prints
+    /// the address it listens on.
+    Dashboard(dashboard::DashboardArgs),
     /// Render report.html again from a trial's summary.json (e.g. one kept from an earlier
     /// run, or copied from another machine).
     Report(trials::ReportArgs),
@@ -320,6 +325,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Merge(args) => trials::merge(args),
         Command::Report(args) => trials::report(args),
         Command::Runs(args) => runs::runs(args),
+        Command::Dashboard(args) => dashboard::dashboard(args),
         Command::Serve(args) => serve::serve_trial(*args),
         Command::Run(args) => run_plugins(*args),
         Command::Generate(args) => generate(args),
