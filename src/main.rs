@@ -4,6 +4,7 @@
 mod args;
 mod artifacts;
 mod author;
+mod dashboard;
 mod replay;
 mod report;
 mod runs;
@@ -53,6 +54,10 @@ enum Command {
     /// The run registry: list the runs every trial and merge recorded (with filters),
     /// compare two (`runs diff A B`), or watch each plugin for drift (`runs drift`).
     Runs(runs::RunsArgs),
+    /// The run registry as web pages: runs with filters, one run, two runs side by side
+    /// (only the differences), a plugin's measures over time and the drift watch. Prints
+    /// the address it listens on.
+    Dashboard(dashboard::DashboardArgs),
     /// Render report.html again from a trial's summary.json (e.g. one kept from an earlier
     /// run, or copied from another machine).
     Report(trials::ReportArgs),
@@ -267,6 +272,22 @@ struct GenerateArgs {
     /// encounters, claims, reports, ... (~200–400 KB per patient; the ingest benchmark's input).
     #[arg(long, default_value = "plain", value_parser = livelab_cohort::CohortShape::NAMES)]
     shape: String,
+    /// Write N monthly exports of one region instead of one cohort: DIR/export-01, ...
+    /// (the first current on --as-of, each a month later, each a fresh draw), and beside each
+    /// a trial file of the sample plugins (DIR/export-01.toml).
+    #[arg(long, value_name = "N")]
+    series: Option<usize>,
+    /// With --series: what drifts from export FROM on (1-based; default the middle export):
+    /// prevalence, coding, egfr-unit, egfr-code or age (docs/TRIALS.md, "Drifting series").
+    #[arg(long, value_name = "KIND[:FROM]", requires = "series")]
+    drift: Option<String>,
+    /// With --series: the region the trial files name.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "Driftregio (synthetic series)"
+    )]
+    region: String,
 }
 
 #[derive(Args)]
@@ -304,6 +325,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Merge(args) => trials::merge(args),
         Command::Report(args) => trials::report(args),
         Command::Runs(args) => runs::runs(args),
+        Command::Dashboard(args) => dashboard::dashboard(args),
         Command::Serve(args) => serve::serve_trial(*args),
         Command::Run(args) => run_plugins(*args),
         Command::Generate(args) => generate(args),
@@ -408,6 +430,15 @@ fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
         shape: CohortShape::from_name(&args.shape)?,
         mix: CohortMix::from_name(&args.mix)?,
     };
+    if let Some(exports) = args.series {
+        return generate_series(
+            spec,
+            exports,
+            args.drift.as_deref(),
+            &args.region,
+            &args.out,
+        );
+    }
     let summary = livelab_cohort::write_cohort(&spec, &args.out)?;
     let resources: u64 = summary.resources_by_type.values().sum();
     println!(
@@ -427,6 +458,86 @@ fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
             "  (enriched mix: alert rates and predictive values do not transfer to practice; \
              use --mix realistic for those)"
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `generate --series`: the exports, then one trial file per export beside it.
+fn generate_series(
+    cohort: CohortSpec,
+    exports: usize,
+    drift: Option<&str>,
+    region: &str,
+    out: &std::path::Path,
+) -> anyhow::Result<ExitCode> {
+    use livelab_cohort::{Drift, SeriesSpec, TOPICS};
+    use livelab_host::trial::{TrialFile, TrialPlugin};
+    let drift = drift.map(|d| Drift::parse(d, exports)).transpose()?;
+    let spec = SeriesSpec {
+        cohort,
+        exports,
+        drift,
+    };
+    let series = livelab_cohort::write_series(&spec, out)
+        .with_context(|| format!("writing a series of {exports} exports to {}", out.display()))?;
+    for export in &series.exports {
+        let drift_note = match drift {
+            None => "a stable control series".to_string(),
+            Some(d) if export.drifting => {
+                format!("drift {} in force since export {}", d.kind.name(), d.from)
+            }
+            Some(d) => format!("drift {} from export {}", d.kind.name(), d.from),
+        };
+        let trial = TrialFile {
+            name: format!("Monthly export {}", export.as_of.strftime("%Y-%m")),
+            region: region.to_string(),
+            description: Some(format!(
+                "Export {} of {exports} of a generated series (seed {}, {}; {drift_note}).",
+                export.number,
+                spec.cohort.seed,
+                spec.cohort.mix.name()
+            )),
+            evaluation_date: Some(export.as_of.to_string()),
+            seed: 0,
+            records: export.dir_name.clone().into(),
+            labels: Some(std::path::Path::new(&export.dir_name).join("labels.csv")),
+            output: None,
+            trust: None,
+            // The sample plugins are built on this machine: nobody signed them.
+            allow_unsigned: true,
+            allow_identifiers: false,
+            terminology: Vec::new(),
+            limits: LimitOverrides::default(),
+            decision_log: None,
+            plugins: TOPICS
+                .iter()
+                .map(|topic| TrialPlugin {
+                    path: format!("sample:{topic}"),
+                    sha256: None,
+                    topic: Some(topic.to_string()),
+                    alert_from: livelab_host::trial::AlertThreshold::Warning,
+                    limits: LimitOverrides::default(),
+                })
+                .collect(),
+            comparisons: Vec::new(),
+        };
+        let path = out.join(format!("{}.toml", export.dir_name));
+        let text = toml::to_string(&trial).context("writing a trial file as TOML")?;
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    let first = series.exports.first();
+    println!(
+        "wrote {} exports of {} patients ({} mix) to {}, from {} monthly, each with its trial file ({}/export-NN.toml)",
+        series.exports.len(),
+        spec.cohort.patients,
+        spec.cohort.mix.name(),
+        out.display(),
+        first.map(|e| e.as_of.to_string()).unwrap_or_default(),
+        out.display()
+    );
+    match drift {
+        Some(d) => println!("  drift: {} from export {} on", d.kind.name(), d.from),
+        None => println!("  no drift: a stable control series"),
     }
     Ok(ExitCode::SUCCESS)
 }

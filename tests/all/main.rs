@@ -5,10 +5,12 @@
 //! Golden files live in `tests/expected/`; run with `LIVELAB_BLESS=1` to rewrite them after
 //! an intended change, then review the diff.
 
+mod browser;
 mod support;
 
 mod anonymise;
 mod authoring;
+mod dashboard;
 mod determinism;
 mod export_recovery;
 mod hostile;

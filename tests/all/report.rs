@@ -2,14 +2,10 @@
 //! section and the figures of its summary.json, escapes what plugins and data say, and
 //! fetches nothing from the network.
 
-use std::io::Read as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crate::support::{SAMPLE_DATE, SAMPLE_RECORDS, assert_success, livelab, summary, temp_dir};
-
-const CHROMIUM: &str = "/usr/bin/chromium";
 
 const SECTIONS: [&str; 8] = [
     "trial",
@@ -81,7 +77,7 @@ candidate = "metformin-egfr-ema"
     no_network_fetches(&html);
 
     let started = Instant::now();
-    let dom = browser_dom(&out.join("report.html"));
+    let dom = crate::browser::dom(&format!("file://{}", out.join("report.html").display()));
     eprintln!(
         "headless Chromium built the report's DOM in {:?}",
         started.elapsed()
@@ -265,66 +261,6 @@ fn no_network_fetches(html: &str) {
         );
     }
     assert!(html.contains("Content-Security-Policy\" content=\"default-src 'none'"));
-}
-
-/// Loads `page` in headless Chromium and returns the DOM it built. Chromium is required:
-/// without it the test fails rather than passing unchecked.
-fn browser_dom(page: &Path) -> String {
-    assert!(
-        Path::new(CHROMIUM).exists(),
-        "{CHROMIUM} is missing: this test renders report.html in headless Chromium. \
-         Install it with `apt-get install chromium` (Debian/Ubuntu), then rerun."
-    );
-    let profile = temp_dir();
-    let mut child = Command::new(CHROMIUM)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", page.display()))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("starting chromium");
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let reader = std::thread::spawn(move || {
-        let mut dom = String::new();
-        stdout.read_to_string(&mut dom).map(|_| dom)
-    });
-    let errors = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for chromium") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("headless Chromium did not finish within 120 s");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let dom = reader.join().unwrap().expect("chromium's DOM is UTF-8");
-    let errors = errors.join().unwrap();
-    assert!(status.success(), "chromium failed ({status}):\n{errors}");
-    assert!(
-        dom.contains("</html>"),
-        "chromium printed no DOM:\n{errors}"
-    );
-    dom
 }
 
 fn copy_dir(from: &Path, to: &Path) {

@@ -287,6 +287,14 @@ pub const EGFR: Term = Term {
         "Glomerular filtration rate/1.73 sq M.predicted [Volume Rate/Area] in Serum or Plasma by Creatinine-based formula (MDRD)",
     )],
 };
+/// A laboratory's local code for an eGFR (CKD-EPI 2021), as a lab writes it before mapping a new
+/// equation to LOINC: no reader knows the system, which is why a series' `egfr-code` drift uses
+/// it. The same for Dutch- and US-coded patients.
+pub const LOCAL_LAB: &str = "urn:livelab:cohort:local-lab-code";
+pub const EGFR_LOCAL: Term = Term {
+    nl: &[c(LOCAL_LAB, "EGFR21", "eGFR CKD-EPI 2021")],
+    us: &[c(LOCAL_LAB, "EGFR21", "eGFR CKD-EPI 2021")],
+};
 /// HbA1c: Dutch in mmol/mol (IFCC, LOINC 59261-8 + NHG 2816 as `docs/CLINICAL_REFERENCE.md`
 /// lists it; which of NHG 2816/3266 is the IFCC one is unverified), US in % (LOINC 4548-4).
 pub const HBA1C: Term = Term {

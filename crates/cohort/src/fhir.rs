@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::codes::{self, Coding};
 use crate::patient::{
-    Category, Hms, LabTiming, MedForm, ObsKind, Patient, Performer, Value, Verification,
+    Category, Hms, LabKind, LabTiming, MedForm, ObsKind, Patient, Performer, Value, Verification,
 };
 use crate::spec::CohortShape;
 
@@ -911,7 +911,11 @@ pub fn render<'a>(p: &'a Patient, as_of: Date, style: RefStyle) -> Vec<Rendered<
                     }
                     LabTiming::IssuedOnly(at) => (None, None, Some(clock.date_time(day, at))),
                 };
-                let mut value_quantity = quantity((*value).into(), kind.unit(us));
+                let (unit, codings) = match kind {
+                    LabKind::Egfr => (p.egfr_report.unit(), p.egfr_report.codings(us)),
+                    _ => (kind.unit(us), kind.term().codings(us)),
+                };
+                let mut value_quantity = quantity((*value).into(), unit);
                 if *above_limit {
                     value_quantity.comparator = Some(">");
                 }
@@ -923,7 +927,7 @@ pub fn render<'a>(p: &'a Patient, as_of: Date, style: RefStyle) -> Vec<Rendered<
                         Category::Laboratory => &codes::CAT_LABORATORY,
                         Category::Survey => &codes::CAT_SURVEY,
                     })],
-                    code: cc(kind.term().codings(us)),
+                    code: cc(codings),
                     subject: subject(),
                     encounter: None,
                     effective_date_time,

@@ -8,7 +8,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 
-use crate::patient::{Gender, Patient};
+use crate::patient::{EgfrReport, Gender, Patient};
 use crate::scenario::{Builder, uuid};
 use crate::spec::{CohortMix, TOPIC_COUNT};
 
@@ -101,6 +101,7 @@ pub fn generate(seed: u64, index: u64, pseudonym: String, as_of: Date, mix: Coho
                 "no-risk-profile",
                 "no-phq9",
             ],
+            egfr_report: EgfrReport::Standard,
         },
         history_cap_days: 7000,
     };

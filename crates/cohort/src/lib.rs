@@ -34,7 +34,7 @@
 //! `generator` calls):
 //!
 //! ```text
-//! spec ← codes ← patient ← measure ← scenario ← enriched ← realistic ← guideline_topics ← generator ← fhir ← synthea ← write ← lib
+//! spec ← codes ← patient ← measure ← scenario ← enriched ← realistic ← guideline_topics ← generator ← drift ← fhir ← synthea ← write ← series ← lib
 //! ```
 //!
 //! - `spec`: [`CohortSpec`] and its parts, [`TOPICS`], [`CohortError`].
@@ -45,12 +45,16 @@
 //! - `generator`: one patient from (seed, index, as_of, mix), and the pseudonyms.
 //! - `fhir`: every FHIR resource written, and the plain rendering; `synthea`: the Synthea
 //!   shape's padding.
-//! - `write`: [`write_cohort`]. `lib` declares the modules and re-exports the public API.
+//! - `drift`: what a series' drift keeps and alters in one export.
+//! - `write`: [`write_cohort`]; `series`: [`write_series`], monthly exports of one region
+//!   with a drift from a chosen export on ([`SeriesSpec`], [`Drift`], [`DriftKind`]). `lib`
+//!   declares the modules and re-exports the public API.
 //!
 //! The tests' re-reader (`reread`, test-only) imports nothing from the crate: it reads the
 //! written JSON back with `serde_json::Value` and recomputes every label on its own.
 
 mod codes;
+mod drift;
 mod enriched;
 mod fhir;
 mod generator;
@@ -59,11 +63,16 @@ mod measure;
 mod patient;
 mod realistic;
 mod scenario;
+mod series;
 mod spec;
 mod synthea;
 mod write;
 
-pub use spec::{CohortError, CohortFormat, CohortMix, CohortShape, CohortSpec, TOPICS};
+pub use series::{SeriesExport, SeriesSummary, write_series};
+pub use spec::{
+    CohortError, CohortFormat, CohortMix, CohortShape, CohortSpec, Drift, DriftKind, SeriesSpec,
+    TOPICS,
+};
 pub use write::{CohortSummary, write_cohort};
 
 #[cfg(test)]

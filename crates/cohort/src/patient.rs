@@ -574,4 +574,41 @@ pub struct Patient {
     pub intended: [bool; TOPIC_COUNT],
     /// Which scenario each topic drew, for summaries and tests.
     pub scenario: [&'static str; TOPIC_COUNT],
+    /// How the patient's lab writes an eGFR: [`EgfrReport::Standard`] except in the exports of
+    /// a series after a lab drift (`drift.rs`).
+    pub egfr_report: EgfrReport,
+}
+
+/// How a lab writes an eGFR observation. The value is the same in every variant: only what
+/// the reader needs to recognise it changes, which is the point of a lab drift.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EgfrReport {
+    /// The Dutch or US codings of [`codes::EGFR`] in `mL/min/{1.73_m2}`.
+    #[default]
+    Standard,
+    /// The same codings in `mL/min`: a laboratory system that dropped the body-surface
+    /// normalisation from the unit. An absolute clearance is not an eGFR, so a reader that
+    /// checks units withholds it.
+    AbsoluteUnit,
+    /// Only a laboratory's local code ([`codes::EGFR_LOCAL`]): a lab that moved to a new
+    /// equation and coded it locally before mapping it to LOINC.
+    LocalCode,
+}
+
+impl EgfrReport {
+    /// The codings of an eGFR written this way for a US-coded (`us`) or Dutch-coded patient.
+    pub fn codings(self, us: bool) -> &'static [codes::Coding] {
+        match self {
+            EgfrReport::Standard | EgfrReport::AbsoluteUnit => codes::EGFR.codings(us),
+            EgfrReport::LocalCode => codes::EGFR_LOCAL.nl,
+        }
+    }
+
+    /// The UCUM unit of an eGFR written this way.
+    pub fn unit(self) -> &'static str {
+        match self {
+            EgfrReport::Standard | EgfrReport::LocalCode => LabKind::Egfr.unit(false),
+            EgfrReport::AbsoluteUnit => "mL/min",
+        }
+    }
 }

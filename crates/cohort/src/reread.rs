@@ -551,7 +551,7 @@ pub fn expected_shared_unit(code: &str, us: bool) -> Option<&'static str> {
 }
 
 /// Age in whole years with the host's rule (birth year, a 1 July birthday).
-fn age_of(rec: &Record, as_of: Date) -> i32 {
+pub fn age_of(rec: &Record, as_of: Date) -> i32 {
     i32::from(as_of.year()) - rec.birth_year - i32::from((as_of.month(), as_of.day()) < (7, 1))
 }
 

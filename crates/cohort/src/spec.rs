@@ -21,6 +21,8 @@ pub const TOPIC_COUNT: usize = 6;
 
 /// The cohort's manifest, written first (and the mark of a directory this generator wrote).
 pub const MANIFEST: &str = "cohort.json";
+/// A series' manifest, in the series directory beside its exports.
+pub const SERIES_MANIFEST: &str = "series.json";
 /// The reference labels: `record,topic,expected`.
 pub const LABELS: &str = "labels.csv";
 
@@ -128,6 +130,119 @@ impl CohortMix {
     }
 }
 
+/// A series of monthly exports of one region: export `k` (1-based) is a fresh draw of the
+/// region's list, current on `cohort.as_of` plus `k - 1` months, with a seed of its own derived
+/// from `cohort.seed`; from export `drift.from` on, the drift changes what is drawn or how it is
+/// written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeriesSpec {
+    /// Seed, patients per export, first export's date, format, shape and mix.
+    pub cohort: CohortSpec,
+    pub exports: usize,
+    /// `None`: a stable control series.
+    pub drift: Option<Drift>,
+}
+
+/// A drift and the export it starts at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Drift {
+    pub kind: DriftKind,
+    /// The first drifting export, 1-based (2 ≤ from ≤ exports: at least one export before it
+    /// to compare with).
+    pub from: usize,
+}
+
+impl Drift {
+    /// `KIND[:FROM]` for a series of `exports`; FROM defaults to the middle export
+    /// (`exports / 2 + 1`).
+    pub fn parse(text: &str, exports: usize) -> Result<Self, CohortError> {
+        let (kind, from) = match text.split_once(':') {
+            Some((kind, from)) => {
+                let from = from.parse::<usize>().map_err(|_| {
+                    CohortError::InvalidSpec(format!(
+                        "drift {text:?}: {from:?} is not an export number (expected KIND:FROM, e.g. egfr-unit:7)"
+                    ))
+                })?;
+                (kind, from)
+            }
+            None => (text, exports / 2 + 1),
+        };
+        let drift = Drift {
+            kind: DriftKind::from_name(kind)?,
+            from,
+        };
+        drift.check(exports)?;
+        Ok(drift)
+    }
+
+    /// Refuses a first drifting export outside 2..=`exports`.
+    pub fn check(self, exports: usize) -> Result<(), CohortError> {
+        if (2..=exports).contains(&self.from) {
+            return Ok(());
+        }
+        Err(CohortError::InvalidSpec(format!(
+            "drift {}:{}: the first drifting export must be between 2 and {exports} \
+             (one stable export at least before the drift)",
+            self.kind.name(),
+            self.from
+        )))
+    }
+
+    /// Whether export `number` (1-based) drifts.
+    pub fn applies_to(self, number: usize) -> bool {
+        number >= self.from
+    }
+}
+
+/// What drifts. Labels always follow the patients' true state: a lab or coding change leaves
+/// them as they were, which is what makes a plugin's sensitivity fall.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DriftKind {
+    /// More patients meeting the `metformin-egfr` topic: two of every three patients without
+    /// that label are left out of the draw (the enriched mix's ~9 % becomes ~23 %).
+    Prevalence,
+    /// Coding habits: a Dutch-coded patient's diagnoses are coded in SNOMED CT instead of
+    /// ICPC, each with probability 7/10 (a practice system moving to SNOMED CT).
+    Coding,
+    /// The eGFR arrives in `mL/min` instead of `mL/min/{1.73_m2}` (its lab dropped the
+    /// body-surface normalisation): a unit-checking reader withholds it.
+    EgfrUnit,
+    /// The eGFR arrives under a laboratory's local code only, no LOINC or NHG code.
+    EgfrCode,
+    /// An older list: two of every three patients under 65 are left out of the draw.
+    Age,
+}
+
+impl DriftKind {
+    /// The names `--drift` takes, in declaration order.
+    pub const NAMES: [&'static str; 5] = ["prevalence", "coding", "egfr-unit", "egfr-code", "age"];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DriftKind::Prevalence => "prevalence",
+            DriftKind::Coding => "coding",
+            DriftKind::EgfrUnit => "egfr-unit",
+            DriftKind::EgfrCode => "egfr-code",
+            DriftKind::Age => "age",
+        }
+    }
+
+    /// The drift named `name` (one of [`Self::NAMES`]).
+    pub fn from_name(name: &str) -> Result<Self, CohortError> {
+        match name {
+            "prevalence" => Ok(DriftKind::Prevalence),
+            "coding" => Ok(DriftKind::Coding),
+            "egfr-unit" => Ok(DriftKind::EgfrUnit),
+            "egfr-code" => Ok(DriftKind::EgfrCode),
+            "age" => Ok(DriftKind::Age),
+            other => Err(CohortError::InvalidSpec(format!(
+                "unknown drift {other:?} (expected one of {})",
+                Self::NAMES.join(", ")
+            ))),
+        }
+    }
+}
+
 /// Why a cohort could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum CohortError {
@@ -142,6 +257,11 @@ pub enum CohortError {
         path.display()
     )]
     NotACohortDir { path: PathBuf },
+    #[error(
+        "{} is not empty and holds no livelab-cohort {SERIES_MANIFEST}; refusing to write a series there",
+        path.display()
+    )]
+    NotASeriesDir { path: PathBuf },
     #[error("invalid cohort spec: {0}")]
     InvalidSpec(String),
 }

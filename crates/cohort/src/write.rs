@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use jiff::civil::Date;
 use serde::Serialize;
 
+use crate::drift::ExportDrift;
 use crate::fhir::{self, Bundle, RefStyle, ResourceType};
 use crate::generator::{self, MAX_PATIENTS, Pseudonymiser};
 use crate::patient::Patient;
@@ -18,7 +19,7 @@ use crate::synthea::Padding;
 
 /// Name and version written to `cohort.json`. Version 2: mixes, shapes, measurement noise and
 /// real-export shapes; version 3: the guideline topics (NSAID gastroprotection, SCORE2, PHQ-9).
-const GENERATOR: &str = "livelab-cohort";
+pub(crate) const GENERATOR: &str = "livelab-cohort";
 const VERSION: u32 = 3;
 
 /// Counts over the written cohort.
@@ -35,14 +36,14 @@ pub struct CohortSummary {
     pub resources_by_type: BTreeMap<String, u64>,
 }
 
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CohortError + '_ {
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(io::Error) -> CohortError + '_ {
     move |source| CohortError::Io {
         path: path.to_path_buf(),
         source,
     }
 }
 
-fn json_err(path: &Path) -> impl FnOnce(serde_json::Error) -> CohortError + '_ {
+pub(crate) fn json_err(path: &Path) -> impl FnOnce(serde_json::Error) -> CohortError + '_ {
     move |e| CohortError::Io {
         path: path.to_path_buf(),
         source: e.into(),
@@ -60,6 +61,21 @@ struct Manifest<'a> {
     shape: &'static str,
     mix: &'static str,
     topics: &'a [&'static str],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    series: Option<SeriesEntry>,
+}
+
+/// Where an export sits in its series, in its `cohort.json`.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub(crate) struct SeriesEntry {
+    /// 1-based.
+    pub export: usize,
+    pub of: usize,
+    /// The series' drift (`None`: a stable control series), whether or not it applies yet.
+    pub drift: Option<&'static str>,
+    pub drift_from: Option<usize>,
+    /// Whether the drift is in force in this export.
+    pub drifting: bool,
 }
 
 /// Generates the cohort described by `spec` into `out_dir` and returns its counts.
@@ -69,6 +85,17 @@ struct Manifest<'a> {
 /// bundles, NDJSON files, `labels.csv`, `cohort.json`) are removed first and other files are left
 /// alone. `cohort.json` is written first, so an interrupted run can be overwritten.
 pub fn write_cohort(spec: &CohortSpec, out_dir: &Path) -> Result<CohortSummary, CohortError> {
+    write_export(spec, out_dir, ExportDrift::NONE, None)
+}
+
+/// [`write_cohort`] with a series' drift in force: patients are drawn until `spec.patients`
+/// are kept, each altered before its labels are computed.
+pub(crate) fn write_export(
+    spec: &CohortSpec,
+    out_dir: &Path,
+    drift: ExportDrift,
+    series: Option<SeriesEntry>,
+) -> Result<CohortSummary, CohortError> {
     validate(spec)?;
     prepare_dir(out_dir)?;
 
@@ -83,6 +110,7 @@ pub fn write_cohort(spec: &CohortSpec, out_dir: &Path) -> Result<CohortSummary, 
         shape: spec.shape.name(),
         mix: spec.mix.name(),
         topics: &TOPICS,
+        series,
     };
     let mut text = serde_json::to_vec(&manifest).map_err(json_err(&manifest_path))?;
     text.push(b'\n');
@@ -98,15 +126,24 @@ pub fn write_cohort(spec: &CohortSpec, out_dir: &Path) -> Result<CohortSummary, 
     let pseudonymiser = Pseudonymiser::new(spec.seed);
     let mut positives = [0usize; TOPICS.len()];
     let mut us_coded = 0;
-    for index in 0..spec.patients as u64 {
-        let patient = generator::generate(
+    let mut kept = 0;
+    for index in 0..MAX_PATIENTS {
+        if kept == spec.patients {
+            break;
+        }
+        let mut patient = generator::generate(
             spec.seed,
             index,
             pseudonymiser.pseudonym(index),
             spec.as_of,
             spec.mix,
         );
+        drift.alter(index, &mut patient);
         let truth = scenario::truth(&patient, spec.as_of);
+        if !drift.keep(index, &patient, &truth, spec.as_of) {
+            continue;
+        }
+        kept += 1;
         sink.write(&patient)?;
         for (t, topic) in TOPICS.iter().enumerate() {
             writeln!(
@@ -119,6 +156,12 @@ pub fn write_cohort(spec: &CohortSpec, out_dir: &Path) -> Result<CohortSummary, 
             positives[t] += usize::from(truth[t]);
         }
         us_coded += usize::from(patient.us);
+    }
+    if kept < spec.patients {
+        return Err(CohortError::InvalidSpec(format!(
+            "the drift kept only {kept} of {} patients among {MAX_PATIENTS} drawn",
+            spec.patients
+        )));
     }
     let resources_by_type = sink.finish()?;
     labels.flush().map_err(io_err(&labels_path))?;
@@ -169,6 +212,14 @@ fn is_generated_file(name: &str) -> bool {
             .any(|t| name.strip_prefix(t.name()) == Some(".000.ndjson"))
 }
 
+/// Whether `manifest` is a JSON file this generator wrote (`cohort.json`, `series.json`).
+pub(crate) fn written_by_us(manifest: &Path) -> bool {
+    fs::read(manifest)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .is_some_and(|v| v.get("generator").and_then(|g| g.as_str()) == Some(GENERATOR))
+}
+
 fn prepare_dir(dir: &Path) -> Result<(), CohortError> {
     fs::create_dir_all(dir).map_err(io_err(dir))?;
     let is_empty = fs::read_dir(dir)
@@ -180,12 +231,7 @@ fn prepare_dir(dir: &Path) -> Result<(), CohortError> {
     if is_empty {
         return Ok(());
     }
-    let manifest_path = dir.join(MANIFEST);
-    let ours = fs::read(&manifest_path)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
-        .is_some_and(|v| v.get("generator").and_then(|g| g.as_str()) == Some(GENERATOR));
-    if !ours {
+    if !written_by_us(&dir.join(MANIFEST)) {
         return Err(CohortError::NotACohortDir {
             path: dir.to_path_buf(),
         });
