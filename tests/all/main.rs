@@ -25,6 +25,7 @@ mod report;
 mod sample_run;
 mod sandbox;
 mod scale;
+mod scale_out;
 mod serve;
 mod supply_chain;
 mod trial;

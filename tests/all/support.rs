@@ -37,6 +37,7 @@ pub fn test_registry() -> String {
     )
 }
 
+/// The compile cache every test run of the CLI shares (private to this build's target).
 pub fn cache_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("livelab-cache")
 }
@@ -463,4 +464,112 @@ pub fn plugin<'a>(summary: &'a Value, id: &str) -> &'a Value {
         .iter()
         .find(|p| p["id"] == id)
         .unwrap_or_else(|| panic!("{id} is not in summary.json"))
+}
+
+/// The JSON paths (`/effectiveness/plugins/0/confusion/tp`) at which `a` and `b` differ, each
+/// with both values; an array of another length differs as a whole.
+pub fn json_differences(a: &Value, b: &Value) -> Vec<String> {
+    fn walk(path: &mut String, a: &Value, b: &Value, out: &mut Vec<String>) {
+        match (a, b) {
+            (Value::Object(x), Value::Object(y)) => {
+                for key in x.keys().chain(y.keys().filter(|k| !x.contains_key(*k))) {
+                    let len = path.len();
+                    path.push('/');
+                    path.push_str(key);
+                    match (x.get(key), y.get(key)) {
+                        (Some(x), Some(y)) => walk(path, x, y, out),
+                        (x, y) => out.push(format!("{path}: {x:?} vs {y:?}")),
+                    }
+                    path.truncate(len);
+                }
+            }
+            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+                for (i, (x, y)) in x.iter().zip(y).enumerate() {
+                    let len = path.len();
+                    path.push_str(&format!("/{i}"));
+                    walk(path, x, y, out);
+                    path.truncate(len);
+                }
+            }
+            _ if a != b => out.push(format!("{path}: {a} vs {b}")),
+            _ => {}
+        }
+    }
+    let mut out = Vec::new();
+    walk(&mut String::new(), a, b, &mut out);
+    out
+}
+
+/// Checks that the shards in `shards`, merged into `merged`, give what one unsharded run of
+/// the same trial gave in `single`: the effectiveness, the record counts, each plugin's
+/// counts and (deterministic) fuel and memory distributions exactly, every evaluation's
+/// result but its timing, and as the latency maximum the shards' maximum. A failure names the
+/// plugin and the field, or the JSON paths, that differ.
+#[track_caller]
+pub fn assert_merged_like_single(merged: &Path, single: &Path, shards: &[PathBuf]) {
+    let (m, s) = (summary(merged), summary(single));
+    let differences = json_differences(&m["effectiveness"], &s["effectiveness"]);
+    assert!(
+        differences.is_empty(),
+        "effectiveness, merged vs single run, differs at:\n  {}",
+        differences.join("\n  ")
+    );
+    assert_eq!(m["run"]["records"], s["run"]["records"], "run.records");
+    let plugins = |summary: &Value| summary["run"]["plugins"].as_array().unwrap().clone();
+    let (mp, sp) = (plugins(&m), plugins(&s));
+    let ids = |p: &[Value]| p.iter().map(|p| p["id"].clone()).collect::<Vec<_>>();
+    assert_eq!(ids(&mp), ids(&sp), "the plugins, merged vs single run");
+    let shard_summaries: Vec<Value> = shards.iter().map(|dir| summary(dir)).collect();
+    for (i, (mp, sp)) in mp.iter().zip(&sp).enumerate() {
+        let id = &sp["id"];
+        // Fuel and memory are deterministic, so merged histograms must equal the single
+        // run's exactly: percentiles merged from buckets, not averaged.
+        for field in [
+            "sha256",
+            "evaluations",
+            "ok",
+            "errors",
+            "cards",
+            "patients_with_cards",
+            "fuel",
+            "peak_memory_bytes",
+        ] {
+            let differences = json_differences(&mp[field], &sp[field]);
+            assert!(
+                differences.is_empty(),
+                "plugin {id}: {field}, merged vs single run, differs at:\n  {}",
+                differences.join("\n  ")
+            );
+        }
+        // Latency differs run to run, but the merged maximum is the shards' maximum.
+        let max = |p: &Value| p["latency_ns"]["max"].as_u64().unwrap();
+        let shard_max = shard_summaries
+            .iter()
+            .map(|s| max(&s["run"]["plugins"][i]))
+            .max()
+            .unwrap();
+        assert_eq!(
+            max(mp),
+            shard_max,
+            "plugin {id}: latency_ns.max, merged vs the shards' maximum"
+        );
+    }
+    let key = |lines: Vec<Value>| per_evaluation(&lines, |l| without_timing(l.clone()));
+    assert_same_per_evaluation(
+        "results.jsonl, merged vs single run",
+        &key(results(merged)),
+        &key(results(single)),
+    );
+    let rows = |dir: &Path| {
+        std::fs::read_to_string(dir.join("results.csv"))
+            .expect("reading results.csv")
+            .lines()
+            .count()
+    };
+    assert_eq!(
+        rows(merged),
+        rows(single),
+        "results.csv rows, merged vs single run"
+    );
+    assert!(merged.join("report.html").is_file(), "merged report.html");
 }

@@ -201,7 +201,7 @@ fn a_paired_comparison_finds_exactly_the_records_where_the_versions_part() {
 fn shards_merged_give_the_statistics_of_one_run() {
     let tmp = temp_dir();
     let file = ab_trial(tmp.path(), "");
-    let single = trial(Some(&file), &tmp.path().join("single"), &[]);
+    trial(Some(&file), &tmp.path().join("single"), &[]);
     let shards: Vec<PathBuf> = (1..=3)
         .map(|i| {
             let out = tmp.path().join(format!("shard-{i}"));
@@ -218,51 +218,7 @@ fn shards_merged_give_the_statistics_of_one_run() {
     args.extend(shards.iter().map(|s| s.to_str().unwrap()));
     args.extend(["--out", merged_out.to_str().unwrap()]);
     assert_success(&livelab(&args));
-    let merged = summary(&merged_out);
-
-    assert_eq!(merged["effectiveness"], single["effectiveness"]);
-    assert_eq!(merged["run"]["records"], single["run"]["records"]);
-    for (m, s) in merged["run"]["plugins"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .zip(single["run"]["plugins"].as_array().unwrap())
-    {
-        for field in [
-            "id",
-            "sha256",
-            "evaluations",
-            "ok",
-            "errors",
-            "cards",
-            "patients_with_cards",
-        ] {
-            assert_eq!(m[field], s[field], "{field}");
-        }
-        // Fuel is deterministic, so its merged histogram must equal the single run's
-        // exactly: percentiles merged from buckets, not averaged.
-        assert_eq!(m["fuel"], s["fuel"]);
-        assert_eq!(m["peak_memory_bytes"], s["peak_memory_bytes"]);
-    }
-    // Latency differs run to run, but the merged maximum is the shards' maximum.
-    let shard_max = shards
-        .iter()
-        .map(|s| {
-            summary(s)["run"]["plugins"][0]["latency_ns"]["max"]
-                .as_u64()
-                .unwrap()
-        })
-        .max()
-        .unwrap();
-    assert_eq!(
-        merged["run"]["plugins"][0]["latency_ns"]["max"]
-            .as_u64()
-            .unwrap(),
-        shard_max
-    );
-    let csv = std::fs::read_to_string(merged_out.join("results.csv")).unwrap();
-    assert_eq!(csv.lines().count(), 1 + 2 * 300);
-    assert!(merged_out.join("report.html").is_file());
+    assert_merged_like_single(&merged_out, &tmp.path().join("single"), &shards);
 }
 
 #[test]
