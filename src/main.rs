@@ -502,6 +502,7 @@ fn generate_series(
             records: export.dir_name.clone().into(),
             labels: Some(std::path::Path::new(&export.dir_name).join("labels.csv")),
             output: None,
+            pseudonym_key: None,
             trust: None,
             // The sample plugins are built on this machine: nobody signed them.
             allow_unsigned: true,

@@ -42,7 +42,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR", default_value = "livelab-serve-out")]
     out: PathBuf,
     /// The pseudonym key (as `livelab anonymise`): record keys are keyed pseudonyms of the
-    /// patient id. Default: a random key for this session only.
+    /// patient id. Default: the trial file's `pseudonym_key`, else a random key for this
+    /// session only.
     #[arg(long, value_name = "FILE")]
     key_file: Option<PathBuf>,
     /// Evaluations in flight at once. Default: one per core.
@@ -76,7 +77,7 @@ pub fn serve_trial(args: ServeArgs) -> anyhow::Result<ExitCode> {
     )?;
     if session.key_source == KeySource::Random {
         eprintln!(
-            "no --key-file: record keys are pseudonyms under a random key that lives only as long as this session"
+            "no --key-file and no pseudonym_key in the trial file: record keys are pseudonyms under a random key that lives only as long as this session"
         );
     }
     let log = session.decision_log_path();

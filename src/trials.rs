@@ -84,7 +84,14 @@ pub fn trial(args: TrialArgs) -> anyhow::Result<ExitCode> {
     let trial = load_trial(args.file.as_deref())?;
     let cache = args.cache.cache();
     if let Some(decisions) = args.decisions {
-        return live_trial(&trial, decisions, args.feedback, args.out, cache);
+        return live_trial(
+            &trial,
+            decisions,
+            args.feedback,
+            args.out,
+            cache,
+            &args.registry,
+        );
     }
     let terminal = progress::Terminal::new(&cache);
     let run = run_trial(
@@ -124,6 +131,7 @@ fn live_trial(
     feedback: Option<PathBuf>,
     out: Option<PathBuf>,
     cache: ArtifactCache,
+    registry: &RegisterArgs,
 ) -> anyhow::Result<ExitCode> {
     let feedback = feedback.or_else(|| {
         let beside = decisions.with_file_name(FEEDBACK_FILE);
@@ -153,6 +161,8 @@ fn live_trial(
         "\nwrote {}: report.html, summary.json, results.csv, results.jsonl",
         run.out.display()
     );
+    // A live session is registered like a batch trial (its summary says it is live).
+    register(registry, &run.summary, &run.out)?;
     Ok(verdict::run_status(&run.summary.run, true))
 }
 

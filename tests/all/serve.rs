@@ -6,7 +6,7 @@
 //! with a plugin that spins; a graceful shutdown on SIGTERM during a call.
 
 use std::io::{BufRead as _, BufReader, Read as _, Write as _};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -18,7 +18,7 @@ use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 
-use crate::support::test_guests;
+use crate::support::{cache_dir, livelab_in, test_guests};
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -122,6 +122,20 @@ impl Server {
         (text(self.out.take()), text(self.err.take()))
     }
 
+    /// Stops the server and checks that nothing identifying of the prefetched Patient is in
+    /// `replies`, stdout, stderr or any file the server wrote; returns stdout and stderr.
+    #[track_caller]
+    fn stop_leaking_nothing(&mut self, replies: &[String]) -> (String, String) {
+        let (stdout, stderr) = self.stop();
+        for (i, text) in replies.iter().enumerate() {
+            assert_no_identifiers(&format!("response {i}"), text);
+        }
+        assert_no_identifiers("stdout", &stdout);
+        assert_no_identifiers("stderr", &stderr);
+        assert_no_identifiers("the output directory", &self.written());
+        (stdout, stderr)
+    }
+
     /// Every byte the server wrote under its directory (the decision log), as text.
     fn written(&self) -> String {
         let mut all = String::new();
@@ -163,10 +177,6 @@ fn collect(dir: &Path, all: &mut String) {
             all.push_str(&String::from_utf8_lossy(&bytes));
         }
     }
-}
-
-fn cache_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("livelab-cache")
 }
 
 fn agent() -> ureq::Agent {
@@ -239,14 +249,19 @@ fn days_ago(days: i64) -> String {
 /// a name and identifiers, eGFR 25 (LOINC 62238-1) and metformin (ATC A10BA02) as searchset
 /// Bundles.
 fn metformin_call() -> Value {
+    patient_view_call(PATIENT_ID, 25)
+}
+
+/// [`metformin_call`] for the patient with EHR id `id` and an eGFR of `egfr`.
+fn patient_view_call(id: &str, egfr: u32) -> Value {
     json!({
         "hookInstance": "d1577c69-dfbe-44ad-ba6d-3e05e953b2ea",
         "fhirServer": "http://hooks.smarthealthit.org:9080",
         "hook": "patient-view",
-        "context": {"userId": "Practitioner/example", "patientId": PATIENT_ID},
+        "context": {"userId": "Practitioner/example", "patientId": id},
         "prefetch": {
             "patient": {
-                "resourceType": "Patient", "id": PATIENT_ID, "gender": "female",
+                "resourceType": "Patient", "id": id, "gender": "female",
                 "birthDate": "1950-03-04",
                 "name": [{"family": FAMILY, "given": [GIVEN]}],
                 "identifier": [{"system": "http://fhir.nl/fhir/NamingSystem/bsn", "value": BSN}],
@@ -259,18 +274,18 @@ fn metformin_call() -> Value {
                     "resourceType": "Observation", "id": "o1", "status": "final",
                     "category": [{"coding": [{"system": "http://terminology.hl7.org/CodeSystem/observation-category", "code": "laboratory"}]}],
                     "code": {"coding": [{"system": "http://loinc.org", "code": "62238-1"}]},
-                    "subject": {"reference": format!("Patient/{PATIENT_ID}"), "display": format!("{GIVEN} {FAMILY}")},
+                    "subject": {"reference": format!("Patient/{id}"), "display": format!("{GIVEN} {FAMILY}")},
                     "effectiveDateTime": days_ago(10),
-                    "valueQuantity": {"value": 25, "unit": "mL/min/{1.73_m2}", "system": "http://unitsofmeasure.org", "code": "mL/min/{1.73_m2}"}
+                    "valueQuantity": {"value": egfr, "unit": "mL/min/{1.73_m2}", "system": "http://unitsofmeasure.org", "code": "mL/min/{1.73_m2}"}
                 }},
                 // A Patient inside a search result carries identifiers too: never ingested.
-                {"resource": {"resourceType": "Patient", "id": PATIENT_ID, "name": [{"family": FAMILY}]}}
+                {"resource": {"resourceType": "Patient", "id": id, "name": [{"family": FAMILY}]}}
             ]},
             "medicationRequests": {"resourceType": "Bundle", "type": "searchset", "entry": [
                 {"resource": {
                     "resourceType": "MedicationRequest", "id": "m1", "status": "active", "intent": "order",
                     "medicationCodeableConcept": {"coding": [{"system": "http://www.whocc.no/atc", "code": "A10BA02"}]},
-                    "subject": {"reference": format!("Patient/{PATIENT_ID}")},
+                    "subject": {"reference": format!("Patient/{id}")},
                     "authoredOn": days_ago(10)
                 }}
             ]},
@@ -446,13 +461,7 @@ fn serve_discovery_calls_errors_and_no_identifiers_leak() {
     assert_eq!(decisions[1]["record"], decisions[0]["record"]);
 
     // Nothing identifying of the prefetched Patient in any response, output or file.
-    let (stdout, stderr) = server.stop();
-    for (i, text) in replies.iter().enumerate() {
-        assert_no_identifiers(&format!("response {i}"), text);
-    }
-    assert_no_identifiers("stdout", &stdout);
-    assert_no_identifiers("stderr", &stderr);
-    assert_no_identifiers("the output directory", &server.written());
+    let (_, stderr) = server.stop_leaking_nothing(&replies);
     assert!(stderr.contains("service call"), "structured logs: {stderr}");
     assert!(stderr.contains("random key"), "{stderr}");
 }
@@ -610,13 +619,7 @@ fn serve_order_sign_and_order_select_give_the_draft_orders_to_the_plugin() {
         "only the MedicationRequest: {drafts}"
     );
     assert!(drafts.to_string().contains("A10BA02"), "{drafts}");
-    let (stdout, stderr) = server.stop();
-    for (i, text) in replies.iter().enumerate() {
-        assert_no_identifiers(&format!("response {i}"), text);
-    }
-    assert_no_identifiers("stdout", &stdout);
-    assert_no_identifiers("stderr", &stderr);
-    assert_no_identifiers("the output directory", &server.written());
+    server.stop_leaking_nothing(&replies);
 }
 
 #[test]
@@ -953,10 +956,7 @@ fn serve_feedback_is_stored_with_its_decision_and_counted_in_metrics() {
     }
     assert!(!text.contains("no-such-plugin"), "{text}");
 
-    let (_, stderr) = server.stop();
-    assert_no_identifiers("/metrics", text);
-    assert_no_identifiers("stderr", &stderr);
-    assert_no_identifiers("the output directory", &server.written());
+    server.stop_leaking_nothing(std::slice::from_ref(&metrics.text));
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1093,4 +1093,195 @@ fn serve_sigterm_drains_the_call_in_flight_and_exits_zero() {
         .find(|l| l["kind"] == "decision")
         .expect("the decision of the call in flight");
     assert_eq!(decision["stopped_by"], "deadline-exceeded");
+}
+
+// ------------------------------------------------------------------------------------------
+// The trial continues live: a session's decision log judged against the region's labels.
+
+/// The region's pseudonym key: the trial file's `pseudonym_key`, so that the labels (keyed
+/// by pseudonym, as the anonymised exports are) name the patients the session saw.
+const REGION_KEY: &str = "a region's pseudonym key, 32 bytes or more";
+
+/// `(EHR patient id, eGFR, label)`: a true alert, a true silence, a false alert, and a
+/// patient only one of the two plugins is called for.
+const LIVE_PATIENTS: [(&str, u32, u8); 4] = [
+    ("ehr-patient-a", 25, 1),
+    ("ehr-patient-b", 80, 0),
+    ("ehr-patient-c", 25, 0),
+    ("ehr-patient-d", 25, 1),
+];
+
+fn live_trial(dir: &Path) {
+    std::fs::write(dir.join("pseudonym.key"), REGION_KEY).expect("key");
+    std::fs::write(
+        dir.join("trial.toml"),
+        r#"
+name = "Metformin, live"
+region = "Testregio"
+records = "exports"
+labels = "labels.csv"
+pseudonym_key = "pseudonym.key"
+allow_unsigned = true
+
+[[plugin]]
+path = "sample:metformin-egfr"
+
+[[plugin]]
+path = "sample:metformin-egfr-ema"
+topic = "metformin-egfr"
+
+[[compare]]
+baseline = "metformin-egfr"
+candidate = "metformin-egfr-ema"
+"#,
+    )
+    .expect("trial.toml");
+    let key = livelab_host::anonymise::PseudonymKey::from_file(&dir.join("pseudonym.key"))
+        .expect("the key reads");
+    let mut labels = String::from("record,topic,expected\n");
+    for (id, _, label) in LIVE_PATIENTS {
+        labels += &format!("{},metformin-egfr,{label}\n", key.patient_pseudonym(id));
+    }
+    std::fs::write(dir.join("labels.csv"), labels).expect("labels.csv");
+}
+
+#[test]
+fn a_serve_session_is_judged_against_labels_like_a_batch_trial() {
+    let mut server = Server::start(&["trial.toml", "--no-auth"], live_trial);
+    let mut replies = Vec::new();
+    let mut cards = Vec::new();
+    for (id, egfr, _) in LIVE_PATIENTS {
+        let services: &[&str] = if id.ends_with('d') {
+            &["metformin-egfr"]
+        } else {
+            &["metformin-egfr", "metformin-egfr-ema"]
+        };
+        for service in services {
+            let call = post(
+                &server.url(&format!("/cds-services/{service}")),
+                None,
+                &patient_view_call(id, egfr).to_string(),
+            );
+            assert_eq!(call.status, 200, "{id} at {service}: {}", call.text);
+            if *service == "metformin-egfr" {
+                cards.push(call.json()["cards"].clone());
+            }
+            replies.push(call.text);
+        }
+    }
+    // Patient a opened again (the earlier decision is superseded), and an order signed.
+    let again = post(
+        &server.url("/cds-services/metformin-egfr"),
+        None,
+        &patient_view_call("ehr-patient-a", 25).to_string(),
+    );
+    assert_eq!(again.status, 200, "{}", again.text);
+    let order = post(
+        &server.url("/cds-services/metformin-egfr-order-sign"),
+        None,
+        &order_call("order-sign").to_string(),
+    );
+    assert_eq!(order.status, 200, "{}", order.text);
+    replies.extend([again.text.clone(), order.text]);
+
+    // Feedback: a's card accepted (its first suggestion), c's overridden.
+    let feedback_url = server.url("/cds-services/metformin-egfr/feedback");
+    let a_card = &again.json()["cards"][0];
+    let items = [
+        json!({"card": a_card["uuid"], "outcome": "accepted",
+            "acceptedSuggestions": [{"id": a_card["suggestions"][0]["uuid"]}],
+            "outcomeTimestamp": "2026-01-05T10:00:00Z"}),
+        json!({"card": cards[2][0]["uuid"], "outcome": "overridden",
+            "outcomeTimestamp": "2026-01-05T10:00:00Z"}),
+    ];
+    for item in items {
+        let reply = post(&feedback_url, None, &feedback_body(json!([item])));
+        assert_eq!(reply.status, 200, "{item}: {}", reply.text);
+    }
+    server.stop_leaking_nothing(&replies);
+    assert!(
+        !server.written().contains("ehr-patient-"),
+        "an EHR patient id in the session's files"
+    );
+
+    // Judged as a trial, in the session's directory.
+    let dir = server.dir.path();
+    let registry = format!("sqlite://{}/registry.sqlite", dir.display());
+    let judged = livelab_in(
+        dir,
+        &[
+            "trial",
+            "trial.toml",
+            "--decisions",
+            "livelab-serve-out/decisions.jsonl",
+            "--out",
+            "live",
+            "--registry",
+            &registry,
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&judged.stdout);
+    let stderr = String::from_utf8_lossy(&judged.stderr);
+    let summary: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("live/summary.json")).unwrap_or_default())
+            .unwrap_or_else(|e| {
+                panic!("no live/summary.json ({e}):\nstdout:\n{stdout}\nstderr:\n{stderr}")
+            });
+
+    // Patient d: a record error naming the plugin that was never called; a, b, c judged.
+    let run = &summary["run"];
+    assert_eq!(
+        run["records"],
+        json!({"read": 4, "evaluated": 3, "errors": 1}),
+        "{run}"
+    );
+    let errors = run["record_errors"].to_string();
+    assert!(errors.contains("metformin-egfr-ema"), "{errors}");
+    let effectiveness = &summary["effectiveness"];
+    for (i, plugin) in ["metformin-egfr", "metformin-egfr-ema"].iter().enumerate() {
+        let judged = &effectiveness["plugins"][i];
+        assert_eq!(judged["plugin"], *plugin, "{judged}");
+        assert_eq!(
+            judged["confusion"],
+            json!({"tp": 1, "fp": 1, "tn": 1, "fn": 0}),
+            "{plugin}: a and c alerted, b did not; c's label is 0"
+        );
+    }
+    let compared = &effectiveness["comparisons"][0];
+    assert_eq!(compared["patients"], 3, "{compared}");
+    assert_eq!(compared["label_positive"]["both"], 1, "{compared}");
+
+    // The session beside it: decisions, superseded, orders, cards and feedback per plugin.
+    let live = &summary["live"];
+    assert_eq!(
+        live["decisions"], 9,
+        "7 patient-view, a again, one order: {live}"
+    );
+    assert_eq!(live["superseded"], 1, "{live}");
+    assert_eq!(live["order_decisions"], 1, "{live}");
+    let baseline = &live["plugins"][0];
+    assert_eq!(baseline["plugin"], "metformin-egfr", "{live}");
+    assert_eq!(baseline["feedback"]["accepted"], 1, "{baseline}");
+    assert_eq!(baseline["feedback"]["overridden"], 1, "{baseline}");
+    assert_eq!(live["plugins"][1]["feedback"]["accepted"], 0, "{live}");
+    assert!(stdout.contains("live session 20"), "{stdout}");
+    let report = std::fs::read_to_string(dir.join("live/report.html")).expect("report.html");
+    assert!(
+        report.contains("id=\"feedback\""),
+        "the report's feedback table"
+    );
+    for text in [&*stdout, &*stderr, &report, &summary.to_string()] {
+        assert_no_identifiers("the live trial's output", text);
+        for (id, _, _) in LIVE_PATIENTS {
+            assert!(
+                !text.contains(id),
+                "{id} in the live trial's output:\n{text}"
+            );
+        }
+    }
+
+    // Registered like a batch trial, with its live part.
+    let runs = livelab_in(dir, &["runs", "--json", "--registry", &registry]);
+    let runs: Value = serde_json::from_slice(&runs.stdout).expect("runs --json");
+    assert_eq!(runs.as_array().map(Vec::len), Some(1), "{runs}");
 }

@@ -67,6 +67,27 @@ macro_rules! on_pool {
     };
 }
 
+/// Runs a step of opening a SQLite registry, trying again a few times with growing pauses.
+/// A process that opens a file while another is setting it up (switching it to WAL, running
+/// the first migration) can get `SQLITE_BUSY` at once: SQLite does not call the busy
+/// handler where waiting could deadlock. The other's setup is over in milliseconds.
+async fn sqlite_setup<T, E, Step>(mut step: impl FnMut() -> Step) -> Result<T, E>
+where
+    Step: Future<Output = Result<T, E>>,
+{
+    const TRIES: u64 = 5;
+    let mut tries = 0;
+    loop {
+        match step().await {
+            Err(_) if tries < TRIES => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100 * tries)).await;
+            }
+            done => return done,
+        }
+    }
+}
+
 impl Registry {
     /// Opens (and for SQLite creates) the registry at `url` and brings its schema up to date.
     pub async fn open(url: &RegistryUrl) -> Result<Registry, RegistryError> {
@@ -91,12 +112,14 @@ impl Registry {
                     .busy_timeout(SQLITE_BUSY_TIMEOUT)
                     .foreign_keys(true);
                 Pool::Sqlite(
-                    SqlitePoolOptions::new()
-                        .max_connections(MAX_CONNECTIONS)
-                        .acquire_timeout(SQLITE_BUSY_TIMEOUT)
-                        .connect_with(options)
-                        .await
-                        .map_err(connect)?,
+                    sqlite_setup(|| {
+                        SqlitePoolOptions::new()
+                            .max_connections(MAX_CONNECTIONS)
+                            .acquire_timeout(SQLITE_BUSY_TIMEOUT)
+                            .connect_with(options.clone())
+                    })
+                    .await
+                    .map_err(connect)?,
                 )
             }
             RegistryUrl::Postgres(text) => {
@@ -134,18 +157,7 @@ impl Registry {
             // On SQLite sqlx takes no lock: two processes opening a new file at once can both
             // start the first migration, and the second then fails on what the first
             // created. Trying again finds it applied (and checks its checksum).
-            Pool::Sqlite(pool) => {
-                let mut tries = 0;
-                loop {
-                    match SQLITE_MIGRATIONS.run(pool).await {
-                        Err(_) if tries < 3 => {
-                            tries += 1;
-                            tokio::time::sleep(Duration::from_millis(100 * tries)).await;
-                        }
-                        done => break done,
-                    }
-                }
-            }
+            Pool::Sqlite(pool) => sqlite_setup(|| SQLITE_MIGRATIONS.run(pool)).await,
         };
         result.map_err(|source| RegistryError::Migrate {
             url: self.url.to_string(),

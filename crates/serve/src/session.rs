@@ -234,7 +234,8 @@ impl Session {
                 });
             }
         }
-        let (key, key_source) = match &options.key_file {
+        // `--key-file`, else the trial file's `pseudonym_key`, else a key for this session only.
+        let (key, key_source) = match options.key_file.as_ref().or(spec.pseudonym_key.as_ref()) {
             Some(path) => (
                 PseudonymKey::from_file(path)?,
                 KeySource::File(path.clone()),

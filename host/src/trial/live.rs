@@ -10,12 +10,11 @@
 //! judged. A patient some plugin of the trial never decided on is a record error naming those
 //! plugins, so every patient in the log is accounted for and paired comparisons stay paired.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use jiff::civil::Date;
-use serde::{Deserialize, Serialize};
 
 use super::effectiveness::{EffectivenessCounts, Labels};
 use super::execute::{OpenFile, OutcomeWriter};
@@ -32,66 +31,7 @@ use crate::run::plan::{load_plugins, sandbox};
 use crate::run::{PluginIdentity, RunFacts};
 use crate::wit::{Card, Hook, Patient};
 
-/// What a session's clinicians did with one plugin's cards (`feedback.jsonl`), as the serve
-/// crate counts it.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct FeedbackTally {
-    pub accepted: u64,
-    pub overridden: u64,
-    /// Suggestions accepted (a card can have several).
-    pub suggestions_accepted: u64,
-    /// Override reasons by `system|code`, for those given one of the card's reasons.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub override_reasons: BTreeMap<String, u64>,
-}
-
-/// One plugin in a live session: the cards it issued and the feedback on them.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LivePlugin {
-    pub plugin: String,
-    pub sha256: String,
-    /// Cards in every decision of the session (every hook, superseded ones included): what
-    /// clinicians were shown, unless the session was silent.
-    pub cards_issued: u64,
-    pub feedback: FeedbackTally,
-}
-
-impl LivePlugin {
-    /// Accepted among the cards with feedback; `None` without feedback.
-    pub fn acceptance_rate(&self) -> Option<f64> {
-        let answered = self.feedback.accepted + self.feedback.overridden;
-        (answered > 0).then(|| self.feedback.accepted as f64 / answered as f64)
-    }
-
-    /// Overridden among the cards with feedback; `None` without feedback.
-    pub fn override_rate(&self) -> Option<f64> {
-        self.acceptance_rate().map(|a| 1.0 - a)
-    }
-
-    /// Cards that got feedback, among those issued; `None` when none was issued.
-    pub fn feedback_rate(&self) -> Option<f64> {
-        let answered = self.feedback.accepted + self.feedback.overridden;
-        (self.cards_issued > 0).then(|| answered as f64 / self.cards_issued as f64)
-    }
-}
-
-/// What a live trial was made from, in `summary.json` beside the usual run and effectiveness.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LiveSummary {
-    pub decision_log: String,
-    pub feedback_log: Option<String>,
-    /// Decision lines read.
-    pub decisions: u64,
-    /// Earlier `patient-view` decisions of a patient and plugin with a later one.
-    pub superseded: u64,
-    /// Decisions at an order hook (counted, not judged).
-    pub order_decisions: u64,
-    /// The first and last evaluation dates of the session's decisions.
-    pub first_date: Date,
-    pub last_date: Date,
-    /// Per plugin of the trial, in trial order.
-    pub plugins: Vec<LivePlugin>,
-}
+pub use super::session::{FeedbackTally, LivePlugin, LiveSummary};
 
 /// Where a live trial's inputs are.
 pub struct LiveOptions<'a> {

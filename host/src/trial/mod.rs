@@ -10,6 +10,7 @@ pub mod effectiveness;
 pub mod execute;
 pub mod live;
 pub mod run;
+pub mod session;
 pub mod stats;
 
 pub use effectiveness::AlertThreshold;
@@ -56,6 +57,11 @@ pub struct TrialFile {
     /// Where results go; `--out` overrides it. Default `livelab-trial-out`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<PathBuf>,
+    /// The region's pseudonym key (as `livelab anonymise --key-file`), which `livelab serve`
+    /// keys its records with unless `--key-file` overrides it: the same patient then gets the
+    /// same pseudonym in the exports, the labels and a live session's decision log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pseudonym_key: Option<PathBuf>,
     /// The region's trust policy (publishers' public keys).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trust: Option<PathBuf>,
@@ -185,6 +191,7 @@ impl Trial {
         };
         resolve(&mut spec.records);
         spec.labels.iter_mut().for_each(resolve);
+        spec.pseudonym_key.iter_mut().for_each(resolve);
         spec.trust.iter_mut().for_each(resolve);
         spec.terminology.iter_mut().for_each(resolve);
         Ok(Trial {
@@ -275,7 +282,7 @@ pub struct TrialSummary {
     pub effectiveness: Option<effectiveness::Effectiveness>,
     /// A live trial's session: what its decision log held and the clinicians' feedback.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub live: Option<live::LiveSummary>,
+    pub live: Option<session::LiveSummary>,
 }
 
 /// What one shard wrote for `livelab merge`: its summary, and the counts the summary was
