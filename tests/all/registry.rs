@@ -185,17 +185,7 @@ records = {records:?}
 labels = {labels:?}
 allow_unsigned = true
 
-[[plugin]]
-path = "sample:metformin-egfr"
-
-[[plugin]]
-path = "sample:metformin-egfr-ema"
-topic = "metformin-egfr"
-
-[[compare]]
-baseline = "metformin-egfr"
-candidate = "metformin-egfr-ema"
-"#,
+{METFORMIN_PAIR}"#,
             records = SAMPLE_RECORDS,
             labels = format!("{SAMPLE_RECORDS}/labels.csv"),
         ),

@@ -18,7 +18,7 @@ use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, EncodingKey};
 use serde_json::{Value, json};
 
-use crate::support::{cache_dir, livelab_in, test_guests};
+use crate::support::{METFORMIN_PAIR, cache_dir, livelab_in, test_guests};
 
 const FIXTURES: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -1115,25 +1115,16 @@ fn live_trial(dir: &Path) {
     std::fs::write(dir.join("pseudonym.key"), REGION_KEY).expect("key");
     std::fs::write(
         dir.join("trial.toml"),
-        r#"
+        format!(
+            r#"
 name = "Metformin, live"
 region = "Testregio"
 records = "exports"
 labels = "labels.csv"
 pseudonym_key = "pseudonym.key"
 allow_unsigned = true
-
-[[plugin]]
-path = "sample:metformin-egfr"
-
-[[plugin]]
-path = "sample:metformin-egfr-ema"
-topic = "metformin-egfr"
-
-[[compare]]
-baseline = "metformin-egfr"
-candidate = "metformin-egfr-ema"
-"#,
+{METFORMIN_PAIR}"#
+        ),
     )
     .expect("trial.toml");
     let key = livelab_host::anonymise::PseudonymKey::from_file(&dir.join("pseudonym.key"))

@@ -29,6 +29,20 @@ pub fn livelab_in(dir: &Path, args: &[&str]) -> Output {
         .expect("running the livelab binary")
 }
 
+/// The plugins of a trial of two versions of one rule: metformin-egfr and its candidate
+/// metformin-egfr-ema on the same topic, compared pairwise. Appended to a trial file's header.
+pub const METFORMIN_PAIR: &str = r#"[[plugin]]
+path = "sample:metformin-egfr"
+
+[[plugin]]
+path = "sample:metformin-egfr-ema"
+topic = "metformin-egfr"
+
+[[compare]]
+baseline = "metformin-egfr"
+candidate = "metformin-egfr-ema"
+"#;
+
 /// The registry every test's `livelab trial` and `merge` records in, unless it names one.
 pub fn test_registry() -> String {
     format!(
