@@ -19,6 +19,10 @@
 //! Before timing, the native and the WebAssembly cards are compared record by record, and a
 //! reused instance is checked to give the same cards as fresh ones; differences are printed.
 //!
+//! The evaluation engine alone (issue 15): `engine/workers/{1,2}` is [`run::run`] with every
+//! sample plugin on the pre-read records (each record a unit already read, so no parsing),
+//! with one worker and with two; throughput in evaluations.
+//!
 //! And what bounding compilation costs (issue 12, item 1): `compile/{in-process,child}`
 //! compiles metformin-egfr's component in this process, and in a child process (the
 //! `livelab compile-worker` the CLI uses, under its timeout and address-space limit).
@@ -30,13 +34,15 @@ mod common;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use livelab_host::ingest::record::minimise;
 use livelab_host::plugin::LiveInstance;
+use livelab_host::run;
 use livelab_host::sandbox::StoreSetup;
 use livelab_host::wit::{Hook, Request};
 use livelab_host::{
     ArtifactCache, EvaluationContext, Limits, LoadOptions, Plugin, Record, Sandbox, SandboxConfig,
+    Unit,
 };
 use livelab_plugin_sdk as sdk;
 
@@ -502,6 +508,66 @@ fn evaluation(c: &mut Criterion) {
     group.finish();
 }
 
+fn engine(c: &mut Criterion) {
+    let dir = common::records_dir();
+    let date = common::evaluation_date(&dir);
+    let records = common::load_records(&dir, date);
+    let ctx = EvaluationContext {
+        evaluation_date: date,
+        seed: 0,
+        keep_inputs: false,
+    };
+    let cache = ArtifactCache::new(None);
+    let mut group = c.benchmark_group("engine");
+    group.sample_size(20);
+    group.measurement_time(Duration::from_secs(6));
+    for workers in [1, 2] {
+        let sandbox = Sandbox::new(&SandboxConfig::new(workers)).expect("creating the sandbox");
+        let plugins: Vec<Plugin> = artifacts::SAMPLE_PLUGINS
+            .iter()
+            .map(|&(name, path)| {
+                Plugin::load(
+                    &sandbox,
+                    &cache,
+                    path.as_ref(),
+                    &LoadOptions::authoring(Limits::default()),
+                )
+                .unwrap_or_else(|e| panic!("loading {name}: {e}"))
+            })
+            .collect();
+        group.throughput(Throughput::Elements((records.len() * plugins.len()) as u64));
+        group.bench_function(BenchmarkId::new("workers", workers), |b| {
+            b.iter_batched(
+                || {
+                    let units: Vec<Unit> = records
+                        .iter()
+                        .map(|r| Unit::read_already(Ok(r.clone())))
+                        .collect();
+                    units
+                },
+                |units| {
+                    let sink = |outcome| {
+                        black_box(outcome);
+                        Ok::<_, std::convert::Infallible>(())
+                    };
+                    run::run(
+                        &sandbox,
+                        &plugins,
+                        units.into_iter(),
+                        |_| true,
+                        &ctx,
+                        workers,
+                        sink,
+                    )
+                    .unwrap_or_else(|_| unreachable!("the sink cannot fail"))
+                },
+                BatchSize::PerIteration,
+            )
+        });
+    }
+    group.finish();
+}
+
 fn compiling(c: &mut Criterion) {
     use livelab_host::plugin::compile::{self, CompileBounds, Compiler};
     let bytes = std::fs::read(artifacts::METFORMIN_EGFR).expect("the metformin-egfr component");
@@ -533,6 +599,6 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = evaluation, compiling
+    targets = evaluation, engine, compiling
 }
 criterion_main!(benches);

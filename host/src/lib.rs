@@ -32,7 +32,7 @@ pub mod run;
 pub mod trial;
 
 pub use ingest::record::{Record, SourceLocation};
-pub use ingest::{IngestStats, RecordError, RecordReader, SourceError};
+pub use ingest::{IngestStats, RecordError, RecordReader, SourceError, Unit};
 pub use plugin::cache::ArtifactCache;
 pub use plugin::{EvaluationContext, Failure, Fuel, LoadError, LoadOptions, Outcome, Plugin};
 pub use sandbox::{Limits, Sandbox, SandboxConfig};

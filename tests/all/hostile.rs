@@ -543,6 +543,16 @@ hostile_cases! {
                 let summaries = card_summaries(line);
                 assert_eq!(summaries.len(), 1, "state survived: {summaries:?}");
                 assert!(summaries[0].starts_with("fresh instance: age "), "{summaries:?}");
+                // The static it checks must lie in the prefix the pool keeps resident and
+                // resets by memset, or that path would go untested (issue 15).
+                let address = summaries[0]
+                    .rsplit_once("static at 0x")
+                    .and_then(|(_, hex)| usize::from_str_radix(hex, 16).ok())
+                    .unwrap_or_else(|| panic!("no static address in {summaries:?}"));
+                assert!(
+                    address + (8 << 10) <= livelab_host::sandbox::KEEP_RESIDENT_BYTES,
+                    "the static at {address:#x} is outside the kept-resident prefix"
+                );
             }
         }),
     },

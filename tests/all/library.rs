@@ -73,11 +73,22 @@ fn one_record_on_its_own_gives_what_it_gives_in_a_run() {
             .unwrap()
             .take(40)
     };
+    // The run reads the files in its workers, a unit (here a file, one patient) at a time.
+    let mut reader = RecordReader::open(Path::new(SAMPLE_RECORDS), date).unwrap();
+    let units = std::iter::from_fn(|| reader.next_unit()).take(40);
     let mut in_run = Vec::new();
-    run(&sandbox, &plugins, records(), &ctx, 2, |outcome| {
-        in_run.push(outcome);
-        Ok::<_, ()>(())
-    })
+    run(
+        &sandbox,
+        &plugins,
+        units,
+        |_| true,
+        &ctx,
+        2,
+        |outcome| {
+            in_run.push(outcome);
+            Ok::<_, ()>(())
+        },
+    )
     .unwrap();
     assert_eq!(in_run.len(), 40);
     // Alone, in reverse order, one thread.

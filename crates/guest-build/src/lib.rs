@@ -42,9 +42,26 @@ pub enum TargetError {
     Failed(std::process::ExitStatus),
 }
 
+/// The shadow stack a guest is linked with, in its linear memory: 64 KiB instead of Rust's
+/// 1 MiB default. A plugin evaluates one record in a fresh instance, and every page it
+/// touches is reset when the instance is dropped: with 1 MiB of stack before the data, the
+/// pages it touched were spread over 1.1 MiB and had to be faulted in again by every
+/// evaluation; with 64 KiB the whole memory of the sample plugins is 128 KiB, which the
+/// host keeps resident and resets with one memset (~7 µs instead of ~20 µs per fresh
+/// evaluation; BENCHMARKS.md, "Throughput (issue 15)"). A guest that needs more stack
+/// overflows it into a trap (the stack is below the data, so nothing is overwritten),
+/// reported as the plugin's failure.
+pub const STACK_BYTES: u32 = 64 << 10;
+
+/// The target's link flags every guest build gets (see [`STACK_BYTES`]), set through
+/// cargo's per-target variable so that they apply to the guest only.
+pub fn guest_rustflags() -> String {
+    format!("-C link-arg=-zstack-size={STACK_BYTES}")
+}
+
 /// `cargo build --release --target wasm32-wasip2 --manifest-path <manifest>`, with the
-/// outer build's [`HOST_ONLY_ENV`] cleared. Callers add `-p`, a target directory or
-/// `--message-format` as they need.
+/// outer build's [`HOST_ONLY_ENV`] cleared and [`guest_rustflags`] set. Callers add `-p`, a
+/// target directory or `--message-format` as they need.
 pub fn cargo_build(manifest: &Path) -> Command {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let mut command = Command::new(cargo);
@@ -55,6 +72,7 @@ pub fn cargo_build(manifest: &Path) -> Command {
     for var in HOST_ONLY_ENV {
         command.env_remove(var);
     }
+    command.env("CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS", guest_rustflags());
     command
 }
 

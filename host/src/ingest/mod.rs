@@ -49,6 +49,7 @@ pub use stats::IngestStats;
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use jiff::civil::Date;
 
@@ -124,13 +125,47 @@ enum Source {
     Bulk(BulkReader),
 }
 
-/// An opened record source: iterate it for one `Result<Record, RecordError>` per patient.
+/// An opened record source: iterate it for one `Result<Record, RecordError>` per patient, or
+/// take it [`Unit`] by unit ([`RecordReader::next_unit`]) to read the units on several threads.
 pub struct RecordReader {
     source: Source,
     file_count: usize,
     pending: VecDeque<Result<Record, RecordError>>,
-    ingest: Ingest,
+    ingest: Arc<Ingest>,
     stats: IngestStats,
+}
+
+/// A piece of an export that reads into records by itself: a Bundle file, or one record of
+/// a Bulk export already read. A run's workers take units from the reader and read them
+/// ([`Unit::read`]) in parallel, so that parsing, the costly part of reading, is not done under
+/// the reader's lock (issue 15). Reading the units in the reader's order and merging their
+/// stats in that order gives what iterating the reader gives.
+pub struct Unit(UnitKind);
+
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a unit is moved once, from the reader to a worker; boxing would allocate per Bulk record"
+)]
+enum UnitKind {
+    BundleFile { file: PathBuf, ingest: Arc<Ingest> },
+    Read(Result<Record, RecordError>),
+}
+
+impl Unit {
+    /// A record already read (by the caller, or a reader that must read ahead).
+    pub fn read_already(record: Result<Record, RecordError>) -> Unit {
+        Unit(UnitKind::Read(record))
+    }
+
+    /// The unit's records in source order, with what reading them counted.
+    pub fn read(self) -> (Vec<Result<Record, RecordError>>, IngestStats) {
+        let mut stats = IngestStats::default();
+        let records = match self.0 {
+            UnitKind::BundleFile { file, ingest } => read_bundle_file(&file, &ingest, &mut stats),
+            UnitKind::Read(record) => vec![record],
+        };
+        (records, stats)
+    }
 }
 
 impl RecordReader {
@@ -168,10 +203,10 @@ impl RecordReader {
             source,
             file_count,
             pending: VecDeque::new(),
-            ingest: Ingest {
+            ingest: Arc::new(Ingest {
                 evaluation_date,
                 options,
-            },
+            }),
             stats,
         })
     }
@@ -188,30 +223,36 @@ impl RecordReader {
         self.file_count
     }
 
+    /// What reading counted so far: everything, once the reader is exhausted by iteration;
+    /// when it was taken [`Unit`] by unit, what the units' readers counted is theirs to merge
+    /// ([`IngestStats::merge`]).
     pub fn stats(&self) -> &IngestStats {
         &self.stats
     }
 
-    /// Reads the next batch of records into `pending`; false when the source is exhausted.
-    fn read_more(&mut self) -> bool {
-        match &mut self.source {
-            Source::Bundles { files, next } => {
-                let Some(file) = files.get(*next) else {
-                    return false;
-                };
-                *next += 1;
-                self.stats.files += 1;
-                let outcomes = read_bundle_file(file, &self.ingest, &mut self.stats);
-                self.pending.extend(outcomes);
-                true
+    /// The next unit to read, `None` when the source is exhausted. Cheap: a Bundle file is
+    /// only named (its reading is the unit's); a Bulk export is still read here, a partition
+    /// at a time, since its lines must first be grouped by patient.
+    pub fn next_unit(&mut self) -> Option<Unit> {
+        loop {
+            if let Some(record) = self.pending.pop_front() {
+                return Some(Unit::read_already(record));
             }
-            Source::Bulk(bulk) => match bulk.next_batch(&self.ingest, &mut self.stats) {
-                Some(outcomes) => {
-                    self.pending.extend(outcomes);
-                    true
+            match &mut self.source {
+                Source::Bundles { files, next } => {
+                    let file = files.get(*next)?.clone();
+                    *next += 1;
+                    self.stats.files += 1;
+                    return Some(Unit(UnitKind::BundleFile {
+                        file,
+                        ingest: Arc::clone(&self.ingest),
+                    }));
                 }
-                None => false,
-            },
+                Source::Bulk(bulk) => {
+                    let outcomes = bulk.next_batch(&self.ingest, &mut self.stats)?;
+                    self.pending.extend(outcomes);
+                }
+            }
         }
     }
 }
@@ -224,8 +265,12 @@ impl Iterator for RecordReader {
             if let Some(outcome) = self.pending.pop_front() {
                 return Some(outcome);
             }
-            if !self.read_more() {
-                return None;
+            let (records, stats) = self.next_unit()?.read();
+            self.stats.merge(stats);
+            // In front: taking a Bulk unit may have queued the rest of its partition, which
+            // comes after it.
+            for record in records.into_iter().rev() {
+                self.pending.push_front(record);
             }
         }
     }

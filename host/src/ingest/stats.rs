@@ -68,6 +68,14 @@ impl Seen {
         }
     }
 
+    /// Adds what `other` saw after what `self` saw, keeping the first places.
+    fn merge(&mut self, other: Seen) {
+        self.count += other.count;
+        let room = Self::PLACES.saturating_sub(self.more.len() + 1);
+        self.more
+            .extend(other.places().take(room).map(str::to_owned));
+    }
+
     fn add(&mut self, place: impl FnOnce() -> String) {
         self.count += 1;
         if self.more.len() + 1 < Self::PLACES {
@@ -92,6 +100,63 @@ fn see(map: &mut BTreeMap<String, Seen>, reason: &str, place: impl FnOnce() -> S
 }
 
 impl IngestStats {
+    /// Adds the counts of what was read after what `self` counted (a run's units, read on
+    /// several threads, merged in source order): the result is what reading it all in one
+    /// go counts.
+    pub fn merge(&mut self, other: IngestStats) {
+        // Destructured, so that a new field cannot be forgotten here.
+        let IngestStats {
+            files,
+            resources,
+            used,
+            skipped,
+            dropped,
+            codings,
+            units,
+            withheld,
+            identified_records_admitted,
+            identified_records_refused,
+            bulk_partitions,
+            passed_over,
+            byte_order_marks,
+        } = other;
+        self.files += files;
+        self.resources += resources;
+        for (mine, theirs) in [
+            (&mut self.used, used),
+            (&mut self.skipped, skipped),
+            (&mut self.dropped, dropped),
+            (&mut self.units, units),
+        ] {
+            for (key, n) in theirs {
+                *mine.entry(key).or_default() += n;
+            }
+        }
+        for (system, count) in codings {
+            let mine = self.codings.entry(system).or_default();
+            mine.codings += count.codings;
+            mine.mapped += count.mapped;
+            mine.unmapped += count.unmapped;
+        }
+        for (mine, theirs) in [
+            (&mut self.withheld, withheld),
+            (&mut self.passed_over, passed_over),
+        ] {
+            for (reason, seen) in theirs {
+                match mine.get_mut(&reason) {
+                    Some(kept) => kept.merge(seen),
+                    None => {
+                        mine.insert(reason, seen);
+                    }
+                }
+            }
+        }
+        self.identified_records_admitted += identified_records_admitted;
+        self.identified_records_refused += identified_records_refused;
+        self.bulk_partitions += bulk_partitions;
+        self.byte_order_marks += byte_order_marks;
+    }
+
     pub(crate) fn withhold(&mut self, reason: &Withheld, location: &SourceLocation) {
         see(&mut self.withheld, &reason.reason(), || {
             format!("{location}: {reason}")

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::ingest::record::Record;
 use crate::ingest::terminology::MapInfo;
-use crate::ingest::{IngestStats, RecordError};
+use crate::ingest::{IngestStats, RecordError, Unit};
 use crate::plugin::{Cause, EvaluationContext, Failure, Fuel, Plugin};
 use crate::sandbox::Sandbox;
 use crate::wit::{Hook, Indicator};
@@ -42,49 +42,62 @@ pub struct Stopped<E> {
     pub completed: u64,
 }
 
-/// Evaluates every plugin on every record with `workers` threads, calling `sink` with each
-/// record's outcomes in source order. Returns the wall time of the whole run.
+/// What [`run`] did: its wall time, and what reading the units counted (merged in source
+/// order, so the same export always gives the same counts).
+#[derive(Debug)]
+pub struct Ran {
+    pub wall: Duration,
+    pub ingest: IngestStats,
+}
+
+/// Reads the `units` and evaluates every plugin on every record they hold, with `workers`
+/// threads, calling `sink` with each record's outcomes in source order. `select` says which
+/// records to evaluate, by [`place`] (a shard's; the others are read and skipped).
 ///
-/// When `sink` fails, no further record is read or handed to it: the workers finish the
-/// record in hand and stop, and the error comes back with the count of completed records.
+/// A worker takes a unit under the source's lock (cheap: naming a file), then reads it
+/// (parsing: about as costly as evaluating it with three plugins) and evaluates its records
+/// outside the lock; before issue 15 the records were parsed under the lock, and two workers
+/// barely beat one.
 ///
-/// Memory stays bounded whatever the plugins return: a worker takes a record only while it
-/// is fewer than [`AHEAD_PER_WORKER`] × `workers` records ahead of the oldest one the sink
-/// has not completed, so outcomes waiting to be written (each up to the output limits) never
-/// pile up behind a slow sink. Before this bound, plugins whose large output the writer was
-/// slower to write than the workers to produce grew the host to 4.6 GiB (issue 12, item 5).
-pub fn run<I, E>(
+/// When `sink` fails, no further unit is taken or record handed to it: the workers finish
+/// the unit in hand and stop, and the error comes back with the count of completed records.
+///
+/// Memory stays bounded whatever the plugins return: a worker takes a unit only while it is
+/// fewer than [`AHEAD_PER_WORKER`] × `workers` units ahead of the oldest one the sink has not
+/// completed, so outcomes waiting to be written (each up to the output limits) never pile up
+/// behind a slow sink. Before this bound, plugins whose large output the writer was slower to
+/// write than the workers to produce grew the host to 4.6 GiB (issue 12, item 5).
+pub fn run<E>(
     sandbox: &Sandbox,
     plugins: &[Plugin],
-    records: I,
+    units: impl Iterator<Item = Unit> + Send,
+    select: impl Fn(u64) -> bool + Sync,
     ctx: &EvaluationContext,
     workers: usize,
     mut sink: impl FnMut(RecordOutcome) -> Result<(), E>,
-) -> Result<Duration, Stopped<E>>
-where
-    I: Iterator<Item = Result<Record, RecordError>> + Send,
-{
+) -> Result<Ran, Stopped<E>> {
     let start = Instant::now();
     let workers = workers.max(1);
     let window = (workers * AHEAD_PER_WORKER) as u64;
-    // The records and the sequence number of the next one.
-    let source = Mutex::new((records, 0u64));
+    // The units and the sequence number of the next one.
+    let source = Mutex::new((units, 0u64));
     let stop = AtomicBool::new(false);
-    // The number of records the sink has completed, and a signal when it moves (or stops).
+    // The number of units the sink has completed, and a signal when it moves (or stops).
     let written = (Mutex::new(0u64), Condvar::new());
-    let (tx, rx) = mpsc::sync_channel::<RecordOutcome>(window as usize);
+    let (tx, rx) = mpsc::sync_channel::<UnitDone>(window as usize);
     let mut failed = None;
     let mut completed = 0u64;
+    let mut ingest = IngestStats::default();
+    let select = &select;
     std::thread::scope(|scope| {
         for _ in 0..workers {
             let tx = tx.clone();
             let (source, stop, written) = (&source, &stop, &written);
             scope.spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
-                    // Reading happens under the lock; evaluation, the costly part, does not.
-                    let mut source = source.lock().expect("record source lock");
-                    // The next record's sequence number is the count taken so far; wait
-                    // (holding the source, so no other worker reads past the window either)
+                    let mut source = source.lock().expect("unit source lock");
+                    // The next unit's sequence number is the count taken so far; wait
+                    // (holding the source, so no other worker takes past the window either)
                     // until it is inside the window or the run stops.
                     let (count, moved) = written;
                     let mut done = count.lock().expect("written count lock");
@@ -95,13 +108,27 @@ where
                     if stop.load(Ordering::Relaxed) {
                         break;
                     }
-                    let Some(item) = source.0.next() else { break };
+                    let Some(unit) = source.0.next() else { break };
                     let seq = source.1;
                     source.1 += 1;
                     drop(source);
-                    let outcome =
-                        evaluate_record(sandbox, plugins, seq, item, &Hook::PatientView, ctx);
-                    if tx.send(outcome).is_err() {
+                    let (records, stats) = unit.read();
+                    let outcomes = records
+                        .into_iter()
+                        .enumerate()
+                        .filter(|(i, _)| select(place(seq, *i)))
+                        .map(|(_, item)| {
+                            evaluate_record(sandbox, plugins, 0, item, &Hook::PatientView, ctx)
+                        })
+                        .collect();
+                    if tx
+                        .send(UnitDone {
+                            seq,
+                            outcomes,
+                            stats,
+                        })
+                        .is_err()
+                    {
                         break;
                     }
                 }
@@ -110,35 +137,60 @@ where
         drop(tx);
         // Reorder: hand outcomes to the sink strictly in source order.
         let mut waiting = BTreeMap::new();
-        for outcome in rx {
+        let mut next_unit = 0u64;
+        for done in rx {
             if failed.is_some() {
                 continue; // drain what the workers finish after the stop
             }
-            waiting.insert(outcome.seq, outcome);
-            while let Some(outcome) = waiting.remove(&completed) {
-                if let Err(error) = sink(outcome) {
-                    stop.store(true, Ordering::Relaxed);
-                    failed = Some(error);
-                    break;
+            waiting.insert(done.seq, done);
+            'units: while let Some(done) = waiting.remove(&next_unit) {
+                ingest.merge(done.stats);
+                for mut outcome in done.outcomes {
+                    outcome.seq = completed;
+                    if let Err(error) = sink(outcome) {
+                        stop.store(true, Ordering::Relaxed);
+                        failed = Some(error);
+                        break 'units;
+                    }
+                    completed += 1;
                 }
-                completed += 1;
+                next_unit += 1;
             }
             let (count, moved) = &written;
-            *count.lock().expect("written count lock") = completed;
+            *count.lock().expect("written count lock") = next_unit;
             moved.notify_all();
         }
         debug_assert!(
             failed.is_some() || waiting.is_empty(),
-            "every record reaches the sink"
+            "every unit reaches the sink"
         );
     });
     match failed {
         Some(error) => Err(Stopped { error, completed }),
-        None => Ok(start.elapsed()),
+        None => Ok(Ran {
+            wall: start.elapsed(),
+            ingest,
+        }),
     }
 }
 
-/// How many records each worker may run ahead of the oldest record not yet written.
+/// The number a shard is chosen by: the record's unit's position in the source plus the
+/// record's own in the unit. A Bundle file usually holds one patient and a Bulk unit always
+/// does, so in most exports this is the record's position; in every export each record has
+/// exactly one place, known before any unit is read, so shards by place split the records
+/// without overlap however the units are spread over workers.
+pub fn place(unit: u64, index: usize) -> u64 {
+    unit + index as u64
+}
+
+/// One unit, read and evaluated by a worker.
+struct UnitDone {
+    seq: u64,
+    outcomes: Vec<RecordOutcome>,
+    stats: IngestStats,
+}
+
+/// How many units each worker may run ahead of the oldest record not yet written.
 pub const AHEAD_PER_WORKER: usize = 4;
 
 /// One record through every plugin, each in a fresh instance: what [`run`] does for each

@@ -59,9 +59,10 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// Whether the record at `position` (0-based, in source order) belongs to this shard.
-    pub fn contains(self, position: u64) -> bool {
-        position % self.count == self.index - 1
+    /// Whether the record at `place` ([`crate::run::place`]: its position in most exports)
+    /// belongs to this shard.
+    pub fn contains(self, place: u64) -> bool {
+        place % self.count == self.index - 1
     }
 }
 

@@ -393,6 +393,10 @@ impl Ticker {
     }
 }
 
+/// How much of a slot's linear memory (and table) stays resident between instances: all of
+/// a lean guest's memory (see `engine_config`).
+pub const KEEP_RESIDENT_BYTES: usize = 128 << 10;
+
 /// The settings that decide the compiled code. The sandbox's engine and the compiler
 /// process's (`plugin::compile`) are both made from them, so that what one compiles the
 /// other loads; `Component::deserialize` refuses an artifact of other settings.
@@ -434,11 +438,16 @@ fn engine_config(config: &SandboxConfig) -> Config {
         .total_stacks(slots)
         .max_memory_size(MEMORY_CEILING_BYTES)
         // A reused slot's resident pages are zeroed with memset, the rest released with
-        // madvise. Sample plugins peak at ~1.1 MiB: keeping 1 MiB resident made teardown
-        // memset ~1 MiB per evaluation (fresh evaluation 35.6 µs); 64 KiB gives 19.3 µs and
-        // 28k instead of 16k evaluations/s on 2 cores (BENCHMARKS.md, "pooling").
-        .linear_memory_keep_resident(64 << 10)
-        .table_keep_resident(64 << 10);
+        // madvise (and faulted in again by the next instance, with the kernel's TLB
+        // shootdowns between the worker threads). Guests built with a 64 KiB stack
+        // (`livelab_guest_build::STACK_BYTES`) have 128 KiB of memory in all, so keeping
+        // that much resident resets them with one memset and releases nothing: a fresh
+        // evaluation went from ~20 µs to ~7 µs (BENCHMARKS.md, "Throughput (issue 15)").
+        // Larger guests (a JavaScript or Python runtime) keep the same prefix; the rest of
+        // their memory is released as before. (Keeping 1 MiB resident for 1 MiB-stack
+        // guests cost a 1 MiB memset per evaluation, 35.6 µs: "Pooling".)
+        .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+        .table_keep_resident(KEEP_RESIDENT_BYTES);
     cfg.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     cfg
 }

@@ -154,23 +154,30 @@ pub fn execute(
         date_source: &date_source,
         workers,
     });
-    // A shard evaluates every N-th record (by position in the source); the others are read
+    // A shard evaluates every N-th record (by place in the source); the others are read
     // but not evaluated, so each record lands in exactly one shard.
     let shard = plan.shard;
-    let records = reader
-        .by_ref()
-        .enumerate()
-        .filter(move |(i, _)| shard.is_none_or(|s| s.contains(*i as u64)))
-        .map(|(_, record)| record);
-    let ran = crate::run::run(&sandbox, &plugins, records, &ctx, workers, |outcome| {
-        writer.write(&outcome)?;
-        progress.record_done(format);
-        Ok(())
-    });
+    let select = move |place: u64| shard.is_none_or(|s| s.contains(place));
+    let units = std::iter::from_fn(|| reader.next_unit());
+    let ran = crate::run::run(
+        &sandbox,
+        &plugins,
+        units,
+        select,
+        &ctx,
+        workers,
+        |outcome| {
+            writer.write(&outcome)?;
+            progress.record_done(format);
+            Ok(())
+        },
+    );
     progress.finished();
-    let wall = ran.map_err(|Stopped { error, completed }: Stopped<WriteFailure>| {
+    let ran = ran.map_err(|Stopped { error, completed }: Stopped<WriteFailure>| {
         error.stopped_after(completed)
     })?;
+    let mut ingest = reader.stats().clone();
+    ingest.merge(ran.ingest);
     let written = writer.finish()?;
     let identities: Vec<PluginIdentity> = plugins.iter().map(PluginIdentity::of).collect();
     let summary = written.tallies.clone().finish(
@@ -179,12 +186,12 @@ pub fn execute(
             evaluation_date: date,
             seed: plan.seed,
             records_source: plan.records.display().to_string(),
-            ingest: reader.stats().clone(),
+            ingest,
             terminology,
             identifiers_allowed,
             limits: plan.limits.clone(),
             workers,
-            wall,
+            wall: ran.wall,
         },
     );
     Ok(Executed {

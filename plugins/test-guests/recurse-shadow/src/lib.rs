@@ -1,6 +1,7 @@
 //! Test guest `recurse-shadow`: recurses without bound with a large array in every frame.
-//! Rust keeps such frames on its own stack in linear memory (the "shadow stack", 1 MiB at the
-//! bottom of memory), which runs out long before WebAssembly's own stack: the stack pointer
+//! Rust keeps such frames on its own stack in linear memory (the "shadow stack", at the bottom
+//! of memory: 64 KiB for guests built by livelab, `livelab_guest_build::STACK_BYTES`, Rust's
+//! default 1 MiB otherwise), which runs out long before WebAssembly's own stack: the stack pointer
 //! walks below address 0 and the next store is an out-of-bounds access. The host cannot tell
 //! that from any other stray pointer, so it is a trap, and the run goes on.
 

@@ -6,11 +6,13 @@
 //! - globals in the data segment: an evaluation counter and the last patient's age;
 //! - a flag set by `describe` (the host describes a plugin once, in its own instance);
 //! - linear memory: pages it grows itself (which WebAssembly guarantees are zero) and a
-//!   large heap allocation it reads before writing. Each evaluation fills both with a trace
+//!   large heap allocation it reads before writing, and a zero-initialised static in the
+//!   first pages, which the pool keeps resident. Each evaluation fills all three with a trace
 //!   of its patient's age, so a pooled memory slot handed on without being cleared shows up
 //!   in the next evaluation as `nonzero bytes`.
 //!
-//! Every evaluation also returns `fresh instance: age <age>`, so the test sees it ran.
+//! Every evaluation also returns `fresh instance: age <age>, static at <address>`, so the test
+//! sees it ran and where the static it checks lies.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
@@ -56,7 +58,10 @@ impl Guest for Stateful {
 
         let source = Source::for_plugin("livelab stateful test guest", "stateful");
         let mut cards = vec![Card::new(
-            format!("fresh instance: age {age}"),
+            format!(
+                "fresh instance: age {age}, static at {:#x}",
+                memory::static_address()
+            ),
             Indicator::Info,
             source.clone(),
         )];
@@ -75,9 +80,18 @@ impl Guest for Stateful {
 mod memory {
     use std::alloc::{Layout, alloc};
 
-    /// More than the pooling allocator keeps resident (64 KiB), so both its memset and its
-    /// madvise paths are exercised.
+    /// More than the pooling allocator keeps resident (128 KiB), so its madvise path is
+    /// exercised; [`STATIC`] lies inside what it keeps, so its memset path is too.
     const TRACE_BYTES: usize = 512 << 10;
+    /// A zero-initialised static: in the guest's first pages (right above its 64 KiB stack),
+    /// which the pool keeps resident and resets with memset between instances.
+    static mut STATIC: [u8; 8 << 10] = [0; 8 << 10];
+
+    /// Where [`STATIC`] lies, for the test to check that it is inside the prefix the pool
+    /// keeps resident (otherwise the memset path would go untested).
+    pub fn static_address() -> usize {
+        core::ptr::addr_of!(STATIC) as usize
+    }
     const PAGE: usize = 64 << 10;
 
     /// Reads `len` bytes at `start` that this instance never wrote and describes any that
@@ -118,6 +132,11 @@ mod memory {
             // SAFETY: the pages were just grown by this call and belong to no allocation.
             found.extend(unsafe { check_then_trace("fresh pages", start, TRACE_BYTES, age) });
         }
+        // SAFETY: the static is only touched here, and an instance runs one call at a time.
+        found.extend(unsafe {
+            let start = core::ptr::addr_of_mut!(STATIC).cast::<u8>();
+            check_then_trace("a zero-initialised static", start, 8 << 10, age)
+        });
         let layout = Layout::from_size_align(TRACE_BYTES, 16).expect("valid layout");
         // SAFETY: a live allocation of `TRACE_BYTES`; it is leaked so the trace stays put.
         // Reading it before writing is the point: it is what a plugin snooping for an earlier
@@ -135,6 +154,10 @@ mod memory {
     /// Natively there is no linear memory to inspect.
     pub fn inspect_and_mark(_age: u32) -> Vec<String> {
         Vec::new()
+    }
+
+    pub fn static_address() -> usize {
+        0
     }
 }
 
