@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use jiff::civil::Date;
 use livelab_host::text::{escape_hidden, is_hidden};
 use livelab_host::trial::TrialSummary;
-use livelab_registry::diff::{Changed, RunDiff};
+use livelab_registry::diff::{Changed, PairedFigures, RunDiff};
 use livelab_registry::drift::{self, DriftOptions, Flag, SeriesDrift};
 use livelab_registry::{
     NewRun, RegistryUrl, RunFilter, RunId, RunRow, SeriesFilter, blocking::Registry, export_sha256,
@@ -94,7 +94,7 @@ pub struct RunsArgs {
 #[derive(Subcommand)]
 enum RunsAction {
     /// Compare two runs: only what differs (plugins, versions and hashes, effectiveness
-    /// with 95 % intervals, alert counts, case mix, errors).
+    /// with 95 % intervals, alert counts, paired comparisons, case mix, errors).
     Diff(DiffArgs),
     /// Per plugin and topic across successive runs of a region: alert rate on a p-chart
     /// (3-sigma limits), sensitivity and specificity (Wilson intervals), case-mix shift
@@ -290,6 +290,21 @@ fn diff_text(d: &RunDiff) -> String {
             a.patients_with_cards, a.cards.info, a.cards.warning, a.cards.critical
         )
     });
+    section(&mut out, "paired comparisons", &d.paired, |p| {
+        let measures: Vec<String> = PairedFigures::MEASURES
+            .iter()
+            .map(|(name, figures)| {
+                let (difference, test) = figures(p);
+                format!("{name} {difference}, {test}")
+            })
+            .collect();
+        format!(
+            "{} patients ({} excluded); {}",
+            p.patients,
+            p.excluded,
+            measures.join(" · ")
+        )
+    });
     if !d.case_mix.is_empty() {
         writeln!(out, "case mix (records):").unwrap();
         for c in &d.case_mix {
@@ -313,14 +328,21 @@ fn diff_text(d: &RunDiff) -> String {
     out
 }
 
-fn section<T>(out: &mut String, title: &str, changes: &[Changed<T>], show: impl Fn(&T) -> String) {
+/// A section of things keyed by plugin or by pair: the key (escaped), then each run's value
+/// as `show` writes it (which escapes what it takes from the run).
+fn section<T, K: std::fmt::Display>(
+    out: &mut String,
+    title: &str,
+    changes: &[Changed<T, K>],
+    show: impl Fn(&T) -> String,
+) {
     if changes.is_empty() {
         return;
     }
     writeln!(out, "{title}:").unwrap();
     for c in changes {
         let side = |v: &Option<T>| v.as_ref().map_or("(absent)".to_owned(), &show);
-        writeln!(out, "  {}", shown(&c.plugin)).unwrap();
+        writeln!(out, "  {}", shown(&c.key.to_string())).unwrap();
         writeln!(out, "    a: {}", side(&c.a)).unwrap();
         writeln!(out, "    b: {}", side(&c.b)).unwrap();
     }

@@ -315,26 +315,17 @@ pub fn effectiveness(e: &livelab_host::trial::effectiveness::Effectiveness) -> S
         .unwrap();
     }
     for c in &e.comparisons {
-        let diff = |d: &livelab_host::trial::stats::PairedDifference| match (d.estimate, d.ci95) {
-            (Some(e), Some((lo, hi))) => format!(
-                "{:+.1} ({:+.1} to {:+.1})",
-                e * 100.0,
-                lo * 100.0,
-                hi * 100.0
-            ),
-            _ => "-".into(),
-        };
         writeln!(
             out,
-            "\n{} → {} on {} patients: {} discordant; sensitivity {} points (McNemar p = {:.3}), specificity {} points (McNemar p = {:.3})",
+            "\n{} → {} on {} patients: {} discordant; sensitivity {}, {}; specificity {}, {}",
             c.baseline,
             c.candidate,
             c.patients,
             c.discordant.len(),
-            diff(&c.sensitivity_difference),
-            c.sensitivity_mcnemar.p_value,
-            diff(&c.specificity_difference),
-            c.specificity_mcnemar.p_value,
+            c.sensitivity_difference,
+            c.sensitivity_mcnemar,
+            c.specificity_difference,
+            c.specificity_mcnemar,
         )
         .unwrap();
     }

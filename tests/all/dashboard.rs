@@ -1,8 +1,9 @@
 //! `livelab dashboard` over a real socket, on a temporary SQLite registry filled by real
 //! `livelab trial` runs on generated monthly series (one whose eGFR unit changes, one
 //! stable control), read in headless Chromium: the runs list and a filter, one run and its
-//! report, the comparison of two runs, the drift watch with its flagged runs, and a run whose
-//! trial name and region hold markup and a bidi override, which stay text.
+//! report, the comparison of two runs (and of two runs of a two-version trial, whose paired
+//! comparison changed), the drift watch with its flagged runs, and a run whose trial name and
+//! region hold markup and a bidi override, which stay text.
 
 use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
@@ -10,8 +11,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use livelab_host::trial::TrialSummary;
+use livelab_host::trial::effectiveness::ComparisonReport;
+
 use crate::browser;
-use crate::support::{assert_success, livelab, stdout, temp_dir};
+use crate::support::{METFORMIN_PAIR, assert_success, livelab, temp_dir, trial_run};
 
 const DRIFTING: &str = "Driftregio";
 const STABLE: &str = "Stabielregio";
@@ -22,6 +26,9 @@ const HOSTILE_TRIAL: &str = "<script>alert(1)</script>Maand \u{202e}fdp.exe";
 const HOSTILE_REGION: &str = "Regio <b>vet</b>";
 /// [`HOSTILE_REGION`] form-encoded, as the drift page's region filter sends it.
 const HOSTILE_REGION_QUERY: &str = "Regio+%3Cb%3Evet%3C%2Fb%3E";
+/// The region of the two runs of the two-version trial (its own, so the drift series are
+/// those of the generated ones alone).
+const PAIRED_REGION: &str = "Paarregio";
 
 /// `livelab dashboard --addr 127.0.0.1:0`, stopped on drop.
 struct Dashboard {
@@ -118,29 +125,6 @@ fn series(dir: &Path, region: &str, drift: Option<&str>, registry: &str) -> Vec<
         .collect()
 }
 
-/// Runs `trial` into `registry` and returns the run id it printed.
-fn trial_run(trial: &Path, out: &Path, registry: &str) -> i64 {
-    let output = livelab(&[
-        "trial",
-        trial.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-        "--registry",
-        registry,
-    ]);
-    assert_success(&output);
-    let text = stdout(&output);
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix("registered as run ")?
-                .split(' ')
-                .next()?
-                .parse()
-                .ok()
-        })
-        .unwrap_or_else(|| panic!("{}: no `registered as run N` in:\n{text}", trial.display()))
-}
-
 /// A trial of one export whose name and region are markup and a bidi override.
 fn hostile_trial(dir: &Path, export: &Path) -> PathBuf {
     let path = dir.join("hostile.toml");
@@ -152,6 +136,27 @@ fn hostile_trial(dir: &Path, export: &Path) -> PathBuf {
     );
     std::fs::write(&path, text).unwrap();
     path
+}
+
+/// A trial of the two metformin versions, compared pairwise, on one export and its labels,
+/// in [`PAIRED_REGION`], evaluated on `date`.
+fn paired_trial(dir: &Path, name: &str, export: &Path, date: &str) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
+    let text = format!(
+        "name = {name:?}\nregion = {PAIRED_REGION:?}\nevaluation_date = {date:?}\n\
+         records = {records:?}\nlabels = {labels:?}\nallow_unsigned = true\n\n{METFORMIN_PAIR}",
+        records = export.display().to_string(),
+        labels = export.join("labels.csv").display().to_string(),
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The paired comparison a trial recorded in `out/summary.json`.
+fn recorded_comparison(out: &Path) -> ComparisonReport {
+    let text = std::fs::read_to_string(out.join("summary.json")).unwrap();
+    let summary: TrialSummary = serde_json::from_str(&text).unwrap();
+    summary.effectiveness.unwrap().comparisons.remove(0)
 }
 
 /// The `<section>` of a series page whose heading starts with `heading`.
@@ -195,11 +200,37 @@ fn dashboard_shows_runs_comparison_and_drift_in_a_browser_and_keeps_names_escape
         &dir.path().join("hostile-out"),
         &registry,
     );
+    // The two-version trial on the first stable export and on the last drifting one: other
+    // records and labels, so its paired comparison differs.
+    let paired_outs = [
+        dir.path().join("paired-a-out"),
+        dir.path().join("paired-b-out"),
+    ];
+    let paired_exports = [
+        dir.path().join(STABLE).join("export-01"),
+        dir.path()
+            .join(DRIFTING)
+            .join(format!("export-{EXPORTS:02}")),
+    ];
+    let paired: Vec<i64> = ["paired-a", "paired-b"]
+        .iter()
+        .zip(&paired_exports)
+        .zip(&paired_outs)
+        // Each export's own date (monthly from 2026-01-01), outside the March filter below.
+        .zip(["2026-01-01", "2026-04-01"])
+        .map(|(((name, export), out), date)| {
+            trial_run(
+                &paired_trial(dir.path(), name, export, date),
+                out,
+                &registry,
+            )
+        })
+        .collect();
     let dashboard = Dashboard::start(&registry);
 
     // The runs list: every run, one row each; the region filter keeps only its region's.
     let all = dashboard.dom("/");
-    assert_eq!(rows(&all), 2 * EXPORTS + 1, "runs listed on /");
+    assert_eq!(rows(&all), 2 * EXPORTS + 3, "runs listed on /");
     let filtered = dashboard.dom(&format!("/?region={STABLE}"));
     assert_eq!(rows(&filtered), EXPORTS, "runs listed on /?region={STABLE}");
     for id in &stable {
@@ -274,6 +305,64 @@ fn dashboard_shows_runs_comparison_and_drift_in_a_browser_and_keeps_names_escape
     assert!(
         same.contains("id=\"no-difference\""),
         "a run compared with itself shows differences"
+    );
+    assert!(
+        !compare.contains("id=\"diff-comparisons\""),
+        "runs without a paired comparison list one"
+    );
+
+    // The two runs of the two-version trial: their paired comparison changed, and each side
+    // shows the figures its run recorded (difference, interval and McNemar's test).
+    let (pa, pb) = (paired[0], paired[1]);
+    let compare_paired = dashboard.dom(&format!("/compare?a={pa}&b={pb}"));
+    let comparisons = &compare_paired[compare_paired
+        .find("<table id=\"diff-comparisons\" class=\"diff\">")
+        .expect("the comparison of the two-version runs has a paired comparisons table")..];
+    let comparisons = &comparisons[..comparisons.find("</table>").unwrap()];
+    let [x, y] = paired_outs.each_ref().map(|out| recorded_comparison(out));
+    assert_ne!(
+        (x.label_positive, x.label_negative),
+        (y.label_positive, y.label_negative),
+        "the two exports give different paired tables"
+    );
+    let pair = "metformin-egfr → metformin-egfr-ema (topic metformin-egfr)";
+    let mut shown_rows = 0;
+    for (measure, d_a, t_a, d_b, t_b) in [
+        (
+            "sensitivity",
+            x.sensitivity_difference,
+            x.sensitivity_mcnemar,
+            y.sensitivity_difference,
+            y.sensitivity_mcnemar,
+        ),
+        (
+            "specificity",
+            x.specificity_difference,
+            x.specificity_mcnemar,
+            y.specificity_difference,
+            y.specificity_mcnemar,
+        ),
+    ] {
+        let (side_a, side_b) = (format!("{d_a} · {t_a}"), format!("{d_b} · {t_b}"));
+        let Some(at) = comparisons.find(&format!("{pair}: {measure}")) else {
+            assert_eq!(
+                side_a, side_b,
+                "{measure} differs but has no row: {comparisons}"
+            );
+            continue;
+        };
+        let row = &comparisons[at..];
+        let row = &row[..row.find("</tr>").unwrap()];
+        assert!(
+            row.contains(&format!("<td class=\"side-a\">{side_a}</td>"))
+                && row.contains(&format!("<td class=\"side-b\">{side_b}</td>")),
+            "{measure}: expected {side_a:?} in run {pa} and {side_b:?} in run {pb}, got {row}"
+        );
+        shown_rows += 1;
+    }
+    assert!(
+        shown_rows > 0,
+        "neither difference is listed as changed: {comparisons}"
     );
 
     // The drift watch: metformin-egfr is flagged exactly from the drifting export on, marked
@@ -361,6 +450,10 @@ fn dashboard_shows_runs_comparison_and_drift_in_a_browser_and_keeps_names_escape
     browser::screenshot(
         &dashboard.url(&format!("/compare?a={a}&b={b}")),
         &shots.join("compare.png"),
+    );
+    browser::screenshot(
+        &dashboard.url(&format!("/compare?a={pa}&b={pb}")),
+        &shots.join("compare-paired.png"),
     );
     browser::screenshot(
         &dashboard.url(&format!("/drift?region={DRIFTING}")),

@@ -175,7 +175,12 @@ impl Sqlite {
 
 /// A trial of the metformin plugin and its EMA candidate on the sample records.
 fn ab_trial(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join("ab.toml");
+    ab_trial_labelled(dir, name, Path::new(SAMPLE_RECORDS).join("labels.csv"))
+}
+
+/// [`ab_trial`] judged against the labels in `labels`, written as `dir/<name>.toml`.
+fn ab_trial_labelled(dir: &Path, name: &str, labels: PathBuf) -> PathBuf {
+    let path = dir.join(format!("{name}.toml"));
     std::fs::write(
         &path,
         format!(
@@ -187,7 +192,6 @@ allow_unsigned = true
 
 {METFORMIN_PAIR}"#,
             records = SAMPLE_RECORDS,
-            labels = format!("{SAMPLE_RECORDS}/labels.csv"),
         ),
     )
     .unwrap();
@@ -365,13 +369,13 @@ fn suite(url: &str) {
     let diff = RunDiff::between(&a, &b);
     let fields: Vec<&str> = diff.fields.iter().map(|f| f.field.as_str()).collect();
     assert_eq!(fields, ["evaluation date"], "{url}: {diff:#?}");
-    let plugins: Vec<&str> = diff.plugins.iter().map(|p| p.plugin.as_str()).collect();
+    let plugins: Vec<&str> = diff.plugins.iter().map(|p| p.key.plugin.as_str()).collect();
     assert_eq!(plugins, ["metformin-egfr-ema"], "{url}: changed plugins");
     assert_eq!(diff.plugins[0].b.as_ref().unwrap().version, "9.9.9");
     let measured: Vec<&str> = diff
         .effectiveness
         .iter()
-        .map(|p| p.plugin.as_str())
+        .map(|p| p.key.plugin.as_str())
         .collect();
     assert_eq!(
         measured,
@@ -392,7 +396,7 @@ fn suite(url: &str) {
         "{url}: case mix"
     );
     assert!(
-        diff.alerts.is_empty() && diff.errors.is_empty(),
+        diff.alerts.is_empty() && diff.errors.is_empty() && diff.paired.is_empty(),
         "{diff:#?}"
     );
 
@@ -536,6 +540,8 @@ fn runs_prints_hostile_names_escaped() {
     hostile.trial.name = "trial\u{202e}lmth.exe".into();
     hostile.trial.region = "region\u{1b}[2J".into();
     hostile.run.plugins[0].plugin.version = "1.0\u{200b}".into();
+    // A paired comparison whose candidate's name holds a bidi override: in this run only.
+    hostile.effectiveness.as_mut().unwrap().comparisons[0].candidate = "ema\u{202e}".into();
     let id = record(&registry, &hostile, "/reports/\u{7}bell");
     let other = record(&registry, base_summary(), "/reports/plain");
     drop(registry);
@@ -560,7 +566,128 @@ fn runs_prints_hostile_names_escaped() {
                 "livelab {args:?} shows the hidden characters escaped:\n{text}"
             );
         }
+        if args[1] == "diff" {
+            assert!(
+                text.contains("metformin-egfr → ema\\u{202e} (topic metformin-egfr)"),
+                "livelab {args:?} lists the hostile run's paired comparison, escaped:\n{text}"
+            );
+        }
     }
+}
+
+/// Two real runs of the two-version trial, the second judged against labels with some
+/// metformin-egfr labels flipped: `livelab runs diff` shows their paired comparison changed,
+/// named by its plugins, in the text table and in `--json`, with the figures each run recorded.
+#[test]
+fn runs_diff_shows_a_paired_comparison_that_changed() {
+    let tmp = temp_dir();
+    let db = Sqlite::new();
+    let url = db.url();
+    // Every tenth metformin-egfr label flipped: patients move between the label-positive and
+    // label-negative tables, so both differences and both tests change.
+    let original = std::fs::read_to_string(Path::new(SAMPLE_RECORDS).join("labels.csv")).unwrap();
+    let mut metformin = 0;
+    let flipped: String = original
+        .lines()
+        .map(|line| {
+            let flip = line.contains(",metformin-egfr,") && {
+                metformin += 1;
+                metformin % 10 == 0
+            };
+            match (flip, line.strip_suffix(",0"), line.strip_suffix(",1")) {
+                (true, Some(rest), _) => format!("{rest},1\n"),
+                (true, _, Some(rest)) => format!("{rest},0\n"),
+                _ => format!("{line}\n"),
+            }
+        })
+        .collect();
+    assert!(metformin >= 100, "{metformin} metformin-egfr labels");
+    let labels = tmp.path().join("flipped-labels.csv");
+    std::fs::write(&labels, flipped).unwrap();
+    let run = |trial: PathBuf, out: &str| {
+        let out = tmp.path().join(out);
+        let id = trial_run(&trial, &out, &url);
+        let summary: TrialSummary =
+            serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap())
+                .unwrap();
+        (id.to_string(), summary)
+    };
+    let (a, summary_a) = run(ab_trial(tmp.path(), "labels"), "out-a");
+    let (b, summary_b) = run(ab_trial_labelled(tmp.path(), "flipped", labels), "out-b");
+    let comparison = |s: &TrialSummary| s.effectiveness.as_ref().unwrap().comparisons[0].clone();
+    let (x, y) = (comparison(&summary_a), comparison(&summary_b));
+    assert_ne!(
+        x.label_positive, y.label_positive,
+        "the flipped labels change the paired table"
+    );
+
+    let text = livelab(&["runs", "diff", &a, &b, "--registry", &url]);
+    assert_success(&text);
+    let text = stdout(&text);
+    let section = &text[text
+        .find("paired comparisons:\n")
+        .unwrap_or_else(|| panic!("no paired comparisons section in:\n{text}"))..];
+    let lines: Vec<&str> = section.lines().take(4).collect();
+    let side = |c: &livelab_host::trial::effectiveness::ComparisonReport| {
+        format!(
+            "{} patients ({} excluded); sensitivity {}, {} · specificity {}, {}",
+            c.patients,
+            c.excluded,
+            c.sensitivity_difference,
+            c.sensitivity_mcnemar,
+            c.specificity_difference,
+            c.specificity_mcnemar
+        )
+    };
+    assert_eq!(
+        lines,
+        [
+            "paired comparisons:".to_owned(),
+            "  metformin-egfr → metformin-egfr-ema (topic metformin-egfr)".to_owned(),
+            format!("    a: {}", side(&x)),
+            format!("    b: {}", side(&y)),
+        ],
+        "livelab runs diff {a} {b}:\n{text}"
+    );
+    assert!(
+        lines[2].contains("McNemar p") && lines[2].contains(" points ("),
+        "each side shows the differences with their intervals and the tests: {}",
+        lines[2]
+    );
+
+    let json = livelab(&["runs", "diff", &a, &b, "--json", "--registry", &url]);
+    assert_success(&json);
+    let diff: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    let paired = diff["paired"].as_array().expect("a `paired` list");
+    assert_eq!(paired.len(), 1, "{diff:#}");
+    let p = &paired[0];
+    assert_eq!(
+        (&p["baseline"], &p["candidate"], &p["topic"]),
+        (
+            &serde_json::json!("metformin-egfr"),
+            &serde_json::json!("metformin-egfr-ema"),
+            &serde_json::json!("metformin-egfr")
+        ),
+        "{p:#}"
+    );
+    for (side, c) in [("a", &x), ("b", &y)] {
+        for field in [
+            "label_positive",
+            "label_negative",
+            "sensitivity_difference",
+            "specificity_difference",
+            "sensitivity_mcnemar",
+            "specificity_mcnemar",
+        ] {
+            let recorded = serde_json::to_value(c).unwrap()[field].clone();
+            assert_eq!(p[side][field], recorded, "run {side}'s {field}");
+        }
+    }
+
+    // A run against itself: no paired comparison listed.
+    let same = livelab(&["runs", "diff", &a, &a, "--json", "--registry", &url]);
+    let same: serde_json::Value = serde_json::from_str(&stdout(&same)).unwrap();
+    assert_eq!(same["paired"], serde_json::json!([]));
 }
 
 // ------------------------------------------------------------------------------------------

@@ -43,6 +43,29 @@ baseline = "metformin-egfr"
 candidate = "metformin-egfr-ema"
 "#;
 
+/// Runs `trial` into `registry` and returns the run id it printed.
+pub fn trial_run(trial: &Path, out: &Path, registry: &str) -> i64 {
+    let output = livelab(&[
+        "trial",
+        trial.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--registry",
+        registry,
+    ]);
+    assert_success(&output);
+    let text = stdout(&output);
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("registered as run ")?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or_else(|| panic!("{}: no `registered as run N` in:\n{text}", trial.display()))
+}
+
 /// The registry every test's `livelab trial` and `merge` records in, unless it names one.
 pub fn test_registry() -> String {
     format!(

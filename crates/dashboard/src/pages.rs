@@ -4,12 +4,13 @@
 //! ([`RunDiff::between`], [`drift::watch`]); nothing is computed twice.
 
 use std::collections::BTreeSet;
+use std::fmt::Display;
 use std::path::{Path, PathBuf};
 
 use askama::Template;
 use jiff::civil::Date;
-use livelab_host::trial::stats::{PairedDifference, Proportion};
-use livelab_registry::diff::{Changed, Measures, RunDiff};
+use livelab_host::trial::stats::Proportion;
+use livelab_registry::diff::{Changed, Measures, PairedFigures, RunDiff};
 use livelab_registry::drift::{self, DriftOptions, DriftPoint, Flag, SeriesDrift};
 use livelab_registry::{Registry, RunFilter, RunId, RunRow, Series, SeriesFilter, StoredRun};
 use serde::Deserialize;
@@ -245,19 +246,6 @@ pub fn report_path(row: &RunRow) -> PathBuf {
     Path::new(&row.report_dir).join(REPORT_FILE)
 }
 
-/// `-1.2 points (-5.0 to 2.6)`: a paired difference in percentage points.
-fn difference(d: &PairedDifference) -> String {
-    match (d.estimate, d.ci95) {
-        (Some(e), Some((lo, hi))) => format!(
-            "{:+.1} points ({:+.1} to {:+.1})",
-            e * 100.0,
-            lo * 100.0,
-            hi * 100.0
-        ),
-        _ => "–".into(),
-    }
-}
-
 pub async fn run(registry: &Registry, id: RunId) -> Result<String, PageError> {
     let stored = stored_run(registry, id).await?;
     let (row, summary) = (&stored.row, &stored.summary);
@@ -338,9 +326,9 @@ pub async fn run(registry: &Registry, id: RunId) -> Result<String, PageError> {
                 candidate: shown(&c.candidate),
                 topic: shown(&c.topic),
                 patients: c.patients,
-                sensitivity: difference(&c.sensitivity_difference),
+                sensitivity: c.sensitivity_difference.to_string(),
                 sensitivity_p: format!("{:.3}", c.sensitivity_mcnemar.p_value),
-                specificity: difference(&c.specificity_difference),
+                specificity: c.specificity_difference.to_string(),
                 specificity_p: format!("{:.3}", c.specificity_mcnemar.p_value),
             })
             .collect(),
@@ -415,64 +403,126 @@ fn side(run: &StoredRun) -> Side {
     }
 }
 
-/// Whether two proportions' 95 % intervals are apart: a change beyond sampling noise.
-fn apart(a: &Proportion, b: &Proportion) -> bool {
-    matches!((a.ci95, b.ci95), (Some((a_lo, a_hi)), Some((b_lo, b_hi))) if a_hi < b_lo || b_hi < a_lo)
+/// Whether two 95 % intervals are apart: a change beyond sampling noise.
+fn apart(a: Option<(f64, f64)>, b: Option<(f64, f64)>) -> bool {
+    matches!((a, b), (Some((a_lo, a_hi)), Some((b_lo, b_hi))) if a_hi < b_lo || b_hi < a_lo)
+}
+
+/// One aspect of a changed thing, a row of its own: its name, how one side reads, and the
+/// 95 % interval whose separation marks the row (`None`: never marked).
+struct Aspect<'a, T> {
+    name: &'static str,
+    describe: Box<dyn Fn(&T) -> String + 'a>,
+    interval: Option<Interval<'a, T>>,
+}
+
+/// Where an aspect's 95 % interval is (`None`: it has none).
+type Interval<'a, T> = Box<dyn Fn(&T) -> Option<(f64, f64)> + 'a>;
+
+impl<'a, T> Aspect<'a, T> {
+    fn plain(name: &'static str, describe: impl Fn(&T) -> String + 'a) -> Self {
+        Aspect {
+            name,
+            describe: Box::new(describe),
+            interval: None,
+        }
+    }
+
+    fn with_interval(
+        name: &'static str,
+        describe: impl Fn(&T) -> String + 'a,
+        interval: impl Fn(&T) -> Option<(f64, f64)> + 'a,
+    ) -> Self {
+        Aspect {
+            name,
+            describe: Box::new(describe),
+            interval: Some(Box::new(interval)),
+        }
+    }
+}
+
+/// `key: aspect` rows, one per aspect whose text differs, for each changed thing ("–" on the
+/// side where it is absent); an aspect whose intervals no longer overlap is marked.
+fn aspect_rows<T, K: Display>(items: &[Changed<T, K>], aspects: &[Aspect<'_, T>]) -> Vec<DiffRow> {
+    let mut rows = Vec::new();
+    for c in items {
+        let key = shown(&c.key.to_string());
+        for aspect in aspects {
+            let text = |value: &Option<T>| {
+                value
+                    .as_ref()
+                    .map_or_else(|| "–".into(), |v| (aspect.describe)(v))
+            };
+            let (a, b) = (text(&c.a), text(&c.b));
+            if a == b {
+                continue;
+            }
+            let notable = match (&c.a, &c.b, &aspect.interval) {
+                (Some(x), Some(y), Some(interval)) => apart(interval(x), interval(y)),
+                _ => false,
+            };
+            rows.push(DiffRow {
+                key: format!("{key}: {}", aspect.name),
+                a,
+                b,
+                notable,
+            });
+        }
+    }
+    rows
 }
 
 /// One row per measure that differs, for each plugin whose effectiveness differs; a
 /// proportion whose intervals no longer overlap is marked.
 fn measure_rows(items: &[Changed<Measures>]) -> Vec<DiffRow> {
     type Get = fn(&Measures) -> &Proportion;
-    let proportions: [(&str, Get); 4] = [
+    let proportions: [(&'static str, Get); 4] = [
         ("sensitivity", |m| &m.sensitivity),
         ("specificity", |m| &m.specificity),
         ("PPV", |m| &m.ppv),
         ("alert rate", |m| &m.alert_rate),
     ];
-    let mut rows = Vec::new();
-    for c in items {
-        let text = |describe: &dyn Fn(&Measures) -> String, value: &Option<Measures>| {
-            value.as_ref().map_or_else(|| "–".into(), describe)
-        };
-        let mut push = |name: &str, describe: &dyn Fn(&Measures) -> String, notable: bool| {
-            let (a, b) = (text(describe, &c.a), text(describe, &c.b));
-            if a != b {
-                rows.push(DiffRow {
-                    key: format!("{}: {name}", shown(&c.plugin)),
-                    a,
-                    b,
-                    notable,
-                });
-            }
-        };
-        push("topic", &|m| shown(&m.topic), false);
-        for (name, get) in proportions {
-            let notable = match (&c.a, &c.b) {
-                (Some(a), Some(b)) => apart(get(a), get(b)),
-                _ => false,
-            };
-            push(name, &|m| with_interval(get(m)), notable);
-        }
-        push(
-            "TP FP FN TN",
-            &|m| {
-                let c = &m.confusion;
-                format!("{} {} {} {}", c.tp, c.fp, c.fn_, c.tn)
+    let mut aspects = vec![Aspect::plain("topic", |m: &Measures| shown(&m.topic))];
+    aspects.extend(proportions.map(|(name, get)| {
+        Aspect::with_interval(name, move |m| with_interval(get(m)), move |m| get(m).ci95)
+    }));
+    aspects.push(Aspect::plain("TP FP FN TN", |m: &Measures| {
+        let c = &m.confusion;
+        format!("{} {} {} {}", c.tp, c.fp, c.fn_, c.tn)
+    }));
+    aspect_rows(items, &aspects)
+}
+
+/// One row per figure that differs, for each paired comparison that differs: the patients,
+/// and the sensitivity and specificity differences (candidate minus baseline, Newcombe's
+/// interval) with McNemar's test; a difference whose intervals no longer overlap is marked.
+fn paired_rows<K: Display>(items: &[Changed<PairedFigures, K>]) -> Vec<DiffRow> {
+    let mut aspects = vec![Aspect::plain("patients", |p: &PairedFigures| {
+        format!("{} ({} excluded)", p.patients, p.excluded)
+    })];
+    aspects.extend(PairedFigures::MEASURES.map(|(name, figures)| {
+        Aspect::with_interval(
+            name,
+            move |p: &PairedFigures| {
+                let (difference, test) = figures(p);
+                format!("{difference} · {test}")
             },
-            false,
-        );
-    }
-    rows
+            move |p| figures(p).0.ci95,
+        )
+    }));
+    aspect_rows(items, &aspects)
 }
 
 /// Rows of a per-plugin difference: `describe` writes one side, "–" where the plugin is absent.
-fn changed<T>(items: &[Changed<T>], describe: impl Fn(&T) -> String) -> Vec<DiffRow> {
+fn changed<T, K: Display>(
+    items: &[Changed<T, K>],
+    describe: impl Fn(&T) -> String,
+) -> Vec<DiffRow> {
     let side = |value: &Option<T>| value.as_ref().map_or_else(|| "–".into(), &describe);
     items
         .iter()
         .map(|c| DiffRow {
-            key: shown(&c.plugin),
+            key: shown(&c.key.to_string()),
             a: side(&c.a),
             b: side(&c.b),
             notable: false,
@@ -533,6 +583,12 @@ pub async fn compare(registry: &Registry, query: &CompareQuery) -> Result<String
                     a.patients_with_cards, a.cards.critical, a.cards.warning, a.cards.info
                 )
             }),
+        },
+        DiffSection {
+            id: "diff-comparisons",
+            title: "Paired comparisons (candidate − baseline)",
+            key: "baseline → candidate (topic): figure",
+            rows: paired_rows(&diff.paired),
         },
         DiffSection {
             id: "diff-case-mix",

@@ -301,6 +301,28 @@ pub struct McNemar {
     pub p_value: f64,
 }
 
+/// `McNemar p = 0.070 (exact; 1 vs 7 discordant)`: the p-value (`p < 0.001` below that), how
+/// it was obtained and the discordant pairs (A only vs B only). The one way the terminal and
+/// the dashboard write a McNemar test.
+impl std::fmt::Display for McNemar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.p_value < 0.001 {
+            f.write_str("McNemar p < 0.001")?;
+        } else {
+            write!(f, "McNemar p = {:.3}", self.p_value)?;
+        }
+        let (b, c) = (self.b, self.c);
+        match (self.method, self.statistic) {
+            (McNemarMethod::NoDiscordantPairs, _) => f.write_str(" (no discordant pairs)"),
+            (McNemarMethod::Exact, _) => write!(f, " (exact; {b} vs {c} discordant)"),
+            (McNemarMethod::ChiSquaredCc, Some(x)) => {
+                write!(f, " (χ² = {x:.2}; {b} vs {c} discordant)")
+            }
+            (McNemarMethod::ChiSquaredCc, None) => write!(f, " (χ²; {b} vs {c} discordant)"),
+        }
+    }
+}
+
 /// McNemar's test for paired binary outcomes, from the discordant counts
 /// `b = only_a`, `c = only_b` (concordant pairs carry no information on the
 /// difference).
@@ -464,6 +486,23 @@ pub struct PairedDifference {
     pub ci95: Option<(f64, f64)>,
     /// Number of pairs (patients) in the table.
     pub n: u64,
+}
+
+/// `+5.0 points (-3.1 to +12.0)`: the difference in percentage points with its 95 % interval,
+/// or `–` when there is none. The one way the terminal and the dashboard write it.
+impl std::fmt::Display for PairedDifference {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.estimate, self.ci95) {
+            (Some(e), Some((lo, hi))) => write!(
+                f,
+                "{:+.1} points ({:+.1} to {:+.1})",
+                e * 100.0,
+                lo * 100.0,
+                hi * 100.0
+            ),
+            _ => f.write_str("–"),
+        }
+    }
 }
 
 /// Difference `p_B − p_A = (g − f)/n` between two proportions measured on the same
@@ -803,6 +842,32 @@ mod tests {
         let q = u64::MAX / 4;
         let (lo, hi) = newcombe_ci(q, q, 7, q);
         assert!(-1.0 <= lo && lo < hi && hi <= 1.0);
+    }
+
+    #[test]
+    fn paired_results_read_as_text() {
+        // 7/44 = +15.9 points, interval (0.011243, 0.295372) from the hand computation above.
+        assert_eq!(
+            newcombe_paired_difference(12, 2, 9, 21).to_string(),
+            "+15.9 points (+1.1 to +29.5)"
+        );
+        assert_eq!(Paired::default().difference().to_string(), "–");
+        let texts = [
+            mcnemar(1, 7),
+            mcnemar(30, 12),
+            mcnemar(0, 0),
+            mcnemar(0, 24),
+        ]
+        .map(|m| m.to_string());
+        assert_eq!(
+            texts,
+            [
+                "McNemar p = 0.070 (exact; 1 vs 7 discordant)",
+                "McNemar p = 0.009 (χ² = 6.88; 30 vs 12 discordant)",
+                "McNemar p = 1.000 (no discordant pairs)",
+                "McNemar p < 0.001 (exact; 0 vs 24 discordant)",
+            ]
+        );
     }
 
     #[test]
