@@ -17,12 +17,13 @@ pub fn render(summary: &RunSummary) -> String {
     let r = &summary.records;
     writeln!(
         out,
-        "{} records read, {} evaluated, {} unreadable · evaluation date {} · {} workers · {:.0} ms · {:.0} evaluations/s",
+        "{} records read, {} evaluated, {} unreadable · evaluation date {} · {} worker{} · {:.0} ms · {:.0} evaluations/s",
         r.read,
         r.evaluated,
         r.errors,
         summary.evaluation_date,
         summary.workers,
+        if summary.workers == 1 { "" } else { "s" },
         summary.wall_ms,
         summary.evaluations_per_second
     )
