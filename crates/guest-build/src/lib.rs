@@ -47,8 +47,8 @@ pub enum TargetError {
 /// touches is reset when the instance is dropped: with 1 MiB of stack before the data, the
 /// pages it touched were spread over 1.1 MiB and had to be faulted in again by every
 /// evaluation; with 64 KiB the whole memory of the sample plugins is 128 KiB, which the
-/// host keeps resident and resets with one memset (~7 µs instead of ~20 µs per fresh
-/// evaluation; BENCHMARKS.md, "Throughput (issue 15)"). A guest that needs more stack
+/// host keeps resident and resets with one memset (a fresh evaluation of the sample
+/// plugins went from 20–45 µs to 11–25 µs; BENCHMARKS.md, "Throughput (issue 15)"). A guest that needs more stack
 /// overflows it into a trap (the stack is below the data, so nothing is overwritten),
 /// reported as the plugin's failure.
 pub const STACK_BYTES: u32 = 64 << 10;

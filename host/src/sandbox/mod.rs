@@ -442,7 +442,7 @@ fn engine_config(config: &SandboxConfig) -> Config {
         // shootdowns between the worker threads). Guests built with a 64 KiB stack
         // (`livelab_guest_build::STACK_BYTES`) have 128 KiB of memory in all, so keeping
         // that much resident resets them with one memset and releases nothing: a fresh
-        // evaluation went from ~20 µs to ~7 µs (BENCHMARKS.md, "Throughput (issue 15)").
+        // evaluation went from 20–45 µs to 11–25 µs (BENCHMARKS.md, "Throughput (issue 15)").
         // Larger guests (a JavaScript or Python runtime) keep the same prefix; the rest of
         // their memory is released as before. (Keeping 1 MiB resident for 1 MiB-stack
         // guests cost a 1 MiB memset per evaluation, 35.6 µs: "Pooling".)
