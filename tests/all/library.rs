@@ -1,11 +1,13 @@
 //! The run path as a library: a trial run in-process (no subprocess), one record evaluated on
-//! its own as a service would, and a run whose output fails mid-way (a full disk) stopping at
-//! once with an error that names the file and the records completed.
+//! its own as a service would (also within a slice of time), and a run whose output fails
+//! mid-way (a full disk) stopping at once with an error that names the file and the records
+//! completed.
 
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use livelab_host::run::plan::{PlannedPlugin, load_plugins, sandbox};
 use livelab_host::run::{CdsCard, evaluate_record, run};
@@ -241,4 +243,69 @@ fn a_full_disk_stops_the_run_at_once_and_says_where_and_after_how_many_records()
     );
     assert!(!tmp.path().join("summary.json").exists());
     assert!(written.load(Ordering::SeqCst) <= 20_000);
+}
+
+#[test]
+fn an_evaluation_given_a_slice_is_the_evaluation_or_nothing() {
+    // A service evaluates on its request thread for a slice of time first: what it keeps must
+    // be exactly the evaluation, limits included, and a plugin that outruns the slice must
+    // leave nothing, so that evaluating it again gives what one evaluation gives.
+    let sandbox = sandbox(1).unwrap();
+    let spin_limits = Limits {
+        fuel: Some(100_000_000),
+        deadline_ms: 10_000,
+        ..Limits::default()
+    };
+    let planned: Vec<PlannedPlugin> = [
+        (SAMPLE_PACKAGES[0].1, Limits::default()),
+        (test_guests::SPIN, spin_limits),
+    ]
+    .into_iter()
+    .map(|(path, limits)| PlannedPlugin {
+        path: PathBuf::from(path),
+        options: LoadOptions::authoring(limits),
+    })
+    .collect();
+    let plugins = load_plugins(&sandbox, &ArtifactCache::new(None), &planned).unwrap();
+    let (sample, spin) = (&plugins[0], &plugins[1]);
+    let date = SAMPLE_DATE.parse().unwrap();
+    let ctx = EvaluationContext {
+        evaluation_date: date,
+        seed: 7,
+        keep_inputs: true,
+    };
+    let hook = Hook::PatientView;
+    let slice = Duration::from_millis(2);
+    for record in RecordReader::open(Path::new(SAMPLE_RECORDS), date)
+        .unwrap()
+        .take(20)
+    {
+        let record = record.unwrap();
+        let whole = sample.evaluate_hook(&sandbox, &record, &hook, &ctx);
+        // A sample plugin takes microseconds; a slice of a whole second cannot run out.
+        let sliced = sample
+            .evaluate_hook_within(&sandbox, &record, &hook, &ctx, Duration::from_secs(1))
+            .unwrap_or_else(|| panic!("record {}: a second's slice ran out", record.key));
+        assert_eq!(shown(&sliced), shown(&whole), "record {}", record.key);
+        assert_eq!(
+            sliced.setup.as_ref().map(|s| s.limits.deadline_ms),
+            Some(sample.limits.deadline_ms),
+            "record {}: the outcome keeps the plugin's own deadline, not the slice",
+            record.key
+        );
+        // 10⁸ fuel of spinning is tens of milliseconds: past the slice, within the deadline.
+        assert!(
+            spin.evaluate_hook_within(&sandbox, &record, &hook, &ctx, slice)
+                .is_none(),
+            "record {}: the spinning plugin finished within {slice:?}",
+            record.key
+        );
+        let again = spin.evaluate_hook(&sandbox, &record, &hook, &ctx);
+        assert_eq!(
+            shown(&again),
+            "fuel exhausted: the evaluation used its whole budget of 100000000 fuel fuel 100000000",
+            "record {}",
+            record.key
+        );
+    }
 }

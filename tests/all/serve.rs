@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -106,9 +106,9 @@ impl Server {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(20);
         while self.child.try_wait().ok().flatten().is_none() {
-            if std::time::Instant::now() > deadline {
+            if Instant::now() > deadline {
                 let _ = self.child.kill();
                 break;
             }
@@ -965,12 +965,17 @@ fn serve_feedback_is_stored_with_its_decision_and_counted_in_metrics() {
 /// Writes `trial.toml` serving the `spin` test guest with a plugin deadline of `deadline_ms`
 /// and fuel enough that the deadline stops it.
 fn spin_trial(deadline_ms: u64) -> impl FnOnce(&Path) {
+    spin_trial_with(deadline_ms, 100_000_000_000)
+}
+
+/// [`spin_trial`] with a fuel budget.
+fn spin_trial_with(deadline_ms: u64, fuel: u64) -> impl FnOnce(&Path) {
     move |dir: &Path| {
         std::fs::write(
             dir.join("trial.toml"),
             format!(
                 "name = \"spin\"\nregion = \"test\"\nrecords = {records:?}\nallow_unsigned = true\n\n\
-                 [limits]\ndeadline_ms = {deadline_ms}\nfuel = 100_000_000_000\n\n[[plugin]]\npath = {plugin:?}\n",
+                 [limits]\ndeadline_ms = {deadline_ms}\nfuel = {fuel}\n\n[[plugin]]\npath = {plugin:?}\n",
                 records = concat!(env!("CARGO_MANIFEST_DIR"), "/sample-records"),
                 plugin = test_guests::SPIN,
             ),
@@ -1063,6 +1068,81 @@ fn serve_bounds_answer_503_with_retry_after_and_stay_healthy() {
         (failed..=failed + count("request-deadline")).contains(&decisions),
         "{decisions} decisions for {codes:?}"
     );
+}
+
+#[test]
+fn serve_a_plugin_that_outruns_its_slice_is_evaluated_again_with_its_whole_deadline() {
+    // 10⁸ fuel of spinning is tens of milliseconds: longer than the slice a call gets on the
+    // request's thread, shorter than the plugin's deadline. The answer must be the plugin's
+    // own outcome (its fuel spent), logged once, not a deadline cut at the slice.
+    let mut server = Server::start(
+        &["trial.toml", "--no-auth", "--request-deadline-ms", "5000"],
+        spin_trial_with(4000, 100_000_000),
+    );
+    let reply = post(&server.url("/cds-services/spin"), None, &spin_call());
+    assert_eq!(reply.status, 500, "{}", reply.text);
+    assert_eq!(reply.error_code(), "plugin-failed");
+    let metrics = get(&server.url("/metrics"), None).text;
+    for expected in [
+        "livelab_serve_evaluations_moved_total{service=\"spin\"} 1\n",
+        "livelab_serve_plugin_failures_total{service=\"spin\",cause=\"fuel-exhausted\"} 1\n",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "{expected:?} missing from:\n{metrics}"
+        );
+    }
+    server.stop();
+    let decisions: Vec<Value> = server
+        .decision_log()
+        .into_iter()
+        .filter(|l| l["kind"] == "decision")
+        .collect();
+    assert_eq!(decisions.len(), 1, "{decisions:?}");
+    assert_eq!(
+        decisions[0]["stopped_by"], "fuel-exhausted",
+        "{}",
+        decisions[0]
+    );
+}
+
+#[test]
+fn serve_health_is_answered_while_every_slot_runs_a_spinning_plugin() {
+    // Two calls spin for three seconds, one per evaluation slot (and as many runtime threads
+    // as a 2-core machine has): a runtime thread is held for a slice at most, so the health
+    // check is answered long before either plugin stops.
+    let mut server = Server::start(
+        &[
+            "trial.toml",
+            "--no-auth",
+            "--jobs",
+            "2",
+            "--request-deadline-ms",
+            "4000",
+        ],
+        spin_trial(3000),
+    );
+    let url = server.url("/cds-services/spin");
+    let calls: Vec<JoinHandle<Reply>> = (0..2)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || post(&url, None, &spin_call()))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let asked = Instant::now();
+    let health = get(&server.url("/healthz"), None);
+    let waited = asked.elapsed();
+    assert_eq!(health.status, 200, "{}", health.text);
+    assert!(
+        waited < Duration::from_millis(1500),
+        "/healthz took {waited:?} while two plugins spun (they stop at 3 s)"
+    );
+    for call in calls {
+        let reply = call.join().expect("a reply");
+        assert_eq!(reply.error_code(), "plugin-failed", "{}", reply.text);
+    }
+    server.stop();
 }
 
 #[test]

@@ -64,6 +64,7 @@ pub struct Metrics {
     latency: Family<ServiceLabels, Histogram, fn() -> Histogram>,
     plugin_failures: Family<FailureLabels, Counter>,
     feedback: Family<FeedbackLabels, Counter>,
+    moved: Family<ServiceLabels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -79,6 +80,7 @@ impl Default for Metrics {
             latency: Family::new_with_constructor(latency_histogram),
             plugin_failures: Family::default(),
             feedback: Family::default(),
+            moved: Family::default(),
         };
         let mut registry = Registry::default();
         // Counters are registered without `_total`; the exposition adds it.
@@ -106,6 +108,11 @@ impl Default for Metrics {
             "livelab_serve_feedback",
             "Feedback on issued cards, by service and outcome (accepted or overridden)",
             metrics.feedback.clone(),
+        );
+        registry.register(
+            "livelab_serve_evaluations_moved",
+            "Evaluations still running at the end of their slice on the request's thread, evaluated again on the blocking pool, by service",
+            metrics.moved.clone(),
         );
         Metrics {
             registry,
@@ -151,6 +158,15 @@ impl Metrics {
             .get_or_create(&FailureLabels {
                 service: service.to_owned(),
                 cause: cause.to_owned(),
+            })
+            .inc();
+    }
+
+    /// An evaluation that outran its slice on the request's thread and was evaluated again.
+    pub fn moved(&self, service: &str) {
+        self.moved
+            .get_or_create(&ServiceLabels {
+                service: service.to_owned(),
             })
             .inc();
     }

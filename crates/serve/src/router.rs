@@ -1,14 +1,15 @@
 //! The HTTP routes: discovery, service calls, feedback, `/metrics` and `/healthz`, with the
 //! client-JWT check, CORS headers and every error as a FHIR `OperationOutcome` with its
 //! status. The router only moves bytes and statuses: requests are checked by
-//! `livelab-cds-hooks`, evaluated by the [`Session`] on the blocking pool.
+//! `livelab-cds-hooks`, evaluated by the [`Session`].
 //!
 //! Bounds: at most [`Session::workers`] evaluations run at once and at most `queue` more
 //! wait for a slot; a call beyond that is answered at once with 503 and `Retry-After: 1`
 //! (`overloaded`). A call not answered within the request deadline (from its first byte,
-//! waiting included) is answered 503 (`request-deadline`); an evaluation already running
-//! finishes on its own (the plugin's deadline is below the request's), keeps its slot until
-//! then, and is logged.
+//! waiting included) is answered 503 (`request-deadline`). An evaluation runs first on the
+//! runtime thread that took the call, for at most [`INLINE_SLICE`]; a plugin still running
+//! then is evaluated again on the blocking pool, where one answered at the deadline finishes
+//! on its own (the plugin's deadline bounds it), keeps its slot until then, and is logged.
 //!
 //! Nothing about a patient is logged: a log line names the service, the status, an error
 //! code, the number of cards and the latency.
@@ -37,6 +38,9 @@ use crate::session::{CallError, FeedbackError, Session};
 
 /// The header every response carries when the session runs without client authentication.
 pub const AUTH_DISABLED_HEADER: &str = "x-livelab-auth";
+
+/// How long an evaluation may hold a runtime thread (see `answer`).
+pub const INLINE_SLICE: Duration = Duration::from_millis(10);
 
 /// What the routes share.
 pub struct App {
@@ -392,17 +396,37 @@ async fn answer(app: &Arc<App>, id: &str, body: Bytes, started: Instant) -> Answ
     };
     let session = app.session.clone();
     let permits = app.permits.clone();
+    let deadline = tokio::time::Instant::from_std(started) + app.deadline;
+    let moved = {
+        let app = app.clone();
+        let id = id.to_owned();
+        move || app.metrics.moved(&id)
+    };
     let evaluation = async move {
         let permit = permits.acquire_owned().await.ok()?;
-        // The permits move into the evaluation: a call answered at its deadline keeps its
-        // slot until the plugin has stopped.
+        let held = (permit, admitted);
+        // First on this runtime thread, for at most INLINE_SLICE: a plugin answers in
+        // microseconds (milliseconds in JavaScript or Python), and handing every call to
+        // another thread and back cost more than the evaluation (BENCHMARKS.md, "CDS Hooks
+        // service"). A runtime thread is never held longer, so `/healthz`, refusals and the
+        // deadlines of waiting calls stay on time whatever a plugin does.
+        if tokio::time::Instant::now() + INLINE_SLICE * 2 <= deadline {
+            let slice = Some(INLINE_SLICE);
+            match session.evaluate(index, &patient_id, &prefetch, draft_orders.as_ref(), slice) {
+                Some(answer) => return Some(answer),
+                None => moved(),
+            }
+        }
+        // A plugin still running at the end of the slice (nothing of that attempt was kept),
+        // or a call too near its deadline for one, is evaluated on the blocking pool with the
+        // plugin's whole deadline; a call answered at the request's deadline keeps its slot
+        // until the plugin has stopped.
         let evaluated = tokio::task::spawn_blocking(move || {
-            let _held = (permit, admitted);
-            session.evaluate(index, &patient_id, &prefetch, draft_orders.as_ref())
+            let _held = held;
+            session.evaluate(index, &patient_id, &prefetch, draft_orders.as_ref(), None)
         });
-        evaluated.await.ok()
+        evaluated.await.ok().flatten()
     };
-    let deadline = tokio::time::Instant::from_std(started) + app.deadline;
     let answer = match tokio::time::timeout_at(deadline, evaluation).await {
         Err(_) => {
             return failed(&Unavailable::Deadline {

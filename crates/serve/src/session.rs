@@ -4,14 +4,14 @@
 //! key, and the decision log. [`Session::evaluate`] is one service call after its request has
 //! been checked: prefetch → record (the batch ingest) → the host's per-record evaluation →
 //! decision log → spec cards, each card remembered (bounded) for feedback;
-//! [`Session::feedback`] stores feedback on those cards beside the decision log. Both block;
-//! the router calls evaluation off the async runtime.
+//! [`Session::feedback`] stores feedback on those cards beside the decision log. Both block
+//! (an evaluation for as long as its plugin's deadline at most).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use jiff::civil::Date;
 use livelab_cds_hooks::prefetch::{CodeFilterMode, PrefetchOptions, PrefetchPlan, derive_prefetch};
@@ -22,11 +22,10 @@ use livelab_cds_hooks::protocol::{
 use livelab_host::anonymise::{AnonymiseError, PseudonymKey};
 use livelab_host::ingest::terminology::{Terminology, TerminologyError};
 use livelab_host::ingest::{IngestOptions, record_from_resources};
-use livelab_host::plugin::Cause;
+use livelab_host::plugin::{Cause, Outcome};
 use livelab_host::run::decision_log::{
     DecisionLog, DecisionLogConfig, DecisionLogError, OmittableField, output_json,
 };
-use livelab_host::run::evaluate_record;
 use livelab_host::run::plan::{PlanError, load_plugins, sandbox};
 use livelab_host::trial::Trial;
 use livelab_host::trial::run::TrialRunError;
@@ -173,7 +172,6 @@ pub struct Session {
     log_config: DecisionLogConfig,
     out: PathBuf,
     workers: usize,
-    seq: AtomicU64,
     issued: Mutex<IssuedCards>,
     feedback: Mutex<FeedbackLog>,
 }
@@ -272,7 +270,6 @@ impl Session {
             log_config,
             out,
             workers,
-            seq: AtomicU64::new(0),
             issued: Mutex::new(IssuedCards::new(ISSUED_CARDS_MAX)),
             feedback: Mutex::new(feedback),
         })
@@ -313,13 +310,18 @@ impl Session {
     /// the record key is the keyed pseudonym of `patient_id`. Draft orders are read by the
     /// same ingest, as the medications of a record of their own, and reach the plugin as the
     /// WIT's `order-sign` hook.
+    ///
+    /// With a `slice` shorter than the plugin's deadline, `None` when the plugin was still
+    /// running at its end: nothing was logged or remembered, and the caller evaluates again
+    /// without a slice (see [`Plugin::evaluate_hook_within`]). Without one, always `Some`.
     pub fn evaluate(
         &self,
         index: usize,
         patient_id: &str,
         prefetch: &BTreeMap<String, Option<Value>>,
         draft_orders: Option<&Value>,
-    ) -> Result<Answer, CallError> {
+        slice: Option<Duration>,
+    ) -> Option<Result<Answer, CallError>> {
         let service = &self.services[index];
         let plugin = &self.plugins[service.plugin];
         let patient = prefetch
@@ -356,14 +358,20 @@ impl Session {
                 .0
                 .map_err(|e| CallError::Record(e.message))
         };
-        let record = read(&resources, "prefetch")?;
+        let record = match read(&resources, "prefetch") {
+            Ok(record) => record,
+            Err(error) => return Some(Err(error)),
+        };
         let hook = match (service.hook, draft_orders) {
             (Hook::PatientView, _) | (_, None) => wit::Hook::PatientView,
             (Hook::OrderSign | Hook::OrderSelect, Some(bundle)) => {
                 let orders: Vec<(Option<&str>, &Value)> = (patient.iter().map(|p| (None, p)))
                     .chain(draft_medication_requests(bundle))
                     .collect();
-                wit::Hook::OrderSign(read(&orders, "draftOrders")?.patient.medications)
+                match read(&orders, "draftOrders") {
+                    Ok(orders) => wit::Hook::OrderSign(orders.patient.medications),
+                    Err(error) => return Some(Err(error)),
+                }
             }
         };
         let ctx = EvaluationContext {
@@ -371,18 +379,24 @@ impl Session {
             seed: self.seed,
             keep_inputs: true,
         };
-        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
-        let outcome = evaluate_record(
-            &self.sandbox,
-            std::slice::from_ref(plugin),
-            seq,
-            Ok(record),
-            &hook,
-            &ctx,
-        );
-        let Some(evaluation) = outcome.evaluations.into_iter().next() else {
-            return Err(CallError::Plugin(Cause::HostError));
+        let evaluation = match slice {
+            Some(slice) => {
+                plugin.evaluate_hook_within(&self.sandbox, &record, &hook, &ctx, slice)?
+            }
+            None => plugin.evaluate_hook(&self.sandbox, &record, &hook, &ctx),
         };
+        Some(self.answer(index, plugin, record_key, date, evaluation))
+    }
+
+    /// Logs one evaluation and turns its cards into the spec's, remembering them for feedback.
+    fn answer(
+        &self,
+        index: usize,
+        plugin: &Plugin,
+        record_key: String,
+        date: Date,
+        evaluation: Outcome,
+    ) -> Result<Answer, CallError> {
         {
             let mut state = self.log.lock().unwrap_or_else(|e| e.into_inner());
             if state.date != date {

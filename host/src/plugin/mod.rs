@@ -7,7 +7,7 @@ pub mod write_package;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
@@ -294,17 +294,53 @@ impl Plugin {
         hook: &Hook,
         ctx: &EvaluationContext,
     ) -> Outcome {
+        let (request, setup) = self.prepare(record, hook, ctx);
+        let outcome = self.evaluate_request(sandbox, &request, &setup);
+        keep_inputs(outcome, request, setup, ctx)
+    }
+
+    /// What the plugin is given for `record` at `hook` (minimised to its declared needs), and
+    /// its store setup.
+    fn prepare(
+        &self,
+        record: &Record,
+        hook: &Hook,
+        ctx: &EvaluationContext,
+    ) -> (Request, StoreSetup) {
         let request = Request {
             hook: minimise_hook(hook, &self.info.data_needs),
             patient: minimise(&record.patient, &self.info.data_needs),
         };
-        let setup = self.store_setup(ctx, &record.key);
-        let mut outcome = self.evaluate_request(sandbox, &request, &setup);
-        if ctx.keep_inputs {
-            outcome.input = Some(request);
-            outcome.setup = Some(setup);
+        (request, self.store_setup(ctx, &record.key))
+    }
+
+    /// [`Plugin::evaluate_hook`] given at most `slice` of wall-clock time, for a caller that
+    /// must not be held for the plugin's whole deadline. `None` when the plugin was still
+    /// running at the end of the slice: nothing of that attempt is kept, and since an
+    /// evaluation is a pure function of the record, the run's seed and its date (fresh
+    /// instance, virtual clocks, read-only grants), evaluating again with the whole deadline
+    /// gives what one evaluation would have. An outcome is the plugin's own, with its limits;
+    /// with a slice at least as long as the deadline, it is always one.
+    pub fn evaluate_hook_within(
+        &self,
+        sandbox: &Sandbox,
+        record: &Record,
+        hook: &Hook,
+        ctx: &EvaluationContext,
+        slice: Duration,
+    ) -> Option<Outcome> {
+        let slice_ms = u64::try_from(slice.as_millis()).unwrap_or(u64::MAX).max(1);
+        if slice_ms >= self.limits.deadline_ms {
+            return Some(self.evaluate_hook(sandbox, record, hook, ctx));
         }
-        outcome
+        let (request, setup) = self.prepare(record, hook, ctx);
+        let mut sliced = setup.clone();
+        sliced.limits.deadline_ms = slice_ms;
+        let outcome = self.evaluate_request(sandbox, &request, &sliced);
+        if matches!(outcome.result, Err(Failure::DeadlineExceeded { .. })) {
+            return None;
+        }
+        Some(keep_inputs(outcome, request, setup, ctx))
     }
 
     /// The component's imports (`namespace:package/interface@version`), all of which the
@@ -399,6 +435,21 @@ impl Plugin {
             }
         }
     }
+}
+
+/// Keeps what went into an evaluation in its outcome when the run asks for it (the decision
+/// log records it).
+fn keep_inputs(
+    mut outcome: Outcome,
+    request: Request,
+    setup: StoreSetup,
+    ctx: &EvaluationContext,
+) -> Outcome {
+    if ctx.keep_inputs {
+        outcome.input = Some(request);
+        outcome.setup = Some(setup);
+    }
+    outcome
 }
 
 /// A live plugin instance and its store.
