@@ -14,7 +14,7 @@ use super::options::Ingest;
 use super::record::{CodingOrigin, Record, SourceCodings, SourceLocation, WithheldValue};
 use super::shapes::{
     FhirAllergy, FhirCondition, FhirMedication, FhirMedicationUse, FhirObservation, FhirPatient,
-    ResourceHead,
+    ResourceType,
 };
 use super::stats::IngestStats;
 use super::terminology::{CodingStats, Terminology};
@@ -60,16 +60,39 @@ pub(crate) fn is_used_type(resource_type: &str) -> bool {
     )
 }
 
+/// One resource's JSON as it was read: the text of a Bundle entry or a Bulk line, or a value
+/// a CDS Hooks service was sent (read where it is, not written out as text and parsed again).
+pub(crate) trait ResourceJson<'a>: Copy {
+    fn read<T: Deserialize<'a>>(self) -> serde_json::Result<T>;
+}
+
+impl<'a> ResourceJson<'a> for &'a str {
+    fn read<T: Deserialize<'a>>(self) -> serde_json::Result<T> {
+        serde_json::from_str(self)
+    }
+}
+
+impl<'a> ResourceJson<'a> for &'a serde_json::Value {
+    fn read<T: Deserialize<'a>>(self) -> serde_json::Result<T> {
+        T::deserialize(self)
+    }
+}
+
 /// Parses one resource if its type is one the record uses; `Ok(None)` for other types.
-pub(crate) fn parse_resource(raw: &str, stats: &mut IngestStats) -> Result<Option<Parsed>, String> {
-    let head: ResourceHead =
-        serde_json::from_str(raw).map_err(|e| format!("not a FHIR resource: {e}"))?;
+pub(crate) fn parse_resource<'a>(
+    raw: impl ResourceJson<'a>,
+    stats: &mut IngestStats,
+) -> Result<Option<Parsed>, String> {
+    let head: ResourceType = raw
+        .read()
+        .map_err(|e| format!("not a FHIR resource: {e}"))?;
     let Some(resource_type) = head.resource_type else {
         return Err("resource has no resourceType".into());
     };
     stats.resources += 1;
-    fn typed<'a, T: Deserialize<'a>>(raw: &'a str, ty: &str) -> Result<T, String> {
-        serde_json::from_str(raw).map_err(|e| format!("{ty} does not have the FHIR R4 shape: {e}"))
+    fn typed<'a, T: Deserialize<'a>>(raw: impl ResourceJson<'a>, ty: &str) -> Result<T, String> {
+        raw.read()
+            .map_err(|e| format!("{ty} does not have the FHIR R4 shape: {e}"))
     }
     let ty = resource_type.as_ref();
     let parsed = match ty {

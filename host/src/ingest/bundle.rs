@@ -5,7 +5,7 @@
 use std::fs;
 use std::path::Path;
 
-use super::assemble::{Builder, Parsed, index_medication, parse_resource};
+use super::assemble::{Builder, Parsed, ResourceJson, index_medication, parse_resource};
 use super::error::RecordError;
 use super::listing::{self, PassReason};
 use super::mapping::{MedicationIndex, normalise_reference};
@@ -104,7 +104,7 @@ pub(crate) enum Assembled {
 /// file holds, or what a CDS Hooks service was sent ([`super::record_from_resources`]). `at`
 /// names an entry's place, `key` a Patient's record key from its id, fullUrl and entry index.
 pub(crate) fn assemble_entries<'a>(
-    entries: impl IntoIterator<Item = (Option<&'a str>, Option<&'a str>)>,
+    entries: impl IntoIterator<Item = (Option<&'a str>, Option<impl ResourceJson<'a>>)>,
     at: &dyn Fn(usize) -> SourceLocation,
     key: &RecordKey<'_>,
     ingest: &Ingest,

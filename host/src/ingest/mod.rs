@@ -99,11 +99,9 @@ pub fn record_from_resources(
             stats,
         );
     }
-    let raw: Vec<(Option<&str>, String)> = resources
+    let entries = resources
         .iter()
-        .map(|(url, resource)| (*url, resource.to_string()))
-        .collect();
-    let entries = raw.iter().map(|(url, text)| (*url, Some(text.as_str())));
+        .map(|(url, resource)| (*url, Some(*resource)));
     let same_key = |_: Option<&str>, _: Option<&str>, _: usize| key.to_owned();
     let result = match assemble_entries(entries, &at, &same_key, &ingest, &mut stats) {
         Assembled::Records(mut records) if records.len() == 1 => {

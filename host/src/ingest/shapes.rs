@@ -23,6 +23,13 @@ pub(super) struct ResourceHead<'a> {
     pub(super) patient: Option<&'a RawValue>,
 }
 
+/// Just the type of any resource, from text or from a `serde_json::Value` alike.
+#[derive(Deserialize)]
+pub(super) struct ResourceType<'a> {
+    #[serde(rename = "resourceType", borrow)]
+    pub(super) resource_type: Option<Cow<'a, str>>,
+}
+
 impl ResourceHead<'_> {
     /// The reference to the patient the resource is about, if it has a readable one.
     pub(super) fn patient_reference(&self) -> Option<String> {
