@@ -1072,12 +1072,13 @@ fn serve_bounds_answer_503_with_retry_after_and_stay_healthy() {
 
 #[test]
 fn serve_a_plugin_that_outruns_its_slice_is_evaluated_again_with_its_whole_deadline() {
-    // 10⁸ fuel of spinning is tens of milliseconds: longer than the slice a call gets on the
-    // request's thread, shorter than the plugin's deadline. The answer must be the plugin's
-    // own outcome (its fuel spent), logged once, not a deadline cut at the slice.
+    // 10⁹ fuel of spinning is about half a second: far longer than the slice a call gets on
+    // the request's thread (even when a loaded machine delays the epoch ticks that end it),
+    // shorter than the plugin's deadline. The answer must be the plugin's own outcome (its
+    // fuel spent), logged once, not a deadline cut at the slice.
     let mut server = Server::start(
-        &["trial.toml", "--no-auth", "--request-deadline-ms", "5000"],
-        spin_trial_with(4000, 100_000_000),
+        &["trial.toml", "--no-auth", "--request-deadline-ms", "8000"],
+        spin_trial_with(7000, 1_000_000_000),
     );
     let reply = post(&server.url("/cds-services/spin"), None, &spin_call());
     assert_eq!(reply.status, 500, "{}", reply.text);

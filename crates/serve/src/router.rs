@@ -14,6 +14,7 @@
 //! Nothing about a patient is logged: a log line names the service, the status, an error
 //! code, the number of cards and the latency.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -384,26 +385,15 @@ async fn answer(app: &Arc<App>, id: &str, body: Bytes, started: Instant) -> Answ
         };
         return failed(&error);
     }
-    let prefetch: std::collections::BTreeMap<String, Option<Value>> = data
-        .into_iter()
-        .map(|(key, value)| (key, value.cloned()))
-        .collect();
-    let patient_id = request.context.patient_id().to_owned();
-    let draft_orders = request.context.draft_orders().cloned();
+    let patient_id = request.context.patient_id();
+    let draft_orders = request.context.draft_orders();
     // Admission: a slot or a place in the queue, or 503 at once.
     let Ok(admitted) = app.admitted.clone().try_acquire_owned() else {
         return failed(&Unavailable::Overloaded);
     };
-    let session = app.session.clone();
-    let permits = app.permits.clone();
     let deadline = tokio::time::Instant::from_std(started) + app.deadline;
-    let moved = {
-        let app = app.clone();
-        let id = id.to_owned();
-        move || app.metrics.moved(&id)
-    };
-    let evaluation = async move {
-        let permit = permits.acquire_owned().await.ok()?;
+    let evaluation = async {
+        let permit = app.permits.clone().acquire_owned().await.ok()?;
         let held = (permit, admitted);
         // First on this runtime thread, for at most INLINE_SLICE: a plugin answers in
         // microseconds (milliseconds in JavaScript or Python), and handing every call to
@@ -412,17 +402,29 @@ async fn answer(app: &Arc<App>, id: &str, body: Bytes, started: Instant) -> Answ
         // deadlines of waiting calls stay on time whatever a plugin does.
         if tokio::time::Instant::now() + INLINE_SLICE * 2 <= deadline {
             let slice = Some(INLINE_SLICE);
-            match session.evaluate(index, &patient_id, &prefetch, draft_orders.as_ref(), slice) {
+            match app
+                .session
+                .evaluate(index, patient_id, &data, draft_orders, slice)
+            {
                 Some(answer) => return Some(answer),
-                None => moved(),
+                None => app.metrics.moved(id),
             }
         }
         // A plugin still running at the end of the slice (nothing of that attempt was kept),
         // or a call too near its deadline for one, is evaluated on the blocking pool with the
         // plugin's whole deadline; a call answered at the request's deadline keeps its slot
         // until the plugin has stopped.
+        let session = app.session.clone();
+        let patient_id = patient_id.to_owned();
+        let prefetch: BTreeMap<String, Option<Value>> = (data.iter())
+            .map(|(key, value)| (key.clone(), value.cloned()))
+            .collect();
+        let draft_orders = draft_orders.cloned();
         let evaluated = tokio::task::spawn_blocking(move || {
             let _held = held;
+            let prefetch = (prefetch.iter())
+                .map(|(key, value)| (key.clone(), value.as_ref()))
+                .collect();
             session.evaluate(index, &patient_id, &prefetch, draft_orders.as_ref(), None)
         });
         evaluated.await.ok().flatten()
@@ -448,12 +450,12 @@ async fn answer(app: &Arc<App>, id: &str, body: Bytes, started: Instant) -> Answ
         return failed(&error);
     }
     let body = if app.silent {
-        json!({"cards": []})
+        json_response(StatusCode::OK, json!({"cards": []}))
     } else {
-        json!(response)
+        json_response(StatusCode::OK, &response)
     };
     Answered {
-        response: json_response(StatusCode::OK, body),
+        response: body,
         code: "ok",
         cards: count,
     }
@@ -560,6 +562,6 @@ fn outcome(status: StatusCode, issue: IssueType, diagnostics: &str, code: &str) 
     json_response(status, body)
 }
 
-fn json_response(status: StatusCode, body: Value) -> Response {
+fn json_response(status: StatusCode, body: impl serde::Serialize) -> Response {
     (status, axum::Json(body)).into_response()
 }

@@ -318,7 +318,7 @@ impl Session {
         &self,
         index: usize,
         patient_id: &str,
-        prefetch: &BTreeMap<String, Option<Value>>,
+        prefetch: &BTreeMap<String, Option<&Value>>,
         draft_orders: Option<&Value>,
         slice: Option<Duration>,
     ) -> Option<Result<Answer, CallError>> {
@@ -326,14 +326,15 @@ impl Session {
         let plugin = &self.plugins[service.plugin];
         let patient = prefetch
             .get("patient")
-            .and_then(Option::as_ref)
+            .copied()
+            .flatten()
             .map(strip_patient);
         let mut resources: Vec<(Option<&str>, &Value)> = Vec::new();
         if let Some(patient) = &patient {
             resources.push((None, patient));
         }
         for (key, value) in prefetch {
-            let Some(value) = value else { continue };
+            let Some(value) = *value else { continue };
             if key == "patient" {
                 continue;
             }
