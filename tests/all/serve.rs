@@ -47,6 +47,21 @@ struct Server {
 }
 
 impl Server {
+    /// `GET /metrics`, which must answer 200 with every `expected` line (or fragment) in it;
+    /// returns the text.
+    fn metrics_containing(&self, expected: &[&str]) -> String {
+        let metrics = get(&self.url("/metrics"), None);
+        assert_eq!(metrics.status, 200, "{}", metrics.text);
+        for expected in expected {
+            assert!(
+                metrics.text.contains(expected),
+                "{expected:?} missing from:\n{}",
+                metrics.text
+            );
+        }
+        metrics.text
+    }
+
     /// Starts `livelab serve ARGS --addr 127.0.0.1:0` in a fresh directory and reads the
     /// address from the first line of stdout. `setup` may write files into the directory first.
     fn start(args: &[&str], setup: impl FnOnce(&Path)) -> Server {
@@ -934,10 +949,7 @@ fn serve_feedback_is_stored_with_its_decision_and_counted_in_metrics() {
     assert_eq!(feedback[1]["outcome_timestamp"], "2026-01-05T10:00:00Z");
 
     // Metrics: requests by service and status, the latency histogram, feedback counts.
-    let metrics = get(&server.url("/metrics"), None);
-    assert_eq!(metrics.status, 200, "{}", metrics.text);
-    let text = &metrics.text;
-    for expected in [
+    let text = server.metrics_containing(&[
         "livelab_serve_requests_total{route=\"service\",service=\"metformin-egfr\",status=\"200\"} 1\n",
         "livelab_serve_requests_total{route=\"feedback\",service=\"metformin-egfr\",status=\"200\"} 2\n",
         "livelab_serve_errors_total{route=\"feedback\",service=\"metformin-egfr\",code=\"unknown-card\"} 1\n",
@@ -948,15 +960,10 @@ fn serve_feedback_is_stored_with_its_decision_and_counted_in_metrics() {
         "livelab_serve_feedback_total{service=\"metformin-egfr\",outcome=\"accepted\"} 1\n",
         "livelab_serve_feedback_total{service=\"metformin-egfr\",outcome=\"overridden\"} 1\n",
         "# TYPE livelab_serve_feedback counter\n",
-    ] {
-        assert!(
-            text.contains(expected),
-            "{expected:?} missing from:\n{text}"
-        );
-    }
+    ]);
     assert!(!text.contains("no-such-plugin"), "{text}");
 
-    server.stop_leaking_nothing(std::slice::from_ref(&metrics.text));
+    server.stop_leaking_nothing(std::slice::from_ref(&text));
 }
 
 // ------------------------------------------------------------------------------------------
@@ -1044,17 +1051,11 @@ fn serve_bounds_answer_503_with_retry_after_and_stay_healthy() {
     let after = post(&url, None, &body);
     assert_eq!(after.status, 500, "{}", after.text);
     assert_eq!(after.error_code(), "plugin-failed");
-    let metrics = get(&server.url("/metrics"), None).text;
-    for expected in [
+    server.metrics_containing(&[
         "livelab_serve_plugin_failures_total{service=\"spin\",cause=\"deadline-exceeded\"}",
         "livelab_serve_errors_total{route=\"service\",service=\"spin\",code=\"overloaded\"}",
         "livelab_serve_requests_total{route=\"service\",service=\"spin\",status=\"503\"}",
-    ] {
-        assert!(
-            metrics.contains(expected),
-            "{expected:?} missing from:\n{metrics}"
-        );
-    }
+    ]);
     // Every evaluation that ran is logged, one answered at the deadline too (a call whose
     // deadline passed while it waited for the slot never ran); those turned away never ran.
     server.stop();
@@ -1083,16 +1084,10 @@ fn serve_a_plugin_that_outruns_its_slice_is_evaluated_again_with_its_whole_deadl
     let reply = post(&server.url("/cds-services/spin"), None, &spin_call());
     assert_eq!(reply.status, 500, "{}", reply.text);
     assert_eq!(reply.error_code(), "plugin-failed");
-    let metrics = get(&server.url("/metrics"), None).text;
-    for expected in [
+    server.metrics_containing(&[
         "livelab_serve_evaluations_moved_total{service=\"spin\"} 1\n",
         "livelab_serve_plugin_failures_total{service=\"spin\",cause=\"fuel-exhausted\"} 1\n",
-    ] {
-        assert!(
-            metrics.contains(expected),
-            "{expected:?} missing from:\n{metrics}"
-        );
-    }
+    ]);
     server.stop();
     let decisions: Vec<Value> = server
         .decision_log()
