@@ -5,8 +5,20 @@ use crate::support::*;
 
 #[test]
 fn two_runs_give_identical_results_apart_from_latency() {
+    runs_agree("bundles");
+}
+
+/// A Bulk export's patients are assembled in the workers, one unit per patient (issue 15).
+#[test]
+fn two_runs_of_a_bulk_export_give_identical_results_apart_from_latency() {
+    runs_agree("ndjson");
+}
+
+/// Two runs with two workers and one with one, on a cohort written as `format`, give the
+/// same lines in the same order apart from timing.
+fn runs_agree(format: &str) {
     let tmp = temp_dir();
-    let records = cohort(tmp.path(), "cohort", 60, "bundles");
+    let records = cohort(tmp.path(), "cohort", 60, format);
     let mut plugins: Vec<&str> = SAMPLE_PLUGINS.iter().map(|(_, p)| *p).collect();
     plugins.push(test_guests::ECHO);
     let strip = |lines: Vec<serde_json::Value>| -> Vec<_> {
@@ -17,12 +29,20 @@ fn two_runs_give_identical_results_apart_from_latency() {
     let single = strip(run(&records, &plugins, &tmp.path().join("c"), &["-j", "1"]));
     assert_eq!(first.len(), 60 * plugins.len());
     let whole = |lines: &[serde_json::Value]| per_evaluation(lines, Clone::clone);
-    assert_same_per_evaluation("two runs", &whole(&first), &whole(&second));
-    assert_same_per_evaluation("one worker against two", &whole(&first), &whole(&single));
+    assert_same_per_evaluation(
+        &format!("{format}: two runs"),
+        &whole(&first),
+        &whole(&second),
+    );
+    assert_same_per_evaluation(
+        &format!("{format}: one worker against two"),
+        &whole(&first),
+        &whole(&single),
+    );
     // And in the same order, line by line.
     assert!(
         first == second && first == single,
-        "the same lines in another order"
+        "{format}: the same lines in another order"
     );
 }
 

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use livelab_host::SourceLocation;
 use livelab_host::ingest::terminology::Terminology;
-use livelab_host::ingest::{IngestOptions, IngestStats, RecordReader};
+use livelab_host::ingest::record::Record;
+use livelab_host::ingest::{IngestOptions, IngestStats, RecordError, RecordReader, Unit};
 use serde_json::{Value, json};
 
 use crate::support::*;
@@ -26,7 +27,47 @@ fn date() -> jiff::civil::Date {
 /// Every record (or record error) the reader yields, in order, and its ingest counts.
 fn read(dir: &Path, options: IngestOptions) -> (Vec<Value>, IngestStats) {
     let mut reader = RecordReader::open_with(dir, date(), options).expect("opening the fixture");
-    // Locations relative to the fixture, so the golden does not depend on the checkout.
+    let records = reader.by_ref().map(|o| shown(dir, o)).collect();
+    (records, relative(dir, reader.stats().clone()))
+}
+
+/// What [`read`] gives, but taken unit by unit as a run takes them and the units read on two
+/// threads, each reading its share last unit first; counts merged in source order.
+fn read_in_units(dir: &Path, options: IngestOptions) -> (Vec<Value>, IngestStats, usize) {
+    let mut reader = RecordReader::open_with(dir, date(), options).expect("opening the fixture");
+    let units: Vec<(usize, Unit)> = std::iter::from_fn(|| reader.next_unit())
+        .enumerate()
+        .collect();
+    let count = units.len();
+    let (even, odd): (Vec<_>, Vec<_>) = units.into_iter().partition(|(i, _)| i % 2 == 0);
+    let mut read: Vec<_> = std::thread::scope(|scope| {
+        let threads: Vec<_> = [even, odd]
+            .into_iter()
+            .map(|share| {
+                scope.spawn(move || {
+                    let reversed = share.into_iter().rev();
+                    reversed.map(|(i, unit)| (i, unit.read())).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .flat_map(|t| t.join().expect("a unit's reader panicked"))
+            .collect()
+    });
+    read.sort_by_key(|(i, _)| *i);
+    let mut stats = reader.stats().clone();
+    let mut records = Vec::new();
+    for (_, (outcomes, counted)) in read {
+        stats.merge(counted);
+        records.extend(outcomes.into_iter().map(|o| shown(dir, o)));
+    }
+    (records, relative(dir, stats), count)
+}
+
+/// One outcome as the goldens show it, its places relative to the fixture so that the golden
+/// does not depend on the checkout.
+fn shown(dir: &Path, outcome: Result<Record, RecordError>) -> Value {
     let at = |location: &SourceLocation| {
         SourceLocation {
             file: location
@@ -38,23 +79,22 @@ fn read(dir: &Path, options: IngestOptions) -> (Vec<Value>, IngestStats) {
         }
         .to_string()
     };
-    let records = reader
-        .by_ref()
-        .map(|outcome| match outcome {
-            Ok(record) => json!({
-                "key": record.key,
-                "source": at(&record.source),
-                "patient": record.patient,
-            }),
-            Err(error) => json!({
-                "error": error.message,
-                "key": error.key,
-                "source": at(&error.location),
-            }),
-        })
-        .collect();
-    let mut stats = reader.stats().clone();
-    // The places of what was withheld or passed over name files: relative, like the records.
+    match outcome {
+        Ok(record) => json!({
+            "key": record.key,
+            "source": at(&record.source),
+            "patient": record.patient,
+        }),
+        Err(error) => json!({
+            "error": error.message,
+            "key": error.key,
+            "source": at(&error.location),
+        }),
+    }
+}
+
+/// The places of what was withheld or passed over name files: relative, like the records.
+fn relative(dir: &Path, mut stats: IngestStats) -> IngestStats {
     let prefix = format!("{}/", dir.display());
     for seen in stats
         .withheld
@@ -65,7 +105,7 @@ fn read(dir: &Path, options: IngestOptions) -> (Vec<Value>, IngestStats) {
             *place = place.replace(&prefix, "");
         }
     }
-    (records, stats)
+    stats
 }
 
 fn golden(name: &str, records: &[Value], stats: &IngestStats) {
@@ -171,6 +211,84 @@ fn partitioning_a_bulk_export_changes_nothing_but_the_order() {
         stats
     };
     assert_eq!(without_partitions(parts.1), without_partitions(whole.1));
+}
+
+/// A Bulk export's patients are assembled in the run's workers, one unit per patient (issue
+/// 15). Read that way, out of order on two threads, the export gives exactly what reading it
+/// in order gives: the same records and errors in the same order, the same counts. The
+/// export has every awkward case a unit's assembly decides on its own: a Patient line that
+/// does not parse (and resources of that patient), a duplicate Patient, a resource that
+/// makes its patient's record an error, and resources of no patient, readable or not.
+#[test]
+fn a_bulk_export_read_unit_by_unit_on_two_threads_gives_what_reading_it_in_order_gives() {
+    let tmp = temp_dir();
+    let dir = tmp.path().join("export");
+    std::fs::create_dir(&dir).unwrap();
+    for entry in std::fs::read_dir(fixture("bulk-ndjson")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
+    }
+    let append = |file: &str, lines: &[&str]| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.join(file))
+            .unwrap();
+        for line in lines {
+            writeln!(f, "{line}").unwrap();
+        }
+    };
+    append(
+        "Patient.000.ndjson",
+        &[
+            r#"{"resourceType": "Patient", "id": "bad-shape", "gender": 5}"#,
+            r#"{"resourceType": "Patient", "id": "nl-1", "gender": "male", "birthDate": "1950"}"#,
+            r#"{"resourceType": "Patient", "id": "late", "gender": "female", "birthDate": "1970"}"#,
+        ],
+    );
+    let condition = |patient: &str, code: &str| {
+        format!(
+            r#"{{"resourceType": "Condition", "code": {code}, "subject": {{"reference": "Patient/{patient}"}}}}"#
+        )
+    };
+    let good = r#"{"coding": [{"system": "http://hl7.org/fhir/sid/icpc-1-nl", "code": "K86"}]}"#;
+    append(
+        "Condition.000.ndjson",
+        &[
+            &condition("bad-shape", good),
+            &condition("bad-shape", "17"),
+            &condition("late", "17"),
+            &condition("nobody", good),
+            &condition("nobody", "17"),
+        ],
+    );
+    for partition_bytes in [IngestOptions::DEFAULT_PARTITION_BYTES, 1500] {
+        let options = || IngestOptions {
+            partition_bytes,
+            ..IngestOptions::default()
+        };
+        let (in_order, counted) = read(&dir, options());
+        let (in_units, counted_in_units, units) = read_in_units(&dir, options());
+        assert!(units > in_order.len() / 2, "{units} units");
+        for (i, (a, b)) in in_order.iter().zip(&in_units).enumerate() {
+            assert_eq!(a, b, "partitions of {partition_bytes} bytes: outcome {i}");
+        }
+        assert_eq!(in_order.len(), in_units.len(), "{partition_bytes}");
+        assert_eq!(counted, counted_in_units, "{partition_bytes}");
+        // Each awkward case came out as what it is.
+        let errors: Vec<&str> = in_order.iter().filter_map(|o| o["error"].as_str()).collect();
+        for expected in [
+            "Patient does not have the FHIR R4 shape",
+            "Condition does not have the FHIR R4 shape",
+        ] {
+            let n = errors.iter().filter(|e| e.starts_with(expected)).count();
+            assert!(n >= 1, "{expected}: {errors:?}");
+        }
+        let late = in_order.iter().find(|o| o["key"] == "late").unwrap();
+        assert!(late["error"].is_string(), "late's record is an error: {late}");
+        assert!(counted.dropped["duplicate Patient"] >= 1);
+        assert!(counted.dropped["unknown patient reference"] >= 2);
+    }
 }
 
 #[test]

@@ -7,13 +7,19 @@
 //!    counted and not kept; Medications go into an in-memory index (a formulary, not a
 //!    patient: small). With N = 1 the partition stays in memory; otherwise partitions are
 //!    scratch files in a temporary directory that is removed when reading ends.
-//! 2. **Assemble**: for each partition in turn, read it, build its patients' records (Patients
-//!    first, then their resources) and hand them out.
+//! 2. **Split** (in the reader): for each partition in turn, read it back and group its lines
+//!    by the patient reference routing wrote beside each, without parsing any JSON. Each
+//!    patient's lines (Patients first, then their resources) become one [`Unit`], and the
+//!    lines whose patient is not in the export one more unit at the partition's end.
+//! 3. **Assemble** (in whichever worker takes the unit, off the reader's lock): parse the
+//!    patient's lines and build their record, as a Bundle file's are.
 //!
-//! Peak memory is about one partition plus its parsed records, and the Medication index:
-//! with the default 32 MiB partitions, roughly 100 MiB whatever the size of the export.
-//! Records come out partition by partition; with one partition, in the order of the Patient
-//! files.
+//! Each line's JSON is parsed in full once, in step 3; routing reads only its head (type, id,
+//! patient reference) and keeps the text. Peak memory is about two partitions' text (the one
+//! being split and the one whose units are still in the run's window) and the Medication
+//! index: with the default 32 MiB partitions, well under 100 MiB whatever the size of the
+//! export. Records come out partition by partition; with one partition, in the order of the
+//! Patient files.
 //!
 //! [`IngestOptions::partition_bytes`]: super::IngestOptions::partition_bytes
 
@@ -21,7 +27,9 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::ops::Range;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -33,6 +41,7 @@ use super::options::Ingest;
 use super::record::{Position, Record, SourceLocation};
 use super::shapes::{FhirMedication, ResourceHead};
 use super::stats::IngestStats;
+use super::{Unit, UnitKind};
 use crate::text::{BOM, strip_bom};
 
 /// The parts of a Bulk Data export manifest that locate the files.
@@ -56,13 +65,22 @@ pub(super) struct BulkReader {
 
 enum State {
     Unrouted,
-    Assembling {
+    Splitting {
         partitions: Vec<Partition>,
         next: usize,
-        medications: MedicationIndex,
+        /// What every unit's assembly reads besides its own lines.
+        shared: Arc<Shared>,
         /// Holds the scratch files; removed on drop.
         _scratch: Option<tempfile::TempDir>,
     },
+}
+
+/// What assembling any patient of the export needs: the files (to name places), the
+/// Medication index routing built, and the run's ingest options.
+struct Shared {
+    files: Vec<PathBuf>,
+    medications: MedicationIndex,
+    ingest: Arc<Ingest>,
 }
 
 enum Partition {
@@ -129,47 +147,55 @@ impl BulkReader {
         self.files.len()
     }
 
-    /// The next batch of outcomes: first the lines routing could not attribute to anyone,
-    /// then one partition's records per call. `None` when every partition has been read.
+    /// The next batch of units: first the lines routing could not attribute to anyone (each
+    /// an error already read), then one partition's patients per call. `None` when every
+    /// partition has been split.
     pub(super) fn next_batch(
         &mut self,
-        ingest: &Ingest,
+        ingest: &Arc<Ingest>,
         stats: &mut IngestStats,
-    ) -> Option<Vec<Result<Record, RecordError>>> {
+    ) -> Option<Vec<Unit>> {
         match &mut self.state {
-            State::Unrouted => match route(&self.files, ingest, stats) {
-                Ok((state, outcomes)) => {
-                    self.state = state;
-                    Some(outcomes)
-                }
-                Err(error) => {
-                    // No scratch space: report it once, as a record error naming the cause,
-                    // and read nothing (every line is then accounted for by that error).
-                    self.state = State::Assembling {
-                        partitions: Vec::new(),
-                        next: 0,
-                        medications: MedicationIndex::new(),
-                        _scratch: None,
-                    };
-                    Some(vec![Err(RecordError {
-                        location: SourceLocation {
-                            file: self.files.first().cloned().unwrap_or_default(),
-                            position: None,
-                        },
-                        key: None,
-                        message: error.to_string(),
-                    })])
-                }
-            },
-            State::Assembling {
+            State::Unrouted => {
+                let (state, outcomes) = match route(&self.files, ingest, stats) {
+                    Ok(routed) => routed,
+                    Err(error) => {
+                        // No scratch space: report it once, as a record error naming the
+                        // cause, and read nothing (every line is then accounted for by that
+                        // error).
+                        let state = State::Splitting {
+                            partitions: Vec::new(),
+                            next: 0,
+                            shared: Arc::new(Shared {
+                                files: Vec::new(),
+                                medications: MedicationIndex::new(),
+                                ingest: Arc::clone(ingest),
+                            }),
+                            _scratch: None,
+                        };
+                        let error = RecordError {
+                            location: SourceLocation {
+                                file: self.files.first().cloned().unwrap_or_default(),
+                                position: None,
+                            },
+                            key: None,
+                            message: error.to_string(),
+                        };
+                        (state, vec![Err(error)])
+                    }
+                };
+                self.state = state;
+                Some(outcomes.into_iter().map(Unit::read_already).collect())
+            }
+            State::Splitting {
                 partitions,
                 next,
-                medications,
+                shared,
                 ..
             } => {
                 let partition = partitions.get_mut(*next)?;
                 *next += 1;
-                Some(assemble(partition, &self.files, medications, ingest, stats))
+                Some(split(partition, shared))
             }
         }
     }
@@ -188,7 +214,7 @@ fn partition_of(key: &str, count: usize) -> usize {
 /// Pass 1: route every used line to its patient's partition.
 fn route(
     files: &[PathBuf],
-    ingest: &Ingest,
+    ingest: &Arc<Ingest>,
     stats: &mut IngestStats,
 ) -> Result<(State, Vec<Result<Record, RecordError>>), SourceError> {
     let total: u64 = files
@@ -331,7 +357,7 @@ fn route(
                         ));
                         continue;
                     }
-                    Some(id) => ('P', format!("Patient/{id}")),
+                    Some(id) => (Kind::Patient, format!("Patient/{id}")),
                     None => {
                         stats.resources += 1;
                         outcomes.push(error_at(
@@ -368,7 +394,7 @@ fn route(
                             route_to(
                                 &mut partitions,
                                 count,
-                                'E',
+                                Kind::Unreadable,
                                 file_index,
                                 number,
                                 &key,
@@ -376,7 +402,7 @@ fn route(
                             )?;
                             continue;
                         }
-                        ('R', key)
+                        (Kind::Resource, key)
                     }
                     None => {
                         stats.resources += 1;
@@ -401,11 +427,16 @@ fn route(
                 .map_err(|source| SourceError::Scratch { source })?;
         }
     }
+    let shared = Arc::new(Shared {
+        files: files.to_vec(),
+        medications,
+        ingest: Arc::clone(ingest),
+    });
     Ok((
-        State::Assembling {
+        State::Splitting {
             partitions,
             next: 0,
-            medications,
+            shared,
             _scratch: scratch,
         },
         outcomes,
@@ -416,7 +447,7 @@ fn route(
 fn route_to(
     partitions: &mut [Partition],
     count: usize,
-    kind: char,
+    kind: Kind,
     file_index: usize,
     number: usize,
     key: &str,
@@ -436,47 +467,85 @@ fn route_to(
     written.map_err(|source| SourceError::Scratch { source })
 }
 
-/// One routed line: `kind \t file index \t line number \t patient reference \t JSON`, where
-/// kind is `P` (a Patient), `R` (a resource that refers to one) or `E` (a resource line that
-/// could not be read, with the reason in place of the JSON).
+/// What a routed line holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// A Patient; its key is `Patient/<id>`.
+    Patient,
+    /// A resource that refers to a patient.
+    Resource,
+    /// A resource line that could not be read: the reason stands in place of the JSON.
+    Unreadable,
+}
+
+impl Kind {
+    fn tag(self) -> char {
+        match self {
+            Kind::Patient => 'P',
+            Kind::Resource => 'R',
+            Kind::Unreadable => 'E',
+        }
+    }
+
+    fn of_tag(tag: &str) -> Option<Kind> {
+        Some(match tag {
+            "P" => Kind::Patient,
+            "R" => Kind::Resource,
+            "E" => Kind::Unreadable,
+            _ => return None,
+        })
+    }
+}
+
+/// One routed line: `kind \t file index \t line number \t patient reference \t JSON`, the
+/// kind as its [`Kind::tag`].
 fn write_line(
     out: &mut impl Write,
-    kind: char,
+    kind: Kind,
     file_index: usize,
     number: usize,
     key: &str,
     json: &str,
 ) -> std::io::Result<()> {
-    writeln!(out, "{kind}\t{file_index}\t{number}\t{key}\t{json}")
+    writeln!(out, "{}\t{file_index}\t{number}\t{key}\t{json}", kind.tag())
 }
 
-struct RoutedLine<'a> {
-    kind: &'a str,
+/// A routed line within its partition's text: the key and JSON as byte ranges of it.
+#[derive(Clone, Debug)]
+struct RoutedLine {
+    kind: Kind,
     file_index: usize,
     number: usize,
-    key: &'a str,
-    json: &'a str,
+    key: Range<usize>,
+    json: Range<usize>,
 }
 
-fn parse_line(line: &str) -> Option<RoutedLine<'_>> {
+/// Reads the routed line that starts at byte `start` of `text` and runs to `line.len()`.
+fn parse_line(text: &str, start: usize, line: &str) -> Option<RoutedLine> {
     let mut fields = line.splitn(5, '\t');
+    let kind = Kind::of_tag(fields.next()?)?;
+    let file_index = fields.next()?.parse().ok()?;
+    let number = fields.next()?.parse().ok()?;
+    let key = fields.next()?;
+    let json = fields.next()?;
+    let at = |field: &str| {
+        let from = field.as_ptr() as usize - text.as_ptr() as usize;
+        from..from + field.len()
+    };
+    debug_assert_eq!(at(line).start, start);
     Some(RoutedLine {
-        kind: fields.next()?,
-        file_index: fields.next()?.parse().ok()?,
-        number: fields.next()?.parse().ok()?,
-        key: fields.next()?,
-        json: fields.next()?,
+        kind,
+        file_index,
+        number,
+        key: at(key),
+        json: at(json),
     })
 }
 
-/// Pass 2: build the records of one partition.
-fn assemble(
-    partition: &mut Partition,
-    files: &[PathBuf],
-    medications: &MedicationIndex,
-    ingest: &Ingest,
-    stats: &mut IngestStats,
-) -> Vec<Result<Record, RecordError>> {
+/// Pass 2, in the reader: groups one partition's lines by patient, without parsing their
+/// JSON, into one unit per patient (in the order of their first Patient line) and one last
+/// unit for the lines whose patient has no Patient line in the export.
+fn split(partition: &mut Partition, shared: &Arc<Shared>) -> Vec<Unit> {
     let bytes = match partition {
         Partition::Memory(buf) => std::mem::take(buf),
         Partition::Scratch { path, .. } => match fs::read(&*path) {
@@ -485,7 +554,7 @@ fn assemble(
                 bytes
             }
             Err(e) => {
-                return vec![Err(RecordError {
+                return vec![Unit::read_already(Err(RecordError {
                     location: SourceLocation {
                         file: path.clone(),
                         position: None,
@@ -494,70 +563,129 @@ fn assemble(
                     message: format!(
                         "cannot read back a scratch partition ({e}); the records routed to it are not evaluated"
                     ),
-                })];
+                }))];
             }
         },
     };
-    let text = String::from_utf8(bytes).expect("partitions hold lines read as UTF-8");
-    let lines: Vec<RoutedLine> = text
-        .lines()
-        .map(|l| parse_line(l).expect("partitions hold lines this module wrote"))
-        .collect();
-    let at = |line: &RoutedLine| SourceLocation {
-        file: files[line.file_index].clone(),
-        position: Some(Position::Line(line.number)),
-    };
+    let text: Arc<str> = String::from_utf8(bytes)
+        .expect("partitions hold lines read as UTF-8")
+        .into();
+    let mut lines = Vec::new();
+    let mut start = 0;
+    for line in text.split_inclusive('\n') {
+        let routed = parse_line(&text, start, line.trim_end_matches('\n'))
+            .expect("partitions hold lines this module wrote");
+        start += line.len();
+        lines.push(routed);
+    }
 
-    let mut outcomes = Vec::new();
-    let mut builders: Vec<Builder> = Vec::new();
-    let mut by_ref: HashMap<&str, usize> = HashMap::new();
-    for line in lines.iter().filter(|l| l.kind == "P") {
-        match parse_resource(line.json, stats) {
-            Ok(Some(Parsed::Patient(p))) => {
-                if by_ref.contains_key(line.key) {
-                    stats.drop_resource("duplicate Patient");
-                    continue;
-                }
-                let id = line
-                    .key
-                    .strip_prefix("Patient/")
-                    .unwrap_or(line.key)
-                    .to_owned();
-                stats.use_resource("Patient");
-                by_ref.insert(line.key, builders.len());
-                builders.push(Builder::new(id, at(line), p, vec![line.key.to_owned()]));
+    // Patients first (a patient's group is made by their first Patient line), then every
+    // other line to its patient's group, in partition order: the order a whole partition
+    // was assembled in before assembly moved to the workers.
+    let mut groups: Vec<Vec<RoutedLine>> = Vec::new();
+    let mut orphans = Vec::new();
+    let mut by_key: HashMap<&str, usize> = HashMap::new();
+    let (patients, resources): (Vec<_>, Vec<_>) =
+        lines.into_iter().partition(|l| l.kind == Kind::Patient);
+    for line in patients {
+        let key = &text[line.key.clone()];
+        match by_key.get(key) {
+            Some(&group) => groups[group].push(line),
+            None => {
+                by_key.insert(key, groups.len());
+                groups.push(vec![line]);
             }
-            Ok(_) => unreachable!("routed as a Patient"),
-            Err(message) => outcomes.push(Err(RecordError {
-                location: at(line),
-                key: None,
-                message,
-            })),
         }
     }
-    for line in lines.iter().filter(|l| l.kind != "P") {
-        let owner = by_ref.get(line.key).copied();
-        let parsed = match line.kind {
-            "E" => Err(line.json.to_owned()),
-            _ => parse_resource(line.json, stats),
+    for line in resources {
+        match by_key.get(&text[line.key.clone()]) {
+            Some(&group) => groups[group].push(line),
+            None => orphans.push(line),
+        }
+    }
+    if !orphans.is_empty() {
+        groups.push(orphans);
+    }
+    groups
+        .into_iter()
+        .map(|lines| {
+            Unit(UnitKind::BulkPatient(PatientLines {
+                text: Arc::clone(&text),
+                lines,
+                shared: Arc::clone(shared),
+            }))
+        })
+        .collect()
+}
+
+/// One patient's routed lines (their Patient lines first), or the lines of a partition
+/// whose patient is not in the export: a unit a worker assembles.
+pub(super) struct PatientLines {
+    text: Arc<str>,
+    lines: Vec<RoutedLine>,
+    shared: Arc<Shared>,
+}
+
+impl PatientLines {
+    /// Pass 3, in a worker: parses the lines and builds the record. The first Patient line
+    /// that parses is the patient (one that does not is an error of its own, and a later
+    /// one a duplicate); a resource that cannot be read makes the patient's record an
+    /// error, or is one itself when there is no patient.
+    pub(super) fn assemble(self, stats: &mut IngestStats) -> Vec<Result<Record, RecordError>> {
+        let PatientLines {
+            text,
+            lines,
+            shared,
+        } = self;
+        let at = |line: &RoutedLine| SourceLocation {
+            file: shared.files[line.file_index].clone(),
+            position: Some(Position::Line(line.number)),
         };
-        match (parsed, owner) {
-            (Ok(Some(resource)), Some(owner)) => {
-                builders[owner].add(resource, &at(line), medications, ingest, stats)
-            }
-            (Ok(None), _) => unreachable!("only used types are routed"),
-            (Ok(Some(_)), None) => stats.drop_resource("unknown patient reference"),
-            // The patient is known: their record is an error rather than evaluated incomplete.
-            (Err(message), Some(owner)) => builders[owner].fail(at(line), message),
-            (Err(message), None) => outcomes.push(Err(RecordError {
+        let unread = |line: &RoutedLine, message| {
+            Err(RecordError {
                 location: at(line),
                 key: None,
                 message,
-            })),
+            })
+        };
+        let mut outcomes = Vec::new();
+        let mut builder: Option<Builder> = None;
+        for line in &lines {
+            let (key, json) = (&text[line.key.clone()], &text[line.json.clone()]);
+            let parsed = match line.kind {
+                Kind::Unreadable => Err(json.to_owned()),
+                Kind::Patient | Kind::Resource => parse_resource(json, stats),
+            };
+            match (parsed, &mut builder) {
+                (Ok(Some(Parsed::Patient(_))), Some(_)) => {
+                    stats.drop_resource("duplicate Patient")
+                }
+                (Ok(Some(Parsed::Patient(p))), None) => {
+                    let id = key.strip_prefix("Patient/").unwrap_or(key).to_owned();
+                    stats.use_resource("Patient");
+                    builder = Some(Builder::new(id, at(line), p, vec![key.to_owned()]));
+                }
+                (Ok(Some(_)), _) if line.kind == Kind::Patient => {
+                    unreachable!("routed as a Patient")
+                }
+                (Ok(Some(resource)), Some(builder)) => {
+                    builder.add(resource, &at(line), &shared.medications, &shared.ingest, stats)
+                }
+                (Ok(None), _) => unreachable!("only used types are routed"),
+                (Ok(Some(_)), None) => stats.drop_resource("unknown patient reference"),
+                // A Patient line that does not parse is its own error, whatever follows.
+                (Err(message), _) if line.kind == Kind::Patient => {
+                    outcomes.push(unread(line, message))
+                }
+                // The patient is known: their record is an error rather than evaluated
+                // incomplete.
+                (Err(message), Some(builder)) => builder.fail(at(line), message),
+                (Err(message), None) => outcomes.push(unread(line, message)),
+            }
         }
+        outcomes.extend(builder.map(|b| b.finish(&shared.ingest, stats)));
+        outcomes
     }
-    outcomes.extend(builders.into_iter().map(|b| b.finish(ingest, stats)));
-    outcomes
 }
 
 #[cfg(test)]
@@ -580,13 +708,20 @@ mod tests {
 
     #[test]
     fn routed_lines_round_trip() {
-        let mut buf = Vec::new();
-        write_line(&mut buf, 'R', 3, 42, "Patient/x", r#"{"a":"b\tc"}"#).unwrap();
+        let mut buf = b"previous line\n".to_vec();
+        let start = buf.len();
+        write_line(&mut buf, Kind::Resource, 3, 42, "Patient/x", r#"{"a":"b\tc"}"#).unwrap();
         let text = String::from_utf8(buf).unwrap();
-        let line = parse_line(text.trim_end()).unwrap();
+        let line = parse_line(&text, start, text[start..].trim_end()).unwrap();
         assert_eq!(
-            (line.kind, line.file_index, line.number, line.key, line.json),
-            ("R", 3, 42, "Patient/x", r#"{"a":"b\tc"}"#)
+            (
+                line.kind,
+                line.file_index,
+                line.number,
+                &text[line.key],
+                &text[line.json]
+            ),
+            (Kind::Resource, 3, 42, "Patient/x", r#"{"a":"b\tc"}"#)
         );
     }
 }

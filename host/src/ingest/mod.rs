@@ -128,24 +128,29 @@ enum Source {
 pub struct RecordReader {
     source: Source,
     file_count: usize,
-    pending: VecDeque<Result<Record, RecordError>>,
+    /// The units a Bulk partition was split into, not yet taken.
+    units: VecDeque<Unit>,
+    /// When iterated: the records of the unit being handed out.
+    records: VecDeque<Result<Record, RecordError>>,
     ingest: Arc<Ingest>,
     stats: IngestStats,
 }
 
-/// A piece of an export that reads into records by itself: a Bundle file, or one record of
-/// a Bulk export already read. A run's workers take units from the reader and read them
-/// ([`Unit::read`]) in parallel, so that parsing, the costly part of reading, is not done under
-/// the reader's lock (issue 15). Reading the units in the reader's order and merging their
-/// stats in that order gives what iterating the reader gives.
+/// A piece of an export that reads into records by itself: a Bundle file, one patient's
+/// lines of a Bulk export, or a record already read (an error found while routing). A run's
+/// workers take units from the reader and read them ([`Unit::read`]) in parallel, so that
+/// parsing, the costly part of reading, is not done under the reader's lock (issue 15).
+/// Reading the units in the reader's order and merging their stats in that order gives what
+/// iterating the reader gives.
 pub struct Unit(UnitKind);
 
 #[allow(
     clippy::large_enum_variant,
-    reason = "a unit is moved once, from the reader to a worker; boxing would allocate per Bulk record"
+    reason = "a unit is moved once, from the reader to a worker; boxing would allocate per unit"
 )]
 enum UnitKind {
     BundleFile { file: PathBuf, ingest: Arc<Ingest> },
+    BulkPatient(bulk::PatientLines),
     Read(Result<Record, RecordError>),
 }
 
@@ -160,6 +165,7 @@ impl Unit {
         let mut stats = IngestStats::default();
         let records = match self.0 {
             UnitKind::BundleFile { file, ingest } => read_bundle_file(&file, &ingest, &mut stats),
+            UnitKind::BulkPatient(lines) => lines.assemble(&mut stats),
             UnitKind::Read(record) => vec![record],
         };
         (records, stats)
@@ -200,7 +206,8 @@ impl RecordReader {
         Ok(RecordReader {
             source,
             file_count,
-            pending: VecDeque::new(),
+            units: VecDeque::new(),
+            records: VecDeque::new(),
             ingest: Arc::new(Ingest {
                 evaluation_date,
                 options,
@@ -229,12 +236,13 @@ impl RecordReader {
     }
 
     /// The next unit to read, `None` when the source is exhausted. Cheap: a Bundle file is
-    /// only named (its reading is the unit's); a Bulk export is still read here, a partition
-    /// at a time, since its lines must first be grouped by patient.
+    /// only named (its reading is the unit's); a Bulk export is routed here on the first
+    /// call (each line's head read) and then split a partition at a time into one unit per
+    /// patient, their lines not yet parsed (see [`bulk`]).
     pub fn next_unit(&mut self) -> Option<Unit> {
         loop {
-            if let Some(record) = self.pending.pop_front() {
-                return Some(Unit::read_already(record));
+            if let Some(unit) = self.units.pop_front() {
+                return Some(unit);
             }
             match &mut self.source {
                 Source::Bundles { files, next } => {
@@ -247,8 +255,8 @@ impl RecordReader {
                     }));
                 }
                 Source::Bulk(bulk) => {
-                    let outcomes = bulk.next_batch(&self.ingest, &mut self.stats)?;
-                    self.pending.extend(outcomes);
+                    let units = bulk.next_batch(&self.ingest, &mut self.stats)?;
+                    self.units.extend(units);
                 }
             }
         }
@@ -260,16 +268,12 @@ impl Iterator for RecordReader {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            if let Some(outcome) = self.pending.pop_front() {
+            if let Some(outcome) = self.records.pop_front() {
                 return Some(outcome);
             }
             let (records, stats) = self.next_unit()?.read();
             self.stats.merge(stats);
-            // In front: taking a Bulk unit may have queued the rest of its partition, which
-            // comes after it.
-            for record in records.into_iter().rev() {
-                self.pending.push_front(record);
-            }
+            self.records.extend(records);
         }
     }
 }
