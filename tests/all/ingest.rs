@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use livelab_host::SourceLocation;
-use livelab_host::ingest::terminology::Terminology;
 use livelab_host::ingest::record::Record;
+use livelab_host::ingest::terminology::Terminology;
 use livelab_host::ingest::{IngestOptions, IngestStats, RecordError, RecordReader, Unit};
 use serde_json::{Value, json};
 
@@ -46,7 +46,9 @@ fn read_in_units(dir: &Path, options: IngestOptions) -> (Vec<Value>, IngestStats
             .map(|share| {
                 scope.spawn(move || {
                     let reversed = share.into_iter().rev();
-                    reversed.map(|(i, unit)| (i, unit.read())).collect::<Vec<_>>()
+                    reversed
+                        .map(|(i, unit)| (i, unit.read()))
+                        .collect::<Vec<_>>()
                 })
             })
             .collect();
@@ -276,7 +278,10 @@ fn a_bulk_export_read_unit_by_unit_on_two_threads_gives_what_reading_it_in_order
         assert_eq!(in_order.len(), in_units.len(), "{partition_bytes}");
         assert_eq!(counted, counted_in_units, "{partition_bytes}");
         // Each awkward case came out as what it is.
-        let errors: Vec<&str> = in_order.iter().filter_map(|o| o["error"].as_str()).collect();
+        let errors: Vec<&str> = in_order
+            .iter()
+            .filter_map(|o| o["error"].as_str())
+            .collect();
         for expected in [
             "Patient does not have the FHIR R4 shape",
             "Condition does not have the FHIR R4 shape",
@@ -285,7 +290,10 @@ fn a_bulk_export_read_unit_by_unit_on_two_threads_gives_what_reading_it_in_order
             assert!(n >= 1, "{expected}: {errors:?}");
         }
         let late = in_order.iter().find(|o| o["key"] == "late").unwrap();
-        assert!(late["error"].is_string(), "late's record is an error: {late}");
+        assert!(
+            late["error"].is_string(),
+            "late's record is an error: {late}"
+        );
         assert!(counted.dropped["duplicate Patient"] >= 1);
         assert!(counted.dropped["unknown patient reference"] >= 2);
     }

@@ -9,7 +9,7 @@
 //!    scratch files in a temporary directory that is removed when reading ends.
 //! 2. **Split** (in the reader): for each partition in turn, read it back and group its lines
 //!    by the patient reference routing wrote beside each, without parsing any JSON. Each
-//!    patient's lines (Patients first, then their resources) become one [`Unit`], and the
+//!    patient's lines (Patients first, then their resources) become one unit, and the
 //!    lines whose patient is not in the export one more unit at the partition's end.
 //! 3. **Assemble** (in whichever worker takes the unit, off the reader's lock): parse the
 //!    patient's lines and build their record, as a Bundle file's are.
@@ -41,7 +41,6 @@ use super::options::Ingest;
 use super::record::{Position, Record, SourceLocation};
 use super::shapes::{FhirMedication, ResourceHead};
 use super::stats::IngestStats;
-use super::{Unit, UnitKind};
 use crate::text::{BOM, strip_bom};
 
 /// The parts of a Bulk Data export manifest that locate the files.
@@ -154,7 +153,7 @@ impl BulkReader {
         &mut self,
         ingest: &Arc<Ingest>,
         stats: &mut IngestStats,
-    ) -> Option<Vec<Unit>> {
+    ) -> Option<Vec<Piece>> {
         match &mut self.state {
             State::Unrouted => {
                 let (state, outcomes) = match route(&self.files, ingest, stats) {
@@ -185,7 +184,7 @@ impl BulkReader {
                     }
                 };
                 self.state = state;
-                Some(outcomes.into_iter().map(Unit::read_already).collect())
+                Some(outcomes.into_iter().map(Piece::Read).collect())
             }
             State::Splitting {
                 partitions,
@@ -545,7 +544,7 @@ fn parse_line(text: &str, start: usize, line: &str) -> Option<RoutedLine> {
 /// Pass 2, in the reader: groups one partition's lines by patient, without parsing their
 /// JSON, into one unit per patient (in the order of their first Patient line) and one last
 /// unit for the lines whose patient has no Patient line in the export.
-fn split(partition: &mut Partition, shared: &Arc<Shared>) -> Vec<Unit> {
+fn split(partition: &mut Partition, shared: &Arc<Shared>) -> Vec<Piece> {
     let bytes = match partition {
         Partition::Memory(buf) => std::mem::take(buf),
         Partition::Scratch { path, .. } => match fs::read(&*path) {
@@ -554,7 +553,7 @@ fn split(partition: &mut Partition, shared: &Arc<Shared>) -> Vec<Unit> {
                 bytes
             }
             Err(e) => {
-                return vec![Unit::read_already(Err(RecordError {
+                return vec![Piece::Read(Err(RecordError {
                     location: SourceLocation {
                         file: path.clone(),
                         position: None,
@@ -567,9 +566,8 @@ fn split(partition: &mut Partition, shared: &Arc<Shared>) -> Vec<Unit> {
             }
         },
     };
-    let text: Arc<str> = String::from_utf8(bytes)
-        .expect("partitions hold lines read as UTF-8")
-        .into();
+    // An `Arc<String>`, not an `Arc<str>`: that would copy the whole partition once more.
+    let text = Arc::new(String::from_utf8(bytes).expect("partitions hold lines read as UTF-8"));
     let mut lines = Vec::new();
     let mut start = 0;
     for line in text.split_inclusive('\n') {
@@ -609,19 +607,27 @@ fn split(partition: &mut Partition, shared: &Arc<Shared>) -> Vec<Unit> {
     groups
         .into_iter()
         .map(|lines| {
-            Unit(UnitKind::BulkPatient(PatientLines {
+            Piece::Patient(PatientLines {
                 text: Arc::clone(&text),
                 lines,
                 shared: Arc::clone(shared),
-            }))
+            })
         })
         .collect()
+}
+
+/// What [`BulkReader::next_batch`] hands out, each piece one unit of the run: a record
+/// already read (a line routing could not attribute, or a partition that cannot be read
+/// back), or one patient's lines for a worker to assemble.
+pub(super) enum Piece {
+    Read(Result<Record, RecordError>),
+    Patient(PatientLines),
 }
 
 /// One patient's routed lines (their Patient lines first), or the lines of a partition
 /// whose patient is not in the export: a unit a worker assembles.
 pub(super) struct PatientLines {
-    text: Arc<str>,
+    text: Arc<String>,
     lines: Vec<RoutedLine>,
     shared: Arc<Shared>,
 }
@@ -657,9 +663,7 @@ impl PatientLines {
                 Kind::Patient | Kind::Resource => parse_resource(json, stats),
             };
             match (parsed, &mut builder) {
-                (Ok(Some(Parsed::Patient(_))), Some(_)) => {
-                    stats.drop_resource("duplicate Patient")
-                }
+                (Ok(Some(Parsed::Patient(_))), Some(_)) => stats.drop_resource("duplicate Patient"),
                 (Ok(Some(Parsed::Patient(p))), None) => {
                     let id = key.strip_prefix("Patient/").unwrap_or(key).to_owned();
                     stats.use_resource("Patient");
@@ -668,9 +672,13 @@ impl PatientLines {
                 (Ok(Some(_)), _) if line.kind == Kind::Patient => {
                     unreachable!("routed as a Patient")
                 }
-                (Ok(Some(resource)), Some(builder)) => {
-                    builder.add(resource, &at(line), &shared.medications, &shared.ingest, stats)
-                }
+                (Ok(Some(resource)), Some(builder)) => builder.add(
+                    resource,
+                    &at(line),
+                    &shared.medications,
+                    &shared.ingest,
+                    stats,
+                ),
                 (Ok(None), _) => unreachable!("only used types are routed"),
                 (Ok(Some(_)), None) => stats.drop_resource("unknown patient reference"),
                 // A Patient line that does not parse is its own error, whatever follows.
@@ -710,7 +718,15 @@ mod tests {
     fn routed_lines_round_trip() {
         let mut buf = b"previous line\n".to_vec();
         let start = buf.len();
-        write_line(&mut buf, Kind::Resource, 3, 42, "Patient/x", r#"{"a":"b\tc"}"#).unwrap();
+        write_line(
+            &mut buf,
+            Kind::Resource,
+            3,
+            42,
+            "Patient/x",
+            r#"{"a":"b\tc"}"#,
+        )
+        .unwrap();
         let text = String::from_utf8(buf).unwrap();
         let line = parse_line(&text, start, text[start..].trim_end()).unwrap();
         assert_eq!(

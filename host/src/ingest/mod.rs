@@ -7,9 +7,10 @@
 //!   memory at a time, so memory does not grow with the number of patients.
 //! - **Bulk Data NDJSON**: a directory of `<Type>.<n>.ndjson` files (or the files a Bulk
 //!   `manifest.json` lists), one resource per line, references as `Patient/<id>`. A patient is
-//!   spread over every file, so [`bulk`] first routes each line to a partition by patient and
-//!   then reads one partition at a time: memory is bounded by the partition size, not the
-//!   export (see [`IngestOptions::partition_bytes`]).
+//!   spread over every file, so [`bulk`] first routes each line to a partition by patient,
+//!   then splits one partition at a time into one unit per patient, whose lines the run's
+//!   workers parse: memory is bounded by the partition size, not the export (see
+//!   [`IngestOptions::partition_bytes`]).
 //!
 //! Mapping a resource ([`mapping`]) keeps only what the WIT record holds; codings are then
 //! translated by the region's [`terminology::Terminology`] (original kept, mapped added) and quantities
@@ -255,8 +256,12 @@ impl RecordReader {
                     }));
                 }
                 Source::Bulk(bulk) => {
-                    let units = bulk.next_batch(&self.ingest, &mut self.stats)?;
-                    self.units.extend(units);
+                    let pieces = bulk.next_batch(&self.ingest, &mut self.stats)?;
+                    self.units
+                        .extend(pieces.into_iter().map(|piece| match piece {
+                            bulk::Piece::Read(record) => Unit::read_already(record),
+                            bulk::Piece::Patient(lines) => Unit(UnitKind::BulkPatient(lines)),
+                        }));
                 }
             }
         }
