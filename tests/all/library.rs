@@ -314,3 +314,37 @@ fn an_evaluation_given_a_slice_is_the_evaluation_or_nothing() {
         );
     }
 }
+
+#[test]
+fn loading_more_plugins_than_the_pool_holds_at_once_never_runs_out_of_instances() {
+    // A one-worker sandbox holds 4 instances at once, and each plugin is instantiated once at
+    // load, for `describe`. Loading a trial's 7 plugins on 7 threads once ran out of slots (a
+    // Slurm shard with one CPU: "maximum concurrent limit of 4 for component instances
+    // reached"). Loads from a warm cache are the quickest, so they overlap the most; without
+    // the bound this failed here within a few hundred rounds (round 63 the first time).
+    let cache_dir = tempfile::tempdir().unwrap();
+    let cache = ArtifactCache::new(Some(cache_dir.path().to_owned()));
+    let planned: Vec<PlannedPlugin> = SAMPLE_PACKAGES
+        .iter()
+        .chain(CANDIDATE_PACKAGES)
+        .map(|(_, path)| PlannedPlugin {
+            path: PathBuf::from(path),
+            options: LoadOptions::authoring(Limits::default()),
+        })
+        .collect();
+    for round in 0..400 {
+        let sandbox = sandbox(1).unwrap();
+        assert!(
+            planned.len() > sandbox.instance_slots(),
+            "the test needs more plugins ({}) than slots ({})",
+            planned.len(),
+            sandbox.instance_slots()
+        );
+        if let Err(e) = load_plugins(&sandbox, &cache, &planned) {
+            panic!(
+                "round {round}: loading {} plugins failed: {e}",
+                planned.len()
+            );
+        }
+    }
+}

@@ -5,6 +5,7 @@
 //! runs unless all load.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
@@ -205,16 +206,35 @@ pub fn load_plugins(
     cache: &ArtifactCache,
     planned: &[PlannedPlugin],
 ) -> Result<Vec<Plugin>, PlanError> {
-    let loaded: Vec<_> = std::thread::scope(|scope| {
-        let handles: Vec<_> = planned
-            .iter()
-            .map(|p| scope.spawn(|| Plugin::load(sandbox, cache, &p.path, &p.options)))
+    // Each load instantiates its plugin once, for `describe`: no more loads at once than the
+    // pool holds instances (with one worker that is 4, fewer than a trial's plugins).
+    let next = AtomicUsize::new(0);
+    let mut loaded: Vec<Option<Result<Plugin, LoadError>>> = std::iter::repeat_with(|| None)
+        .take(planned.len())
+        .collect();
+    std::thread::scope(|scope| {
+        let threads = planned.len().min(sandbox.instance_slots());
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(p) = planned.get(i) else { break done };
+                        done.push((i, Plugin::load(sandbox, cache, &p.path, &p.options)));
+                    }
+                })
+            })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("plugin loading does not panic"))
-            .collect()
+        for handle in handles {
+            for (i, result) in handle.join().expect("plugin loading does not panic") {
+                loaded[i] = Some(result);
+            }
+        }
     });
+    let loaded = loaded
+        .into_iter()
+        .map(|result| result.expect("each planned plugin is taken by one thread"));
     let (plugins, refused): (Vec<_>, Vec<_>) = loaded.into_iter().partition(Result::is_ok);
     if !refused.is_empty() {
         return Err(PlanError::Refused(

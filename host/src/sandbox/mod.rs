@@ -289,6 +289,8 @@ impl SandboxConfig {
 pub struct Sandbox {
     engine: Engine,
     meter_fuel: bool,
+    /// How many component instances the pool holds at once.
+    instance_slots: usize,
     linker: Linker<EvaluationState>,
     ticker: Option<Ticker>,
 }
@@ -321,9 +323,17 @@ impl Sandbox {
         Ok(Sandbox {
             engine,
             meter_fuel: config.meter_fuel,
+            instance_slots: instance_slots(config) as usize,
             linker,
             ticker: Some(ticker),
         })
+    }
+
+    /// How many component instances can exist at once: more fail to instantiate ("maximum
+    /// concurrent limit ... reached"), so whoever instantiates on several threads at once
+    /// keeps to this many.
+    pub fn instance_slots(&self) -> usize {
+        self.instance_slots
     }
 
     pub fn engine(&self) -> &Engine {
@@ -419,10 +429,16 @@ pub fn compiler_engine(meter_fuel: bool) -> wasmtime::Result<Engine> {
     Engine::new(&code_config(meter_fuel))
 }
 
+/// The pool's component instances: twice the workers (at least two), and two more. Every
+/// instantiation takes one while its store lives, `describe` at load included.
+fn instance_slots(config: &SandboxConfig) -> u32 {
+    (config.concurrency as u32).saturating_mul(2).max(2) + 2
+}
+
 fn engine_config(config: &SandboxConfig) -> Config {
     let mut cfg = code_config(config.meter_fuel);
     // Pooling: instantiation becomes a few memcpy-free slot reuses (see BENCHMARKS.md).
-    let slots = (config.concurrency as u32).saturating_mul(2).max(2) + 2;
+    let slots = instance_slots(config);
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(slots)
         .total_core_instances(slots * 8)
