@@ -619,6 +619,10 @@ fn split(partition: &mut Partition, shared: &Arc<Shared>) -> Vec<Piece> {
 /// What [`BulkReader::next_batch`] hands out, each piece one unit of the run: a record
 /// already read (a line routing could not attribute, or a partition that cannot be read
 /// back), or one patient's lines for a worker to assemble.
+#[allow(
+    clippy::large_enum_variant,
+    reason = "a piece is moved once, into its unit; boxing would allocate per patient"
+)]
 pub(super) enum Piece {
     Read(Result<Record, RecordError>),
     Patient(PatientLines),
