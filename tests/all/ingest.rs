@@ -225,11 +225,7 @@ fn partitioning_a_bulk_export_changes_nothing_but_the_order() {
 fn a_bulk_export_read_unit_by_unit_on_two_threads_gives_what_reading_it_in_order_gives() {
     let tmp = temp_dir();
     let dir = tmp.path().join("export");
-    std::fs::create_dir(&dir).unwrap();
-    for entry in std::fs::read_dir(fixture("bulk-ndjson")).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
-    }
+    copy_dir(&fixture("bulk-ndjson"), &dir);
     let append = |file: &str, lines: &[&str]| {
         use std::io::Write;
         let mut f = std::fs::OpenOptions::new()
@@ -321,13 +317,8 @@ fn without_terminology_us_codes_stay_as_they_are_and_are_counted() {
 fn a_manifest_that_lists_a_missing_file_is_named() {
     let tmp = temp_dir();
     let records = tmp.path().join("bulk");
-    std::fs::create_dir(&records).unwrap();
-    for entry in std::fs::read_dir(fixture("bulk-ndjson")).unwrap() {
-        let path = entry.unwrap().path();
-        if !path.ends_with("Observation.000.ndjson") {
-            std::fs::copy(&path, records.join(path.file_name().unwrap())).unwrap();
-        }
-    }
+    copy_dir(&fixture("bulk-ndjson"), &records);
+    std::fs::remove_file(records.join("Observation.000.ndjson")).unwrap();
     let out = livelab(&[
         "run",
         "--records",

@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::time::Instant;
 
-use crate::support::{SAMPLE_DATE, SAMPLE_RECORDS, assert_success, livelab, summary, temp_dir};
+use crate::support::{
+    SAMPLE_DATE, SAMPLE_RECORDS, assert_success, copy_dir, livelab, summary, temp_dir,
+};
 
 const SECTIONS: [&str; 8] = [
     "trial",
@@ -261,19 +263,6 @@ fn no_network_fetches(html: &str) {
         );
     }
     assert!(html.contains("Content-Security-Policy\" content=\"default-src 'none'"));
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 /// The report's percentage format: one decimal.

@@ -610,3 +610,17 @@ pub fn assert_merged_like_single(merged: &Path, single: &Path, shards: &[PathBuf
     );
     assert!(merged.join("report.html").is_file(), "merged report.html");
 }
+
+/// Copies a directory tree (a fixture or the sample records, to change a copy).
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
