@@ -197,8 +197,8 @@ pub fn sandbox(workers: usize) -> Result<Sandbox, PlanError> {
     Sandbox::new(&SandboxConfig::new(workers)).map_err(PlanError::Engine)
 }
 
-/// Loads and verifies every plugin (in parallel: compiling is the slow part of a first
-/// run). Every refusal is reported, not just the first, and nothing runs unless all load:
+/// Loads and verifies every plugin (in parallel, on at most [`Sandbox::instance_slots`]
+/// threads: compiling is the slow part of a first run). Every refusal is reported, not just the first, and nothing runs unless all load:
 /// a trial must not silently compare a subset. A run evaluates records as a clinician opens
 /// them, so every plugin must serve the patient-view hook.
 pub fn load_plugins(
