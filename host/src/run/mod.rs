@@ -177,9 +177,9 @@ pub fn run<E>(
 /// The number a shard is chosen by: the record's unit's position in the source plus the
 /// record's own in the unit. A Bundle file usually holds one patient and a Bulk unit one
 /// patient (beside any error its unreadable Patient lines make), so in most exports this is
-/// the record's position; in every export each record has
-/// exactly one place, known before any unit is read, so shards by place split the records
-/// without overlap however the units are spread over workers.
+/// the record's position; in every export each record has exactly one place, known before
+/// any unit is read, so shards by place split the records without overlap however the units
+/// are spread over workers.
 pub fn place(unit: u64, index: usize) -> u64 {
     unit + index as u64
 }

@@ -198,9 +198,10 @@ pub fn sandbox(workers: usize) -> Result<Sandbox, PlanError> {
 }
 
 /// Loads and verifies every plugin (in parallel, on at most [`Sandbox::instance_slots`]
-/// threads: compiling is the slow part of a first run). Every refusal is reported, not just the first, and nothing runs unless all load:
-/// a trial must not silently compare a subset. A run evaluates records as a clinician opens
-/// them, so every plugin must serve the patient-view hook.
+/// threads: compiling is the slow part of a first run). Every refusal is reported, not just
+/// the first, and nothing runs unless all load: a trial must not silently compare a subset.
+/// A run evaluates records as a clinician opens them, so every plugin must serve the
+/// patient-view hook.
 pub fn load_plugins(
     sandbox: &Sandbox,
     cache: &ArtifactCache,
@@ -209,33 +210,26 @@ pub fn load_plugins(
     // Each load instantiates its plugin once, for `describe`: no more loads at once than the
     // pool holds instances (with one worker that is 4, fewer than a trial's plugins).
     let next = AtomicUsize::new(0);
-    let mut loaded: Vec<Option<Result<Plugin, LoadError>>> = std::iter::repeat_with(|| None)
-        .take(planned.len())
-        .collect();
-    std::thread::scope(|scope| {
-        let threads = planned.len().min(sandbox.instance_slots());
-        let handles: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(p) = planned.get(i) else { break done };
-                        done.push((i, Plugin::load(sandbox, cache, &p.path, &p.options)));
-                    }
-                })
-            })
-            .collect();
-        for handle in handles {
-            for (i, result) in handle.join().expect("plugin loading does not panic") {
-                loaded[i] = Some(result);
+    let mut loaded: Vec<(usize, Result<Plugin, LoadError>)> = std::thread::scope(|scope| {
+        let take = || {
+            let mut done = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(p) = planned.get(i) else { break done };
+                done.push((i, Plugin::load(sandbox, cache, &p.path, &p.options)));
             }
-        }
+        };
+        let threads = planned.len().min(sandbox.instance_slots());
+        let handles: Vec<_> = (0..threads).map(|_| scope.spawn(take)).collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("plugin loading does not panic"))
+            .collect()
     });
-    let loaded = loaded
-        .into_iter()
-        .map(|result| result.expect("each planned plugin is taken by one thread"));
-    let (plugins, refused): (Vec<_>, Vec<_>) = loaded.into_iter().partition(Result::is_ok);
+    // In the planned order, whichever thread loaded each.
+    loaded.sort_by_key(|(i, _)| *i);
+    let loaded = loaded.into_iter().map(|(_, result)| result);
+    let (plugins, refused): (Vec<_>, Vec<_>) = loaded.partition(Result::is_ok);
     if !refused.is_empty() {
         return Err(PlanError::Refused(
             refused.into_iter().filter_map(Result::err).collect(),
